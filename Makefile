@@ -1,0 +1,39 @@
+# Everything a fresh Debian machine with Python 3.11 needs goes through these targets.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export PREFECT_HOME ?= $(CURDIR)/var/prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
+
+.PHONY: demo test install lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Seed the embedded demo accounting database, migrate the state database, run tonight's flow.
+demo: $(STAMP)
+	@mkdir -p var
+	$(BIN)/dunning demo seed
+	$(BIN)/dunning db upgrade
+	$(BIN)/dunning run
+
+## The whole test suite (PostgreSQL at 127.0.0.1:5432 is required, never skipped).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Re-resolve exact versions after a change of range in pyproject.toml.
+lock:
+	rm -rf /tmp/dunning-lock && $(PYTHON) -m venv /tmp/dunning-lock
+	/tmp/dunning-lock/bin/pip install --quiet '.[test]'
+	@echo "Compare with constraints.txt:"; /tmp/dunning-lock/bin/pip freeze --exclude-editable | grep -v '^dunning'
+
+clean:
+	rm -rf $(VENV) var
