@@ -1,0 +1,271 @@
+"""YAML configuration parsed into strict pydantic models.
+
+Every file is validated on load; an unknown key or a wrong value raises ConfigError naming the
+file and the dotted key, so a finance admin can fix the YAML without reading a stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "Step",
+    "AMICABLE_STEPS",
+    "Segment",
+    "StepAction",
+    "StepRule",
+    "Policy",
+    "CompanyIdentity",
+    "Settings",
+    "EMAIL_PATTERN",
+    "ConfigError",
+    "load_settings",
+    "default_config_dir",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or invalid."""
+
+
+class Step(str, Enum):
+    """The collection ladder, in order. The order is the escalation order."""
+
+    pre_due = "pre_due"
+    reminder_1 = "reminder_1"
+    reminder_2 = "reminder_2"
+    reminder_3 = "reminder_3"
+    formal_notice = "formal_notice"
+    legal_handoff = "legal_handoff"
+
+    @property
+    def rank(self) -> int:
+        return list(Step).index(self)
+
+
+AMICABLE_STEPS = (Step.pre_due, Step.reminder_1, Step.reminder_2, Step.reminder_3)
+
+
+class Segment(str, Enum):
+    strategic = "strategic"
+    high_risk = "high_risk"
+    chronic = "chronic"
+    reliable = "reliable"
+    standard = "standard"
+
+
+class StepAction(str, Enum):
+    """What reaching a step does: send it, hand it to a person on the phone, or wait for approval."""
+
+    send = "send"
+    phone_task = "phone_task"
+    approval = "approval"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StepRule(_Strict):
+    days: int = Field(description="Days from the invoice due date (negative: before it).", ge=-60, le=730)
+    action: StepAction = Field(default=StepAction.send, description="send | phone_task | approval")
+
+
+def _step_rule(value: object) -> object:
+    # `reminder_1: 5` is shorthand for `reminder_1: {days: 5}`.
+    return {"days": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class SegmentLadder(_Strict):
+    pre_due: StepRule | None = None
+    reminder_1: StepRule | None = None
+    reminder_2: StepRule | None = None
+    reminder_3: StepRule | None = None
+    formal_notice: StepRule | None = None
+    legal_handoff: StepRule | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_shorthand(cls, data: object) -> object:
+        if isinstance(data, dict):
+            return {key: _step_rule(value) for key, value in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _days_increase(self) -> "SegmentLadder":
+        previous: tuple[str, int] | None = None
+        for step in Step:
+            rule = getattr(self, step.value)
+            if rule is None:
+                continue
+            if previous and rule.days <= previous[1]:
+                raise ValueError(
+                    f"{step.value} ({rule.days} days) must come after {previous[0]} ({previous[1]} days)"
+                )
+            previous = (step.value, rule.days)
+        if self.pre_due and self.pre_due.days >= 0:
+            raise ValueError("pre_due must be a negative number of days (before the due date)")
+        return self
+
+    def rule(self, step: Step) -> StepRule | None:
+        return getattr(self, step.value)
+
+
+class Ladder(_Strict):
+    strategic: SegmentLadder
+    high_risk: SegmentLadder
+    chronic: SegmentLadder
+    reliable: SegmentLadder
+    standard: SegmentLadder
+
+    def for_segment(self, segment: Segment) -> SegmentLadder:
+        return getattr(self, segment.value)
+
+
+class ChronicRule(_Strict):
+    min_paid_invoices: int = Field(3, ge=1)
+    late_days: int = Field(15, ge=0, description="An invoice paid more than this many days late is 'late'.")
+    late_share: Decimal = Field(Decimal("0.5"), ge=0, le=1)
+    mean_late_days: int = Field(20, ge=0)
+
+
+class ReliableRule(_Strict):
+    min_paid_invoices: int = Field(3, ge=1)
+    late_days: int = Field(5, ge=0)
+    max_late_share: Decimal = Field(Decimal("0.10"), ge=0, le=1)
+    max_overdue_days: int = Field(30, ge=0)
+
+
+class SegmentRules(_Strict):
+    history_days: int = Field(365, ge=30, le=3650, description="Payment history window.")
+    high_risk_overdue_days: int = Field(90, ge=1)
+    chronic: ChronicRule = ChronicRule()
+    reliable: ReliableRule = ReliableRule()
+
+
+class Gates(_Strict):
+    formal_notice_after_reminder_days: int = Field(7, ge=0, description="Rule 4.")
+    legal_handoff_after_formal_notice_days: int = Field(10, ge=0, description="Rule 5.")
+
+
+class Limits(_Strict):
+    max_messages_per_debtor_per_day: int = Field(5, ge=1, description="Rule 10.")
+    group_invoices_per_step: bool = Field(False, description="One message per debtor and step.")
+
+
+class CalendarRules(_Strict):
+    subdivision: str | None = Field(
+        None, description="French holiday subdivision, e.g. '57', '67' or '68' for Alsace-Moselle."
+    )
+
+
+class Dispatch(_Strict):
+    max_workers: int = Field(8, ge=1, le=64, description="Concurrent sends.")
+    retries: int = Field(4, ge=0, le=10, description="Retries of a transient send error.")
+    retry_delay_seconds: float = Field(2.0, ge=0, description="First backoff delay; doubles each retry.")
+    retry_jitter_factor: float = Field(0.5, ge=0, le=1)
+    timeout_seconds: float = Field(15.0, gt=0, le=120)
+
+
+class FormalNotice(_Strict):
+    response_days: int = Field(8, ge=8, le=15, description="Deadline given in the mise en demeure.")
+
+
+class Policy(_Strict):
+    tolerance: Decimal = Field(Decimal("1.00"), ge=0, description="Residuals at or below are not chased.")
+    calendar: CalendarRules = CalendarRules()
+    segments: SegmentRules = SegmentRules()
+    gates: Gates = Gates()
+    limits: Limits = Limits()
+    formal_notice: FormalNotice = FormalNotice()
+    dispatch: Dispatch = Dispatch()
+    ladder: Ladder
+
+
+# Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is SendGrid's job.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EmailAddress = Annotated[str, Field(pattern=EMAIL_PATTERN)]
+
+
+class PostalAddress(_Strict):
+    line: str
+    postal_code: str
+    city: str
+    country: str = "FR"
+
+
+class Contact(_Strict):
+    name: str
+    email: EmailAddress
+    phone: str
+
+
+class CompanyIdentity(_Strict):
+    legal_name: str = Field(description="Raison sociale.")
+    siren: Annotated[str, Field(pattern=r"^\d{9}$")]
+    address: PostalAddress
+    iban: str
+    bic: Annotated[str, Field(pattern=r"^[A-Z0-9]{8}([A-Z0-9]{3})?$")]
+    contact: Contact
+    from_email: EmailAddress = Field(description="Sender of reminder emails (DUNNING_FROM_EMAIL overrides).")
+    from_name: str
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$", description="Currency of unallocated payments.")
+
+    @field_validator("iban")
+    @classmethod
+    def _iban(cls, value: str) -> str:
+        compact = value.replace(" ", "").upper()
+        digits = "".join(str(int(ch, 36)) for ch in compact[4:] + compact[:4])
+        if len(compact) < 15 or not compact.isalnum() or int(digits) % 97 != 1:
+            raise ValueError("not a valid IBAN")
+        return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    policy: Policy
+    company: CompanyIdentity
+    config_dir: Path
+
+
+def default_config_dir() -> Path:
+    env = os.environ.get("DUNNING_CONFIG_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "config"
+
+
+def _load(path: Path, model: type[BaseModel]) -> BaseModel:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+            problems.append(f"{path}: {key}: {message}")
+        raise ConfigError("\n".join(problems)) from None
+
+
+def load_settings(config_dir: Path | None = None) -> Settings:
+    folder = config_dir or default_config_dir()
+    policy = _load(folder / "policy.yaml", Policy)
+    company = _load(folder / "company.yaml", CompanyIdentity)
+    from_email = os.environ.get("DUNNING_FROM_EMAIL")
+    if from_email:
+        company = company.model_copy(update={"from_email": from_email})
+    return Settings(policy=policy, company=company, config_dir=folder)  # type: ignore[arg-type]
