@@ -1,0 +1,61 @@
+"""Read-only access to the customer's accounting database through the queries in sql/.
+
+One query per kind of data, filtered in the database: no per-invoice round trips, no whole-table
+loads. Nothing here ever writes: the accounting system is the customer's, not ours.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Date, Engine, bindparam, create_engine, event, text
+
+__all__ = ["SQL_DIR", "AccountingSource", "accounting_url", "default_var_dir"]
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+def default_var_dir() -> Path:
+    return Path(os.environ.get("DUNNING_VAR_DIR", Path.cwd() / "var"))
+
+
+def accounting_url() -> str:
+    return os.environ.get("DUNNING_ACCOUNTING_URL") or f"sqlite:///{default_var_dir() / 'accounting.sqlite'}"
+
+
+@lru_cache(maxsize=16)
+def _query(name: str):
+    return text((SQL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
+
+
+class AccountingSource:
+    """The three extraction queries, returning raw DataFrames (validated downstream)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str | None = None) -> "AccountingSource":
+        engine = create_engine(url or accounting_url())
+        if engine.dialect.name == "sqlite":
+            # Belt and braces: the product never writes to the accounting database.
+            event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA query_only = ON"))
+        return cls(engine)
+
+    def _read(self, name: str, **params: date) -> pd.DataFrame:
+        query = _query(name).bindparams(*(bindparam(key, type_=Date) for key in params))
+        with self.engine.connect() as conn:
+            return pd.read_sql_query(query, conn, params=params)
+
+    def open_receivables(self, as_of: date) -> pd.DataFrame:
+        return self._read("open_receivables", as_of=as_of)
+
+    def unapplied_credits(self, as_of: date) -> pd.DataFrame:
+        return self._read("unapplied_credits", as_of=as_of)
+
+    def payment_history(self, as_of: date, history_days: int) -> pd.DataFrame:
+        return self._read("payment_history", as_of=as_of, since=as_of - timedelta(days=history_days))

@@ -1,0 +1,178 @@
+"""Initial state schema: runs, actions ledger, decisions, segments, quarantine, audit, holds, legal cases.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-22
+"""
+import sqlalchemy as sa
+from alembic import op
+
+from dunning.state.types import Money, UTCDateTime
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "runs",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("as_of", sa.Date, nullable=False),
+        sa.Column("flow_run_id", sa.String(64)),
+        sa.Column("dry_run", sa.Boolean, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("started_at", UTCDateTime, nullable=False),
+        sa.Column("finished_at", UTCDateTime),
+        sa.Column("counts", sa.JSON),
+        sa.Column("message", sa.Text),
+    )
+    op.create_table(
+        "actions",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("invoice_id", sa.String(64), nullable=False),
+        sa.Column("invoice_number", sa.String(64), nullable=False),
+        sa.Column("debtor_id", sa.String(64), nullable=False),
+        sa.Column("step", sa.String(24), nullable=False),
+        sa.Column("channel", sa.String(24), nullable=False),
+        sa.Column("status", sa.String(24), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("template", sa.String(128)),
+        sa.Column("language", sa.String(2)),
+        sa.Column("amount", Money),
+        sa.Column("currency", sa.String(3)),
+        sa.Column("message_key", sa.String(64)),
+        sa.Column("provider", sa.String(16)),
+        sa.Column("provider_message_id", sa.String(128)),
+        sa.Column("document_path", sa.Text),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("last_error", sa.Text),
+        sa.Column("as_of", sa.Date, nullable=False),
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+        sa.Column("sent_at", UTCDateTime),
+        sa.UniqueConstraint("invoice_id", "step", name="uq_actions_invoice_step"),
+    )
+    op.create_index("ix_actions_message_key", "actions", ["message_key"])
+    op.create_index("ix_actions_debtor", "actions", ["debtor_id"])
+    op.create_table(
+        "decisions",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+        sa.Column("invoice_id", sa.String(64), nullable=False),
+        sa.Column("invoice_number", sa.String(64), nullable=False),
+        sa.Column("debtor_id", sa.String(64), nullable=False),
+        sa.Column("segment", sa.String(16)),
+        sa.Column("step", sa.String(24)),
+        sa.Column("step_date", sa.Date),
+        sa.Column("outcome", sa.String(24), nullable=False),
+        sa.Column("channel", sa.String(24)),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("amount", Money),
+        sa.Column("currency", sa.String(3)),
+        sa.Column("action_id", sa.Integer, sa.ForeignKey("actions.id")),
+    )
+    op.create_index("ix_decisions_run", "decisions", ["run_id"])
+    op.create_table(
+        "debtor_segments",
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+        sa.Column("debtor_id", sa.String(64), primary_key=True),
+        sa.Column("segment", sa.String(16), nullable=False),
+        sa.Column("rule", sa.Text, nullable=False),
+        sa.Column("score", sa.Integer, nullable=False),
+    )
+    op.create_table(
+        "quarantine",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+        sa.Column("source", sa.String(24), nullable=False),
+        sa.Column("source_id", sa.String(64), nullable=False),
+        sa.Column("number", sa.String(64)),
+        sa.Column("debtor_id", sa.String(64)),
+        sa.Column("reason", sa.Text, nullable=False),
+    )
+    op.create_index("ix_quarantine_run", "quarantine", ["run_id"])
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("occurred_at", UTCDateTime, nullable=False),
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id")),
+        sa.Column("flow_run_id", sa.String(64)),
+        sa.Column("task_run_id", sa.String(64)),
+        sa.Column("actor", sa.String(128), nullable=False),
+        sa.Column("event", sa.String(64), nullable=False),
+        sa.Column("subject_type", sa.String(24), nullable=False),
+        sa.Column("subject_id", sa.String(64), nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("details", sa.JSON),
+    )
+    op.create_index("ix_audit_subject", "audit_events", ["subject_type", "subject_id"])
+    op.create_index("ix_audit_run", "audit_events", ["run_id"])
+    op.create_table(
+        "holds",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("debtor_id", sa.String(64)),
+        sa.Column("invoice_id", sa.String(64)),
+        sa.Column("until", sa.Date),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("created_by", sa.String(128), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("released_at", UTCDateTime),
+        sa.Column("released_by", sa.String(128)),
+    )
+    op.create_table(
+        "legal_cases",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("debtor_id", sa.String(64), nullable=False),
+        sa.Column("debtor_name", sa.Text, nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("status", sa.String(24), nullable=False),
+        sa.Column("principal", Money, nullable=False),
+        sa.Column("penalties", Money),
+        sa.Column("indemnity", Money),
+        sa.Column("opened_on", sa.Date, nullable=False),
+        sa.Column("opened_by_run", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+        sa.Column("procedure", sa.Text, nullable=False),
+        sa.Column("evidence", sa.JSON, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+    )
+    op.create_index("ix_legal_cases_debtor", "legal_cases", ["debtor_id"])
+    op.create_table(
+        "legal_case_invoices",
+        sa.Column("case_id", sa.Integer, sa.ForeignKey("legal_cases.id"), primary_key=True),
+        sa.Column("invoice_id", sa.String(64), primary_key=True),
+        sa.Column("invoice_number", sa.String(64), nullable=False),
+        sa.Column("amount", Money, nullable=False),
+        sa.Column("added_on", sa.Date, nullable=False),
+    )
+    _make_audit_append_only()
+
+
+def _make_audit_append_only() -> None:
+    # Auditors rely on the trail being complete: the database itself refuses edits and deletions.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION audit_events_append_only() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$ LANGUAGE plpgsql"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+            "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
+        )
+    else:
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_events_no_{verb.lower()} BEFORE {verb} ON audit_events "
+                "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
+            )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
+        op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")
+    for table in ("legal_case_invoices", "legal_cases", "holds", "audit_events", "quarantine",
+                  "debtor_segments", "decisions", "actions", "runs"):
+        op.drop_table(table)

@@ -1,0 +1,214 @@
+"""Validation of what the accounting database returned.
+
+Rows that make no sense are quarantined with a reason instead of being dropped or crashing the
+run; everything else comes out typed: Decimal money, `date` business dates, real booleans.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+
+import pandas as pd
+from babel.numbers import list_currencies
+
+from .config import EMAIL_PATTERN
+from .money import MoneyError, to_money
+
+__all__ = [
+    "RECEIVABLE_COLUMNS",
+    "QUARANTINE_COLUMNS",
+    "ValidatedReceivables",
+    "validate_receivables",
+    "normalize_credits",
+    "normalize_history",
+    "to_date",
+]
+
+RECEIVABLE_COLUMNS = [
+    "invoice_id", "number", "debtor_id", "debtor_name", "email", "language", "is_consumer",
+    "siren", "address_line", "postal_code", "city", "country", "credit_limit", "strategic",
+    "status", "issue_date", "due_date", "currency", "amount_total", "residual", "disputed",
+    "disputed_reason",
+]
+QUARANTINE_COLUMNS = ["source", "source_id", "number", "debtor_id", "reason"]
+_EMAIL = re.compile(EMAIL_PATTERN)
+_STATUSES = {"draft", "posted", "cancelled"}
+
+
+class _Invalid(ValueError):
+    """One reason a row is quarantined."""
+
+
+@dataclass(frozen=True)
+class ValidatedReceivables:
+    invoices: pd.DataFrame     # RECEIVABLE_COLUMNS, typed
+    quarantined: pd.DataFrame  # QUARANTINE_COLUMNS
+
+
+@lru_cache(maxsize=1)
+def _currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+def to_date(value: object) -> date | None:
+    """A date from a DATE column (PostgreSQL) or ISO text (SQLite); None when empty."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError as exc:
+        raise _Invalid(f"'{value}' is not a date") from exc
+
+
+def _present(value: object) -> bool:
+    return not (value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT)
+
+
+def _text(value: object) -> str | None:
+    return str(value).strip() if _present(value) and str(value).strip() else None
+
+
+def _flag(value: object) -> bool:
+    if not _present(value):
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "t", "yes", "y"}
+    return bool(value)
+
+
+def _money(value: object, what: str) -> Decimal:
+    try:
+        return to_money(value if _present(value) else None)
+    except MoneyError as exc:
+        raise _Invalid(f"{what}: {exc}") from exc
+
+
+def _invoice(row: dict) -> dict:
+    """Type one raw receivable row or raise _Invalid with the first reason it makes no sense."""
+    if not _present(row["customer_id"]):
+        raise _Invalid(f"customer '{row['debtor_id']}' does not exist")
+    status = _text(row["status"])
+    if status not in _STATUSES:
+        raise _Invalid(f"unknown status '{row['status']}'")
+    due_date = to_date(row["due_date"])
+    if due_date is None:
+        raise _Invalid("due date is missing")
+    currency = (_text(row["currency"]) or "").upper()
+    if currency not in _currencies():
+        raise _Invalid(f"unknown currency code '{row['currency']}'")
+    total = _money(row["amount_total"], "amount total")
+    if total <= 0:
+        raise _Invalid(f"amount total {total} is not positive")
+    residual = _money(row["residual_now"], "residual") + _money(row["paid_after_as_of"], "later payments")
+    if residual < 0:
+        raise _Invalid(f"negative residual {residual}")
+    if residual > total:
+        raise _Invalid(f"residual {residual} is above the invoice total {total}")
+    email = _text(row["email"])
+    if email is not None and not _EMAIL.match(email):
+        raise _Invalid("customer email is malformed")
+    credit_limit = _money(row["credit_limit"], "credit limit") if _present(row["credit_limit"]) else None
+    language = (_text(row["language"]) or "fr").lower()
+    return {
+        "invoice_id": str(row["invoice_id"]),
+        "number": str(row["number"]),
+        "debtor_id": str(row["debtor_id"]),
+        "debtor_name": _text(row["debtor_name"]) or str(row["debtor_id"]),
+        "email": email,
+        "language": language if language in {"fr", "en"} else "fr",
+        "is_consumer": _flag(row["is_consumer"]),
+        "siren": _text(row["siren"]),
+        "address_line": _text(row["address_line"]),
+        "postal_code": _text(row["postal_code"]),
+        "city": _text(row["city"]),
+        "country": _text(row["country"]) or "FR",
+        "credit_limit": credit_limit,
+        "strategic": _flag(row["strategic"]),
+        "status": status,
+        "issue_date": to_date(row["issue_date"]),
+        "due_date": due_date,
+        "currency": currency,
+        "amount_total": total,
+        "residual": residual,
+        "disputed": _flag(row["disputed"]),
+        "disputed_reason": _text(row["disputed_reason"]),
+    }
+
+
+def validate_receivables(raw: pd.DataFrame) -> ValidatedReceivables:
+    clean, quarantined = [], []
+    for row in raw.to_dict("records"):
+        try:
+            clean.append(_invoice(row))
+        except _Invalid as reason:
+            quarantined.append({
+                "source": "invoice",
+                "source_id": str(row["invoice_id"]),
+                "number": _text(row["number"]),
+                "debtor_id": _text(row["debtor_id"]),
+                "reason": str(reason),
+            })
+    return ValidatedReceivables(
+        invoices=pd.DataFrame(clean, columns=RECEIVABLE_COLUMNS, dtype=object),
+        quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS, dtype=object),
+    )
+
+
+def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedReceivables:
+    """Unapplied credits as positive Decimal amounts; payments take the company currency."""
+    clean, quarantined = [], []
+    for row in raw.to_dict("records"):
+        try:
+            currency = (_text(row["currency"]) or company_currency).upper()
+            if currency not in _currencies():
+                raise _Invalid(f"unknown currency code '{row['currency']}'")
+            clean.append({
+                "debtor_id": str(row["debtor_id"]),
+                "debtor_name": _text(row["debtor_name"]) or str(row["debtor_id"]),
+                "currency": currency,
+                "amount": _money(row["amount"], "credit amount"),
+                "source": row["source"],
+                "reference": str(row["reference"]),
+            })
+        except _Invalid as reason:
+            quarantined.append({
+                "source": row["source"], "source_id": str(row["reference"]), "number": str(row["reference"]),
+                "debtor_id": _text(row["debtor_id"]), "reason": str(reason),
+            })
+    columns = ["debtor_id", "debtor_name", "currency", "amount", "source", "reference"]
+    return ValidatedReceivables(
+        invoices=pd.DataFrame(clean, columns=columns, dtype=object),
+        quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS, dtype=object),
+    )
+
+
+def normalize_history(raw: pd.DataFrame) -> pd.DataFrame:
+    """Paid-invoice history with typed dates and amounts; rows without a due date carry no evidence."""
+    rows = []
+    for row in raw.to_dict("records"):
+        try:
+            due_date, paid_on = to_date(row["due_date"]), to_date(row["last_paid_on"])
+            if due_date is None or paid_on is None:
+                continue
+            rows.append({
+                "debtor_id": str(row["debtor_id"]),
+                "invoice_id": str(row["invoice_id"]),
+                "due_date": due_date,
+                "last_paid_on": paid_on,
+                "amount_total": _money(row["amount_total"], "amount total"),
+                "paid_amount": _money(row["paid_amount"], "paid amount"),
+            })
+        except _Invalid:
+            continue  # the same invoice, if still open, is quarantined by validate_receivables
+    columns = ["debtor_id", "invoice_id", "due_date", "last_paid_on", "amount_total", "paid_amount"]
+    return pd.DataFrame(rows, columns=columns, dtype=object)

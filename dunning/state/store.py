@@ -1,0 +1,337 @@
+"""Reads and writes of the state database: runs, the actions ledger, decisions, audit, holds, cases.
+
+Every write that changes what happens to a debtor also appends an audit event in the same
+transaction, so the trail can never disagree with the ledger.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, func, insert, or_, select, update
+
+from ..calendar import utc_now
+from ..config import Step
+from ..planner import Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
+from .schema import (
+    actions, audit_events, debtor_segments, decisions, holds, legal_case_invoices, legal_cases, quarantine, runs,
+)
+
+__all__ = ["Trace", "StateStore", "state_url", "state_engine", "upgrade_database", "jsonable"]
+
+_CHUNK = 900  # stays under SQLite's bound-parameter limit
+
+
+def state_url() -> str:
+    var = Path(os.environ.get("DUNNING_VAR_DIR", Path.cwd() / "var"))
+    return os.environ.get("DUNNING_STATE_URL") or f"sqlite:///{var / 'state.sqlite'}"
+
+
+@lru_cache(maxsize=8)
+def state_engine(url: str | None = None) -> Engine:
+    url = url or state_url()
+    if url.startswith("sqlite"):
+        # Concurrent task threads write the ledger: wait for the lock rather than fail at once.
+        return create_engine(url, connect_args={"timeout": 30})
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def upgrade_database(url: str | None = None) -> str:
+    """Apply the Alembic migrations; returns the revision now in place."""
+    from alembic import command
+    from alembic.config import Config
+
+    url = url or state_url()
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(cfg, "head")
+    with create_engine(url).connect() as conn:
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+
+
+def jsonable(value: Any) -> Any:
+    """Decimal and dates as text in JSON columns: exact, and readable by any auditor's tool."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (Decimal, date)):
+        return str(value)
+    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):
+        return value.value
+    return value
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Who did something: the run, the Prefect flow run and task run, and the actor."""
+
+    run_id: int | None = None
+    flow_run_id: str | None = None
+    task_run_id: str | None = None
+    actor: str = "nightly-run"
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    """The ledger rows one message covers, as recorded before anything is sent."""
+
+    message_key: str
+    action_ids: tuple[int, ...]
+    decisions: tuple[Decision, ...] = field(compare=False)
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class StateStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- audit -------------------------------------------------------------------------------
+    @staticmethod
+    def _audit_rows(trace: Trace, events: Iterable[tuple[str, str, str, str, dict | None]]) -> list[dict]:
+        now = utc_now()
+        return [
+            {"occurred_at": now, "run_id": trace.run_id, "flow_run_id": trace.flow_run_id,
+             "task_run_id": trace.task_run_id, "actor": trace.actor, "event": event,
+             "subject_type": subject_type, "subject_id": subject_id, "message": message,
+             "details": jsonable(details) if details else None}
+            for event, subject_type, subject_id, message, details in events
+        ]
+
+    def _append_audit(self, conn: Connection, trace: Trace, events: list[tuple]) -> None:
+        rows = self._audit_rows(trace, events)
+        for chunk in _chunks(rows, 500):
+            conn.execute(insert(audit_events), list(chunk))
+
+    def audit(self, trace: Trace, event: str, subject_type: str, subject_id: str, message: str,
+              details: dict | None = None) -> None:
+        with self.engine.begin() as conn:
+            self._append_audit(conn, trace, [(event, subject_type, subject_id, message, details)])
+
+    # -- runs --------------------------------------------------------------------------------
+    def open_run(self, as_of: date, dry_run: bool, trace: Trace) -> int:
+        with self.engine.begin() as conn:
+            run_id = conn.execute(
+                insert(runs).values(as_of=as_of, flow_run_id=trace.flow_run_id, dry_run=dry_run,
+                                    status="running", started_at=utc_now()).returning(runs.c.id)
+            ).scalar_one()
+            mode = "dry run (nothing sent, ledger untouched)" if dry_run else "live run"
+            self._append_audit(conn, Trace(run_id, trace.flow_run_id, trace.task_run_id, trace.actor), [
+                ("run.started", "run", str(run_id), f"Collection run {run_id} for {as_of} started: {mode}.",
+                 {"as_of": as_of, "dry_run": dry_run})])
+        return run_id
+
+    def finish_run(self, trace: Trace, status: str, counts: dict, message: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == trace.run_id).values(
+                status=status, finished_at=utc_now(), counts=jsonable(counts), message=message))
+            self._append_audit(conn, trace, [(f"run.{status}", "run", str(trace.run_id), message, counts)])
+
+    # -- planner inputs ----------------------------------------------------------------------
+    def ledger_for(self, invoice_ids: Sequence[str]) -> list[LedgerEntry]:
+        entries = []
+        query = select(actions.c.invoice_id, actions.c.step, actions.c.status, actions.c.channel,
+                       actions.c.as_of).where(actions.c.invoice_id.in_(bindparam("ids", expanding=True)))
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(invoice_ids)):
+                for row in conn.execute(query, {"ids": list(chunk)}):
+                    entries.append(LedgerEntry(row.invoice_id, Step(row.step), LedgerStatus(row.status),
+                                               Channel(row.channel), row.as_of))
+        return entries
+
+    def active_holds(self, as_of: date) -> list[Hold]:
+        query = select(holds).where(holds.c.released_at.is_(None),
+                                    or_(holds.c.until.is_(None), holds.c.until >= as_of))
+        with self.engine.connect() as conn:
+            return [Hold(reason=r.reason, until=r.until, debtor_id=r.debtor_id, invoice_id=r.invoice_id)
+                    for r in conn.execute(query)]
+
+    # -- what a run found --------------------------------------------------------------------
+    def record_segments(self, trace: Trace, segments: pd.DataFrame) -> None:
+        rows = [{"run_id": trace.run_id, **row} for row in segments.to_dict("records")]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(rows, 500):
+                conn.execute(insert(debtor_segments), list(chunk))
+
+    def record_quarantine(self, trace: Trace, rows: pd.DataFrame) -> None:
+        records = [{"run_id": trace.run_id, **row} for row in rows.to_dict("records")]
+        if not records:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(insert(quarantine), records)
+            self._append_audit(conn, trace, [
+                ("row.quarantined", r["source"], r["source_id"],
+                 f"{r['source']} {r['number'] or r['source_id']} quarantined: {r['reason']}.", None)
+                for r in records])
+
+    # -- the plan ----------------------------------------------------------------------------
+    def record_plan(self, trace: Trace, as_of: date, plan: Sequence[Decision], dry_run: bool,
+                    languages: dict[str, str]) -> list[PlannedMessage]:
+        """Store every decision; unless dry_run, write the ledger rows before anything is sent."""
+        now = utc_now()
+        action_ids: dict[tuple[str, str], int] = {}
+        with self.engine.begin() as conn:
+            if not dry_run:
+                action_ids = self._write_ledger(conn, trace, as_of, plan, now, languages)
+            rows = [{
+                "run_id": trace.run_id, "invoice_id": d.invoice_id, "invoice_number": d.invoice_number,
+                "debtor_id": d.debtor_id, "segment": d.segment, "step": d.step.value if d.step else None,
+                "step_date": d.step_date, "outcome": d.outcome.value,
+                "channel": d.channel.value if d.channel else None, "reason": d.reason,
+                "amount": d.residual, "currency": d.currency,
+                "action_id": action_ids.get((d.invoice_id, d.step.value)) if d.step else None,
+            } for d in plan]
+            for chunk in _chunks(rows, 500):
+                conn.execute(insert(decisions), list(chunk))
+            self._append_audit(conn, trace, [
+                (f"decision.{d.outcome.value}", "invoice", d.invoice_id,
+                 f"Invoice {d.invoice_number}: {d.outcome.value.replace('_', ' ')}"
+                 f"{' ' + d.step.value if d.step else ''} - {d.reason}.",
+                 {"step": d.step, "channel": d.channel, "dry_run": dry_run}) for d in plan])
+        return self._messages(plan, action_ids)
+
+    @staticmethod
+    def _messages(plan: Sequence[Decision], action_ids: dict[tuple[str, str], int]) -> list[PlannedMessage]:
+        groups: dict[str, list[Decision]] = {}
+        for d in plan:
+            if d.outcome is Outcome.send and (d.invoice_id, d.step.value) in action_ids:
+                groups.setdefault(d.group_key, []).append(d)
+        messages = []
+        for members in groups.values():
+            ids = tuple(action_ids[(d.invoice_id, d.step.value)] for d in members)
+            messages.append(PlannedMessage(message_key=str(min(ids)), action_ids=ids, decisions=tuple(members)))
+        return messages
+
+    _LEDGER_STATUS = {
+        Outcome.send: LedgerStatus.queued,
+        Outcome.superseded: LedgerStatus.skipped,
+        Outcome.phone_task: LedgerStatus.queued,
+        Outcome.awaiting_approval: LedgerStatus.awaiting_approval,
+        Outcome.legal_handoff: LedgerStatus.queued,
+    }
+
+    def _write_ledger(self, conn: Connection, trace: Trace, as_of: date, plan: Sequence[Decision], now,
+                      languages: dict[str, str]) -> dict[tuple[str, str], int]:
+        acting = [d for d in plan if d.outcome in self._LEDGER_STATUS]
+        existing: dict[tuple[str, str], int] = {}
+        query = select(actions.c.id, actions.c.invoice_id, actions.c.step).where(
+            actions.c.invoice_id.in_(bindparam("ids", expanding=True)))
+        for chunk in _chunks(sorted({d.invoice_id for d in acting})):
+            for row in conn.execute(query, {"ids": list(chunk)}):
+                existing[(row.invoice_id, row.step)] = row.id
+        ids: dict[tuple[str, str], int] = {}
+        for d in acting:
+            key = (d.invoice_id, d.step.value)
+            values = {"channel": (d.channel or Channel.email).value, "status": self._LEDGER_STATUS[d.outcome].value,
+                      "reason": d.reason, "amount": d.residual, "currency": d.currency, "as_of": as_of,
+                      "run_id": trace.run_id, "updated_at": now, "language": languages.get(d.debtor_id)}
+            if key in existing:
+                # Only a row that was never accepted (failed, or queued by a run that stopped) comes back.
+                conn.execute(update(actions).where(
+                    actions.c.id == existing[key],
+                    actions.c.status.in_([LedgerStatus.failed.value, LedgerStatus.queued.value])).values(**values))
+                ids[key] = existing[key]
+            else:
+                ids[key] = conn.execute(insert(actions).values(
+                    invoice_id=d.invoice_id, invoice_number=d.invoice_number, debtor_id=d.debtor_id,
+                    step=d.step.value, attempts=0, created_at=now, **values).returning(actions.c.id)).scalar_one()
+        return ids
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def begin_send(self, trace: Trace, message: PlannedMessage, template: str) -> int:
+        """Mark the rows 'sending' before the provider is called; returns the attempt number."""
+        with self.engine.begin() as conn:
+            conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
+                status=LedgerStatus.sending.value, attempts=actions.c.attempts + 1, template=template,
+                message_key=message.message_key, updated_at=utc_now()))
+            attempts = conn.execute(select(func.max(actions.c.attempts)).where(
+                actions.c.id.in_(message.action_ids))).scalar_one()
+        return attempts
+
+    def mark_sent(self, trace: Trace, message: PlannedMessage, provider: str, provider_message_id: str | None,
+                  document_path: str | None, summary: str) -> None:
+        now = utc_now()
+        values = {"status": LedgerStatus.sent.value, "provider": provider, "provider_message_id": provider_message_id,
+                  "sent_at": now, "updated_at": now, "last_error": None}
+        if document_path:
+            values["document_path"] = document_path
+        with self.engine.begin() as conn:
+            conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(**values))
+            self._append_audit(conn, trace, [
+                ("action.sent", "action", str(action_id), summary,
+                 {"provider": provider, "provider_message_id": provider_message_id, "document": document_path})
+                for action_id in message.action_ids])
+
+    def record_document(self, message: PlannedMessage, document_path: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
+                document_path=document_path, updated_at=utc_now()))
+
+    def mark_failed(self, trace: Trace, message: PlannedMessage, error: str, will_retry: bool) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
+                status=LedgerStatus.failed.value, last_error=error, updated_at=utc_now()))
+            then = "will be retried" if will_retry else "will be tried again by the next run once fixed"
+            self._append_audit(conn, trace, [
+                ("action.failed", "action", str(action_id), f"Send failed ({error}); {then}.",
+                 {"error": error, "will_retry": will_retry}) for action_id in message.action_ids])
+
+    def document_of(self, message: PlannedMessage) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(actions.c.document_path).where(
+                actions.c.id.in_(message.action_ids), actions.c.document_path.is_not(None))).scalars().first()
+
+    # -- legal queue -------------------------------------------------------------------------
+    def enqueue_legal_case(self, trace: Trace, as_of: date, debtor_id: str, debtor_name: str, currency: str,
+                           invoices: Sequence[tuple[str, str, Decimal]], procedure: str) -> tuple[int, bool]:
+        """Add invoices to the debtor's open case (or open one) with the evidence. Returns (case_id, opened)."""
+        now = utc_now()
+        invoice_ids = [i for i, _, _ in invoices]
+        with self.engine.begin() as conn:
+            evidence = [
+                {"invoice_number": r.invoice_number, "step": r.step, "as_of": r.as_of, "channel": r.channel,
+                 "provider": r.provider, "provider_message_id": r.provider_message_id, "document": r.document_path}
+                for r in conn.execute(select(actions).where(
+                    actions.c.invoice_id.in_(invoice_ids), actions.c.status == LedgerStatus.sent.value
+                ).order_by(actions.c.as_of, actions.c.id))
+            ]
+            case = conn.execute(select(legal_cases).where(
+                legal_cases.c.debtor_id == debtor_id, legal_cases.c.currency == currency,
+                legal_cases.c.status.in_(["queued", "acknowledged", "filed"]))).first()
+            opened = case is None
+            if opened:
+                case_id = conn.execute(insert(legal_cases).values(
+                    debtor_id=debtor_id, debtor_name=debtor_name, currency=currency, status="queued",
+                    principal=Decimal("0"), opened_on=as_of, opened_by_run=trace.run_id, procedure=procedure,
+                    evidence=[], updated_at=now).returning(legal_cases.c.id)).scalar_one()
+                previous_evidence: list = []
+            else:
+                case_id, previous_evidence = case.id, list(case.evidence or [])
+            conn.execute(insert(legal_case_invoices), [
+                {"case_id": case_id, "invoice_id": i, "invoice_number": n, "amount": a, "added_on": as_of}
+                for i, n, a in invoices])
+            principal = conn.execute(select(legal_case_invoices.c.amount).where(
+                legal_case_invoices.c.case_id == case_id)).scalars().all()
+            conn.execute(update(legal_cases).where(legal_cases.c.id == case_id).values(
+                principal=sum(principal, Decimal("0")), evidence=previous_evidence + jsonable(evidence),
+                updated_at=now))
+            numbers = ", ".join(n for _, n, _ in invoices)
+            verb = "opened" if opened else "extended"
+            self._append_audit(conn, trace, [(f"case.{verb}", "case", str(case_id),
+                                              f"Legal case {case_id} {verb} for debtor {debtor_id}: invoices {numbers}.",
+                                              {"invoices": numbers, "procedure": procedure})])
+        return case_id, opened

@@ -1,0 +1,29 @@
+-- Credit a debtor holds against us at the end of :as_of: posted credit notes not yet allocated
+-- and payments received without an invoice. Payments carry no currency in the reference schema:
+-- they are in the company's currency (config/company.yaml), filled in by the product.
+SELECT
+    i.customer_id      AS debtor_id,
+    c.name             AS debtor_name,
+    i.currency         AS currency,
+    i.amount_residual  AS amount,
+    'credit_note'      AS source,
+    i.number           AS reference
+FROM invoices i
+LEFT JOIN customers c ON c.id = i.customer_id
+WHERE i.kind = 'credit_note'
+  AND i.status = 'posted'
+  AND i.amount_residual > 0
+  AND (i.issue_date IS NULL OR i.issue_date <= :as_of)
+UNION ALL
+SELECT
+    p.customer_id      AS debtor_id,
+    c.name             AS debtor_name,
+    NULL               AS currency,
+    p.amount           AS amount,
+    'payment'          AS source,
+    p.id               AS reference
+FROM payments p
+LEFT JOIN customers c ON c.id = p.customer_id
+WHERE p.invoice_id IS NULL
+  AND p.amount > 0
+  AND p.paid_on <= :as_of
