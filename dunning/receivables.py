@@ -34,13 +34,17 @@ RECEIVABLE_COLUMNS = [
     "status", "issue_date", "due_date", "currency", "amount_total", "residual", "disputed",
     "disputed_reason",
 ]
-QUARANTINE_COLUMNS = ["source", "source_id", "number", "debtor_id", "reason"]
+QUARANTINE_COLUMNS = ["source", "source_id", "number", "debtor_id", "kind", "reason"]
 _EMAIL = re.compile(EMAIL_PATTERN)
 _STATUSES = {"draft", "posted", "cancelled"}
 
 
 class _Invalid(ValueError):
-    """One reason a row is quarantined."""
+    """One reason a row is quarantined: a stable kind for counting, and the detail."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        self.kind = kind
+        super().__init__(f"{kind}: {detail}" if detail else kind)
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def to_date(value: object) -> date | None:
     try:
         return date.fromisoformat(str(value).strip()[:10])
     except ValueError as exc:
-        raise _Invalid(f"'{value}' is not a date") from exc
+        raise _Invalid("unreadable date", repr(value)) from exc
 
 
 def _present(value: object) -> bool:
@@ -90,33 +94,33 @@ def _money(value: object, what: str) -> Decimal:
     try:
         return to_money(value if _present(value) else None)
     except MoneyError as exc:
-        raise _Invalid(f"{what}: {exc}") from exc
+        raise _Invalid(f"unreadable {what}", str(exc)) from exc
 
 
 def _invoice(row: dict) -> dict:
     """Type one raw receivable row or raise _Invalid with the first reason it makes no sense."""
     if not _present(row["customer_id"]):
-        raise _Invalid(f"customer '{row['debtor_id']}' does not exist")
+        raise _Invalid("unknown customer", str(row["debtor_id"]))
     status = _text(row["status"])
     if status not in _STATUSES:
-        raise _Invalid(f"unknown status '{row['status']}'")
+        raise _Invalid("unknown invoice status", repr(row["status"]))
     due_date = to_date(row["due_date"])
     if due_date is None:
-        raise _Invalid("due date is missing")
+        raise _Invalid("missing due date")
     currency = (_text(row["currency"]) or "").upper()
     if currency not in _currencies():
-        raise _Invalid(f"unknown currency code '{row['currency']}'")
+        raise _Invalid("unknown currency code", repr(row["currency"]))
     total = _money(row["amount_total"], "amount total")
     if total <= 0:
-        raise _Invalid(f"amount total {total} is not positive")
+        raise _Invalid("amount total not positive", str(total))
     residual = _money(row["residual_now"], "residual") + _money(row["paid_after_as_of"], "later payments")
     if residual < 0:
-        raise _Invalid(f"negative residual {residual}")
+        raise _Invalid("negative residual", str(residual))
     if residual > total:
-        raise _Invalid(f"residual {residual} is above the invoice total {total}")
+        raise _Invalid("residual above the invoice total", f"{residual} > {total}")
     email = _text(row["email"])
     if email is not None and not _EMAIL.match(email):
-        raise _Invalid("customer email is malformed")
+        raise _Invalid("malformed customer email", str(row["debtor_id"]))
     credit_limit = _money(row["credit_limit"], "credit limit") if _present(row["credit_limit"]) else None
     language = (_text(row["language"]) or "fr").lower()
     return {
@@ -156,6 +160,7 @@ def validate_receivables(raw: pd.DataFrame) -> ValidatedReceivables:
                 "source_id": str(row["invoice_id"]),
                 "number": _text(row["number"]),
                 "debtor_id": _text(row["debtor_id"]),
+                "kind": reason.kind,
                 "reason": str(reason),
             })
     return ValidatedReceivables(
@@ -171,7 +176,7 @@ def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedRece
         try:
             currency = (_text(row["currency"]) or company_currency).upper()
             if currency not in _currencies():
-                raise _Invalid(f"unknown currency code '{row['currency']}'")
+                raise _Invalid("unknown currency code", repr(row["currency"]))
             clean.append({
                 "debtor_id": str(row["debtor_id"]),
                 "debtor_name": _text(row["debtor_name"]) or str(row["debtor_id"]),
@@ -183,7 +188,7 @@ def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedRece
         except _Invalid as reason:
             quarantined.append({
                 "source": row["source"], "source_id": str(row["reference"]), "number": str(row["reference"]),
-                "debtor_id": _text(row["debtor_id"]), "reason": str(reason),
+                "debtor_id": _text(row["debtor_id"]), "kind": reason.kind, "reason": str(reason),
             })
     columns = ["debtor_id", "debtor_name", "currency", "amount", "source", "reference"]
     return ValidatedReceivables(

@@ -1,4 +1,4 @@
--- Open customer invoices as they stood at the end of :as_of, with their debtor.
+-- Open customer invoices as they stood at the end of the as-of date, with their debtor.
 -- The residual is rebuilt for that date by adding back payments dated after it, so a backfill run
 -- sees invoices that were open then. Rows are returned as stored, junk included: the product
 -- validates them and quarantines what makes no sense, rather than filtering it out of sight.

@@ -1,5 +1,5 @@
--- Invoices that received a payment in the history window (:since, :as_of], with the date of
--- their last payment up to :as_of: the segmentation's evidence of how a debtor pays.
+-- Invoices that received a payment in the history window (since, as-of date], with the date of
+-- their last payment up to the as-of date: the segmentation's evidence of how a debtor pays.
 SELECT
     i.customer_id      AS debtor_id,
     i.id               AS invoice_id,

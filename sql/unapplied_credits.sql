@@ -1,4 +1,4 @@
--- Credit a debtor holds against us at the end of :as_of: posted credit notes not yet allocated
+-- Credit a debtor holds against us at the end of the as-of date: posted credit notes not yet allocated
 -- and payments received without an invoice. Payments carry no currency in the reference schema:
 -- they are in the company's currency (config/company.yaml), filled in by the product.
 SELECT

@@ -8,7 +8,7 @@ from sqlalchemy import (
 
 from .types import Money, UTCDateTime
 
-__all__ = ["metadata", "runs", "actions", "decisions", "debtor_segments", "quarantine", "audit_events",
+__all__ = ["metadata", "runs", "actions", "decisions", "debtor_segments", "aging_lines", "quarantine", "audit_events",
            "holds", "legal_cases", "legal_case_invoices"]
 
 metadata = MetaData()
@@ -24,6 +24,7 @@ runs = Table(
     Column("finished_at", UTCDateTime),
     Column("counts", JSON),
     Column("message", Text),
+    Column("summary", Text),              # the run summary as printed, for `dunning run` and auditors
 )
 
 # The actions ledger: one row per invoice and step, ever (rule 7). Its id is all SendGrid sees.
@@ -86,6 +87,18 @@ debtor_segments = Table(
     Column("score", Integer, nullable=False),
 )
 
+# The aged balance each run computed, as it stood then: what `dunning export aging` shows.
+aging_lines = Table(
+    "aging_lines", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("debtor_id", String(64), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("debtor_name", Text, nullable=False),
+    Column("segment", String(16), nullable=False),
+    *(Column(name, Money, nullable=False) for name in
+      ("not_due", "d1_30", "d31_60", "d61_90", "d90_plus", "unapplied_credit", "total_open")),
+)
+
 quarantine = Table(
     "quarantine", metadata,
     Column("id", Integer, primary_key=True),
@@ -94,6 +107,7 @@ quarantine = Table(
     Column("source_id", String(64), nullable=False),
     Column("number", String(64)),
     Column("debtor_id", String(64)),
+    Column("kind", String(64), nullable=False),
     Column("reason", Text, nullable=False),
     Index("ix_quarantine_run", "run_id"),
 )

@@ -21,7 +21,7 @@ from ..calendar import utc_now
 from ..config import Step
 from ..planner import Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
 from .schema import (
-    actions, audit_events, debtor_segments, decisions, holds, legal_case_invoices, legal_cases, quarantine, runs,
+    actions, aging_lines, audit_events, debtor_segments, decisions, holds, legal_case_invoices, legal_cases, quarantine, runs,
 )
 
 __all__ = ["Trace", "StateStore", "state_url", "state_engine", "upgrade_database", "jsonable"]
@@ -135,11 +135,16 @@ class StateStore:
                  {"as_of": as_of, "dry_run": dry_run})])
         return run_id
 
-    def finish_run(self, trace: Trace, status: str, counts: dict, message: str) -> None:
+    def finish_run(self, trace: Trace, status: str, counts: dict, message: str, summary: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == trace.run_id).values(
-                status=status, finished_at=utc_now(), counts=jsonable(counts), message=message))
+                status=status, finished_at=utc_now(), counts=jsonable(counts), message=message, summary=summary))
             self._append_audit(conn, trace, [(f"run.{status}", "run", str(trace.run_id), message, counts)])
+
+    def run_for_flow_run(self, flow_run_id: str):
+        with self.engine.connect() as conn:
+            return conn.execute(select(runs).where(runs.c.flow_run_id == flow_run_id)
+                                .order_by(runs.c.id.desc())).first()
 
     # -- planner inputs ----------------------------------------------------------------------
     def ledger_for(self, invoice_ids: Sequence[str]) -> list[LedgerEntry]:
@@ -166,6 +171,12 @@ class StateStore:
         with self.engine.begin() as conn:
             for chunk in _chunks(rows, 500):
                 conn.execute(insert(debtor_segments), list(chunk))
+
+    def record_aging(self, trace: Trace, aging_with_segments: pd.DataFrame) -> None:
+        rows = [{"run_id": trace.run_id, **row} for row in aging_with_segments.to_dict("records")]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(rows, 500):
+                conn.execute(insert(aging_lines), list(chunk))
 
     def record_quarantine(self, trace: Trace, rows: pd.DataFrame) -> None:
         records = [{"run_id": trace.run_id, **row} for row in rows.to_dict("records")]

@@ -1,4 +1,4 @@
-"""Initial state schema: runs, actions ledger, decisions, segments, quarantine, audit, holds, legal cases.
+"""Initial state schema: runs, actions ledger, decisions, segments, aging, quarantine, audit, holds, legal cases.
 
 Revision ID: 0001
 Revises:
@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("finished_at", UTCDateTime),
         sa.Column("counts", sa.JSON),
         sa.Column("message", sa.Text),
+        sa.Column("summary", sa.Text),
     )
     op.create_table(
         "actions",
@@ -84,6 +85,16 @@ def upgrade() -> None:
         sa.Column("score", sa.Integer, nullable=False),
     )
     op.create_table(
+        "aging_lines",
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+        sa.Column("debtor_id", sa.String(64), primary_key=True),
+        sa.Column("currency", sa.String(3), primary_key=True),
+        sa.Column("debtor_name", sa.Text, nullable=False),
+        sa.Column("segment", sa.String(16), nullable=False),
+        *(sa.Column(name, Money, nullable=False) for name in
+          ("not_due", "d1_30", "d31_60", "d61_90", "d90_plus", "unapplied_credit", "total_open")),
+    )
+    op.create_table(
         "quarantine",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
@@ -91,6 +102,7 @@ def upgrade() -> None:
         sa.Column("source_id", sa.String(64), nullable=False),
         sa.Column("number", sa.String(64)),
         sa.Column("debtor_id", sa.String(64)),
+        sa.Column("kind", sa.String(64), nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
     )
     op.create_index("ix_quarantine_run", "quarantine", ["run_id"])
@@ -174,5 +186,5 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")
     for table in ("legal_case_invoices", "legal_cases", "holds", "audit_events", "quarantine",
-                  "debtor_segments", "decisions", "actions", "runs"):
+                  "aging_lines", "debtor_segments", "decisions", "actions", "runs"):
         op.drop_table(table)

@@ -1,0 +1,124 @@
+"""Delivering one planned message: render it, record the attempt, hand it over, record the answer.
+
+The ledger row is marked 'sending' before the provider is called and only its id travels in
+custom_args, so a crash or a retry can always be reconciled from our own records.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from .config import CompanyIdentity, Policy, Step
+from .gateway import EmailGateway, OutboundEmail, SendError
+from .planner import Channel
+from .rendering import Debtor, InvoiceLine, MessageContext, Renderer
+from .state.store import PlannedMessage, StateStore, Trace
+
+__all__ = ["Delivery", "PrintQueue", "Dispatcher"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    message_key: str
+    channel: str
+    provider: str
+    provider_message_id: str | None
+    document_path: str | None
+    summary: str            # one sentence for the log and the audit trail: ids and numbers only
+
+
+class PrintQueue:
+    """Letters waiting to be printed and posted: one HTML file per message, by as-of date."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def write(self, as_of: date, message: PlannedMessage, step: str, html: str) -> Path:
+        day = self.folder / as_of.isoformat()
+        day.mkdir(parents=True, exist_ok=True)
+        debtor = re.sub(r"[^A-Za-z0-9_-]", "_", message.decisions[0].debtor_id)
+        path = day / f"{step}-{debtor}-{message.message_key}.html"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+class Dispatcher:
+    """Everything one night's sends share; `deliver` handles one message end to end."""
+
+    def __init__(self, *, store: StateStore, renderer: Renderer, gateway: EmailGateway, print_queue: PrintQueue,
+                 company: CompanyIdentity, policy: Policy, as_of: date, invoices: pd.DataFrame) -> None:
+        self.store, self.renderer, self.gateway, self.print_queue = store, renderer, gateway, print_queue
+        self.company, self.policy, self.as_of = company, policy, as_of
+        self._invoices = {row["invoice_id"]: row for row in invoices.to_dict("records")}
+
+    def context(self, message: PlannedMessage) -> MessageContext:
+        first = self._invoices[message.decisions[0].invoice_id]
+        rows = [self._invoices[d.invoice_id] for d in message.decisions]
+        step = message.decisions[0].step
+        return MessageContext(
+            step=step.value,
+            as_of=self.as_of,
+            company=self.company,
+            debtor=Debtor(id=first["debtor_id"], name=first["debtor_name"], email=first["email"],
+                          language=first["language"], is_consumer=first["is_consumer"],
+                          address_line=first["address_line"], postal_code=first["postal_code"],
+                          city=first["city"], country=first["country"]),
+            invoices=tuple(InvoiceLine(number=r["number"], issue_date=r["issue_date"], due_date=r["due_date"],
+                                       amount_total=r["amount_total"], residual=r["residual"],
+                                       days_overdue=(self.as_of - r["due_date"]).days) for r in rows),
+            currency=first["currency"],
+            response_deadline=self.as_of + timedelta(days=self.policy.formal_notice.response_days)
+            if step is Step.formal_notice else None,
+        )
+
+    def deliver(self, message: PlannedMessage, trace: Trace, will_retry: bool) -> Delivery:
+        """Send or print one message. A SendError is recorded on the ledger, then raised."""
+        decision = message.decisions[0]
+        context = self.context(message)
+        template = f"{context.language}/{context.step}"
+        numbers = ", ".join(d.invoice_number for d in message.decisions)
+        channel = decision.channel
+        # Render first: a template error must not leave a row marked 'sending'.
+        letter_html = self.renderer.render_letter(context) if channel is not Channel.email else None
+        rendered = self.renderer.render_message(context) if channel is not Channel.letter else None
+        self.store.begin_send(trace, message, template)
+
+        document = None
+        if letter_html is not None:
+            # A retry of a formal notice whose letter is already queued must not print it twice.
+            document = self.store.document_of(message)
+            if document is None:
+                document = str(self.print_queue.write(self.as_of, message, context.step, letter_html))
+                self.store.record_document(message, document)
+        if rendered is None:
+            summary = (f"{decision.step.value} for invoice(s) {numbers} of debtor {decision.debtor_id} "
+                       f"placed in the print queue (no email address).")
+            self.store.mark_sent(trace, message, "print_queue", None, document, summary)
+            return Delivery(message.message_key, channel.value, "print_queue", None, document, summary)
+
+        email = OutboundEmail(
+            to_email=context.debtor.email, to_name=context.debtor.name,
+            from_email=self.company.from_email, from_name=self.company.from_name,
+            reply_to=self.company.contact.email, subject=rendered.subject, html=rendered.html,
+            text=rendered.text, custom_args={"dunning_action_id": message.message_key},
+            categories=("dunning", context.step),
+        )
+        try:
+            provider_id = self.gateway.send(email)
+        except SendError as error:
+            self.store.mark_failed(trace, message, str(error), will_retry=will_retry and error.transient)
+            raise
+        where = "written to the outbox (no SendGrid key: not sent)" if self.gateway.name == "outbox" \
+            else f"accepted by SendGrid as {provider_id}"
+        letter = " and its registered letter queued for printing" if document else ""
+        summary = (f"{decision.step.value} for invoice(s) {numbers} of debtor {decision.debtor_id} "
+                   f"{where}{letter}.")
+        self.store.mark_sent(trace, message, self.gateway.name, provider_id, document, summary)
+        return Delivery(message.message_key, channel.value, self.gateway.name, provider_id, document, summary)

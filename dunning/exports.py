@@ -1,0 +1,98 @@
+"""Machine-readable exports of the state database (DESIGN.md, "Export fields")."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Callable
+
+from sqlalchemy import Connection, select
+
+from .aging import BUCKETS
+from .planner import Outcome
+from .state.schema import actions, aging_lines, audit_events, decisions, legal_case_invoices, legal_cases, runs
+from .state.store import StateStore
+
+__all__ = ["EXPORTS", "export_rows"]
+
+# How a decision that wrote no ledger row shows in the actions export.
+_DECISION_STATUS = {Outcome.held.value: "skipped", Outcome.deferred.value: "deferred",
+                    Outcome.superseded.value: "skipped"}
+
+
+def _latest_run(conn: Connection, as_of: date | None, live_only: bool = False) -> int:
+    query = select(runs.c.id).order_by(runs.c.id.desc()).limit(1)
+    if as_of is not None:
+        query = query.where(runs.c.as_of == as_of)
+    if live_only:
+        query = query.where(runs.c.dry_run.is_(False))
+    run_id = conn.execute(query).scalar()
+    if run_id is None:
+        raise LookupError(f"no run recorded{' for ' + str(as_of) if as_of else ''}: run `dunning run` first")
+    return run_id
+
+
+def _actions(conn: Connection, as_of: date | None) -> list[dict]:
+    """Without a date: the whole ledger. With one: every decision of that date's latest run."""
+    if as_of is None:
+        rows = conn.execute(select(actions).order_by(actions.c.id))
+        return [{"action_id": r.id, "as_of": r.as_of, "debtor_id": r.debtor_id, "invoice_numbers": r.invoice_number,
+                 "step": r.step, "channel": r.channel, "status": r.status, "reason": r.reason,
+                 "provider_message_id": r.provider_message_id, "attempts": r.attempts, "sent_at": r.sent_at,
+                 "message_key": r.message_key, "provider": r.provider, "last_error": r.last_error,
+                 "document_path": r.document_path} for r in rows]
+    run_id = _latest_run(conn, as_of)
+    query = (select(decisions, actions.c.status.label("action_status"), actions.c.provider_message_id,
+                    actions.c.attempts, actions.c.sent_at, actions.c.last_error, actions.c.message_key,
+                    actions.c.provider)
+             .select_from(decisions.outerjoin(actions, decisions.c.action_id == actions.c.id))
+             .where(decisions.c.run_id == run_id).order_by(decisions.c.id))
+    return [{"action_id": r.action_id, "as_of": as_of, "debtor_id": r.debtor_id, "invoice_numbers": r.invoice_number,
+             "step": r.step, "channel": r.channel,
+             "status": r.action_status if r.action_id else _DECISION_STATUS.get(r.outcome, r.outcome),
+             "reason": r.reason, "provider_message_id": r.provider_message_id, "attempts": r.attempts or 0,
+             "sent_at": r.sent_at, "outcome": r.outcome, "segment": r.segment, "amount": r.amount,
+             "currency": r.currency, "message_key": r.message_key, "provider": r.provider,
+             "last_error": r.last_error, "run_id": run_id} for r in conn.execute(query)]
+
+
+def _aging(conn: Connection, as_of: date | None) -> list[dict]:
+    run_id = _latest_run(conn, as_of)
+    columns = ["debtor_id", "debtor_name", "currency", "segment", *BUCKETS, "unapplied_credit", "total_open"]
+    query = select(*(aging_lines.c[c] for c in columns)).where(aging_lines.c.run_id == run_id).order_by(
+        aging_lines.c.debtor_id, aging_lines.c.currency)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _legal_queue(conn: Connection, as_of: date | None) -> list[dict]:
+    query = select(legal_cases).order_by(legal_cases.c.id)
+    if as_of is not None:
+        query = query.where(legal_cases.c.opened_on <= as_of)
+    numbers: dict[int, list[str]] = {}
+    for r in conn.execute(select(legal_case_invoices).order_by(legal_case_invoices.c.invoice_number)):
+        numbers.setdefault(r.case_id, []).append(r.invoice_number)
+    return [{"case_id": r.id, "debtor_id": r.debtor_id, "debtor_name": r.debtor_name,
+             "invoice_numbers": ", ".join(numbers.get(r.id, [])), "principal": r.principal,
+             "penalties": r.penalties, "indemnity": r.indemnity, "currency": r.currency, "opened_on": r.opened_on,
+             "status": r.status, "procedure": r.procedure, "evidence": r.evidence}
+            for r in conn.execute(query)]
+
+
+def _audit(conn: Connection, as_of: date | None) -> list[dict]:
+    query = select(audit_events, runs.c.as_of).select_from(
+        audit_events.outerjoin(runs, audit_events.c.run_id == runs.c.id)).order_by(audit_events.c.id)
+    if as_of is not None:
+        query = query.where(runs.c.as_of == as_of)
+    return [{"event_id": r.id, "occurred_at": r.occurred_at, "as_of": r.as_of, "run_id": r.run_id,
+             "flow_run_id": r.flow_run_id, "task_run_id": r.task_run_id, "actor": r.actor, "event": r.event,
+             "subject_type": r.subject_type, "subject_id": r.subject_id, "message": r.message,
+             "details": r.details} for r in conn.execute(query)]
+
+
+EXPORTS: dict[str, Callable[[Connection, date | None], list[dict]]] = {
+    "actions": _actions, "aging": _aging, "legal-queue": _legal_queue, "audit": _audit,
+}
+
+
+def export_rows(store: StateStore, what: str, as_of: date | None) -> list[dict]:
+    with store.engine.connect() as conn:
+        return EXPORTS[what](conn, as_of)

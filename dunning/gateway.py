@@ -1,0 +1,331 @@
+"""Email gateway: hand one rendered message to SendGrid, or to a local outbox when no key is set.
+
+The gateway knows nothing of invoices or steps. It classifies every failure as transient (worth
+retrying: 429, 5xx, timeouts, network) or permanent (any other refusal), so the calling task can
+retry the first kind alone. SendGrid has no idempotency key: the caller's ledger row, whose id
+travels in custom_args, is what keeps a retry from sending twice.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import math
+import os
+import time
+import urllib.error
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import sendgrid
+from python_http_client.exceptions import HTTPError as ProviderHTTPError
+from sendgrid.helpers.mail import (
+    Category,
+    CustomArg,
+    From,
+    HtmlContent,
+    Mail,
+    PlainTextContent,
+    ReplyTo,
+    To,
+)
+from sendgrid.helpers.mail.exceptions import SendGridException
+
+__all__ = [
+    "OutboundEmail",
+    "SendError",
+    "TransientSendError",
+    "PermanentSendError",
+    "UnconfirmedSendError",
+    "EmailGateway",
+    "SendGridGateway",
+    "OutboxGateway",
+    "gateway_from_environment",
+    "DEFAULT_SENDGRID_HOST",
+]
+
+DEFAULT_SENDGRID_HOST = "https://api.sendgrid.com"
+_REASON_MAX_CHARS = 300
+
+
+@dataclass(frozen=True)
+class OutboundEmail:
+    """One rendered message, ready to send. custom_args carry opaque ids only (RGPD)."""
+
+    to_email: str
+    to_name: str
+    from_email: str
+    from_name: str
+    reply_to: str | None
+    subject: str
+    html: str
+    text: str
+    custom_args: Mapping[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("to_email", "from_email"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or "@" not in value:
+                raise ValueError(f"{name} must be an email address, got {value!r}")
+        # SendGrid refuses an empty subject or an empty content value; fail before the ledger
+        # records an attempt that could never succeed.
+        for name in ("subject", "html", "text"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{name} must be a non-empty string")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.custom_args.items()):
+            raise ValueError("custom_args keys and values must all be strings")
+        if not all(isinstance(c, str) and c for c in self.categories):
+            raise ValueError("categories must be non-empty strings")
+        # Own copies, so a caller mutating its dict cannot change a message already handed over.
+        object.__setattr__(self, "custom_args", dict(self.custom_args))
+        object.__setattr__(self, "categories", tuple(self.categories))
+
+
+class SendError(Exception):
+    """The message was not handed over. `reason` is short and never contains a secret."""
+
+    transient: bool = False
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        self.reason = reason
+        self.status = status
+        super().__init__(f"HTTP {status}: {reason}" if status is not None else reason)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Keyword-only arguments do not survive Exception's default pickling, and Prefect
+        # pickles the exceptions of failed tasks: rebuild from the reason, then restore the rest.
+        return (self.__class__, (self.reason,), {**self.__dict__, "args": self.args})
+
+
+class TransientSendError(SendError):
+    """Worth retrying later: 429, 5xx, timeout, network failure."""
+
+    transient = True
+
+    def __init__(
+        self, reason: str, *, status: int | None = None, retry_after_seconds: float | None = None
+    ) -> None:
+        super().__init__(reason, status=status)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class PermanentSendError(SendError):
+    """Retrying the same message cannot succeed: 400, 401, 403, 413 and any other 4xx."""
+
+
+class UnconfirmedSendError(PermanentSendError):
+    """The provider answered 2xx without an X-Message-Id.
+
+    It may well have accepted the message, so this is deliberately not transient: a blind retry
+    could send it twice. An operator checks the provider's activity feed (custom_args carry the
+    ledger id) before retrying by hand.
+    """
+
+
+class EmailGateway(Protocol):
+    name: str
+
+    def send(self, email: OutboundEmail) -> str:
+        """Hand the message over and return the provider's message id, or raise SendError."""
+        ...
+
+
+class _DropHttpDumps(logging.Filter):
+    """python_http_client logs at DEBUG the request headers (Authorization: Bearer <key>), the
+    payload (names, addresses, amounts) and the raw response body (whatever the provider echoes).
+    None of it belongs in run logs; SendError carries the status and the provider's message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not (message.startswith(("HEADERS:", "PAYLOAD:")) or " Response: " in message)
+
+
+_drop_http_dumps = _DropHttpDumps()
+
+
+class SendGridGateway:
+    """Sends through SendGrid's v3 Mail Send API with the official client."""
+
+    name = "sendgrid"
+
+    def __init__(
+        self, api_key: str, *, host: str | None = None, timeout_seconds: float = 15.0
+    ) -> None:
+        if not api_key or not api_key.strip():
+            raise ValueError("a SendGrid API key is required")
+        if not timeout_seconds > 0:
+            raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds!r}")
+        self._host = (host or DEFAULT_SENDGRID_HOST).rstrip("/")
+        if not self._host.startswith(("https://", "http://")):
+            raise ValueError(f"the SendGrid host must be an http(s) URL, got {self._host!r}")
+        self._api_key = api_key.strip()
+        self._timeout_seconds = float(timeout_seconds)
+        self._api = sendgrid.SendGridAPIClient(self._api_key, host=self._host)
+        # Each call chain (client.mail.send.post) builds fresh Client objects that copy their
+        # parent's timeout, so the root client's timeout reaches the request that goes out.
+        self._api.client.timeout = self._timeout_seconds
+        logging.getLogger("python_http_client.client").addFilter(_drop_http_dumps)
+
+    def __repr__(self) -> str:
+        return f"SendGridGateway(host={self._host!r}, timeout_seconds={self._timeout_seconds})"
+
+    def send(self, email: OutboundEmail) -> str:
+        payload = self._payload(email)
+        try:
+            # Passing the timeout on the call as well keeps it applied even if the client
+            # library stops propagating its attribute.
+            response = self._api.client.mail.send.post(
+                request_body=payload, timeout=self._timeout_seconds
+            )
+        except ProviderHTTPError as err:
+            raise self._refusal(err) from None
+        except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as err:
+            raise self._network_failure(err) from None
+        message_id = (response.headers.get("X-Message-Id") or "").strip()
+        if not message_id:
+            raise UnconfirmedSendError(
+                "accepted without X-Message-Id; not retried automatically, it may have been sent",
+                status=response.status_code,
+            )
+        return message_id
+
+    def _payload(self, email: OutboundEmail) -> dict:
+        try:
+            mail = Mail(
+                from_email=From(email.from_email, email.from_name or None),
+                to_emails=To(email.to_email, email.to_name or None),
+                subject=email.subject,
+                plain_text_content=PlainTextContent(email.text),
+                html_content=HtmlContent(email.html),
+            )
+            if email.reply_to:
+                mail.reply_to = ReplyTo(email.reply_to)
+            for key, value in email.custom_args.items():
+                mail.add_custom_arg(CustomArg(key, value))
+            # add_category inserts at the front; feeding it reversed keeps the caller's order.
+            for category in reversed(email.categories):
+                mail.add_category(Category(category))
+            return mail.get()
+        except SendGridException as err:
+            # Raised when content looks like it embeds an API key: never send that.
+            raise PermanentSendError(f"message refused before sending: {_short(str(err))}") from None
+
+    def _refusal(self, err: ProviderHTTPError) -> SendError:
+        status = int(err.status_code)
+        reason = self._scrub(_provider_message(err.body) or str(err.reason or "no reason given"))
+        if status == 429:
+            return TransientSendError(
+                reason, status=status, retry_after_seconds=_seconds_until_reset(err.headers)
+            )
+        if status >= 500:
+            return TransientSendError(reason, status=status)
+        return PermanentSendError(reason, status=status)
+
+    def _network_failure(self, err: BaseException) -> SendError:
+        cause = err.reason if isinstance(err, urllib.error.URLError) else err
+        if isinstance(cause, TimeoutError):
+            # A timeout after the request went out is ambiguous (it may have been accepted);
+            # the design counts it transient and relies on the ledger, as for a 5xx.
+            return TransientSendError(
+                f"no answer from {self._host} within {self._timeout_seconds:g} s"
+            )
+        if isinstance(err, urllib.error.URLError) and not isinstance(cause, OSError):
+            # e.g. "unknown url type": a configuration mistake that no retry will fix.
+            return PermanentSendError(self._scrub(f"cannot call {self._host}: {cause}"))
+        detail = f"{type(cause).__name__}: {cause}"
+        return TransientSendError(self._scrub(f"cannot reach {self._host}: {detail}"))
+
+    def _scrub(self, text: str) -> str:
+        return _short(text.replace(self._api_key, "[redacted]"))
+
+
+class OutboxGateway:
+    """Writes each message to a folder instead of sending it (no SENDGRID_API_KEY set).
+
+    One `<id>.json` with every field, and the `<id>.html` beside it for a quick look in a browser.
+    Write failures (disk full, permissions) raise OSError: nothing was sent, and nothing pretends.
+    """
+
+    name = "outbox"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def __repr__(self) -> str:
+        return f"OutboxGateway(folder={str(self.folder)!r})"
+
+    def send(self, email: OutboundEmail) -> str:
+        message_id = f"outbox-{uuid.uuid4().hex}"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        record = {
+            "message_id": message_id,
+            "written_at": datetime.now(timezone.utc).isoformat(),
+            **asdict(email),
+        }
+        record["custom_args"] = dict(email.custom_args)
+        record["categories"] = list(email.categories)
+        _write_atomically(self.folder / f"{message_id}.html", email.html)
+        # The JSON goes last: its presence means the message is complete.
+        _write_atomically(
+            self.folder / f"{message_id}.json", json.dumps(record, ensure_ascii=False, indent=2)
+        )
+        return message_id
+
+
+def gateway_from_environment(outbox_folder: Path, timeout_seconds: float) -> EmailGateway:
+    """SendGrid when SENDGRID_API_KEY is set (DUNNING_SENDGRID_HOST overrides the host), else the
+    outbox: the product never pretends to send."""
+    api_key = os.environ.get("SENDGRID_API_KEY", "").strip()
+    if not api_key:
+        return OutboxGateway(outbox_folder)
+    host = os.environ.get("DUNNING_SENDGRID_HOST", "").strip() or None
+    return SendGridGateway(api_key, host=host, timeout_seconds=timeout_seconds)
+
+
+def _provider_message(body: bytes | None) -> str | None:
+    """The `errors[].message` texts of a SendGrid error body, joined; None if there are none."""
+    if not body:
+        return None
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if not isinstance(errors, list):
+        return None
+    messages = [
+        str(item["message"])
+        for item in errors
+        if isinstance(item, dict) and item.get("message")
+    ]
+    return "; ".join(messages) or None
+
+
+def _seconds_until_reset(headers: object) -> float | None:
+    """X-RateLimit-Reset is an epoch second; None when absent or unreadable."""
+    raw = headers.get("X-RateLimit-Reset") if hasattr(headers, "get") else None
+    try:
+        reset_at = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    if reset_at is None or not math.isfinite(reset_at):
+        return None
+    return max(0.0, reset_at - time.time())
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _REASON_MAX_CHARS else text[: _REASON_MAX_CHARS - 1] + "…"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)

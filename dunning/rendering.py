@@ -1,0 +1,250 @@
+"""Render reminder emails and print-queue letters from the Jinja2 templates in templates/.
+
+Debtor data only ever reaches a template as a variable, never as template source, and the
+environment is sandboxed: a debtor named ``{{ 7*7 }}`` is printed as those seven characters.
+HTML templates are autoescaped; plain-text and subject templates are not, so a macro that
+interpolates data must live in a file of the same kind as its caller (a macro defined in a .txt
+file and called from an .html file would hand back unescaped markup).
+
+Templates are laid out per language (``templates/<language>/``):
+
+- ``email.html``, ``email.txt``: the email layouts; ``letter.html``: the printable letter layout
+- ``<step>.subject.txt``, ``<step>.html``, ``<step>.txt``: one small file per step and part;
+  ``<step>.html`` extends the layout it is given (email or letter), so a letter says exactly
+  what the email says
+- ``_invoices.*``, ``_payment.*``, ``_macros.*``: partials shared by the steps
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.dates import format_date as _babel_format_date
+from babel.numbers import format_currency as _babel_format_currency
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, pass_context, select_autoescape
+from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
+
+from dunning.config import CompanyIdentity, Step
+
+__all__ = [
+    "MESSAGE_STEPS",
+    "LANGUAGES",
+    "InvoiceLine",
+    "Debtor",
+    "MessageContext",
+    "RenderedMessage",
+    "RenderingError",
+    "Renderer",
+    "format_money",
+    "format_date",
+    "resolve_language",
+]
+
+# legal_handoff is a case in the legal queue, not a message to the debtor.
+MESSAGE_STEPS: tuple[str, ...] = (
+    Step.pre_due.value,
+    Step.reminder_1.value,
+    Step.reminder_2.value,
+    Step.reminder_3.value,
+    Step.formal_notice.value,
+)
+LANGUAGES: tuple[str, ...] = ("fr", "en")
+_DEFAULT_LANGUAGE = "fr"
+# 'en' is babel's American English: '€1,234.56' and 'November 23, 2026'.
+_LOCALES = {"fr": "fr_FR", "en": "en"}
+
+
+class RenderingError(RuntimeError):
+    """A template is missing or failed to render (a bug in a template, never in the data)."""
+
+
+def resolve_language(language: str | None) -> str:
+    """The template language for a debtor: 'fr' or 'en' ('en-GB' counts as English); else French."""
+    primary = (language or "").strip().lower().replace("_", "-").split("-")[0]
+    return primary if primary in LANGUAGES else _DEFAULT_LANGUAGE
+
+
+def format_money(amount: Decimal, currency: str, language: str) -> str:
+    """'1 234,56 €' in French (babel's narrow no-break spaces), '€1,234.56' in English."""
+    if isinstance(amount, bool) or not isinstance(amount, (Decimal, int)):
+        # A float here would already have lost cents; refuse rather than print a rounded guess.
+        raise TypeError(f"format_money expects a Decimal, got {type(amount).__name__}")
+    return _babel_format_currency(amount, currency, locale=_LOCALES[resolve_language(language)])
+
+
+def format_date(d: date, language: str) -> str:
+    """'23 novembre 2026' (and '1er novembre 2026', as French writes it) or 'November 23, 2026'."""
+    lang = resolve_language(language)
+    if lang == "fr" and d.day == 1:
+        return _babel_format_date(d, "d'er' MMMM y", locale=_LOCALES[lang])
+    return _babel_format_date(d, "long", locale=_LOCALES[lang])
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    number: str
+    issue_date: date | None
+    due_date: date
+    amount_total: Decimal
+    residual: Decimal
+    days_overdue: int  # as_of - due_date; negative before the due date
+
+
+@dataclass(frozen=True)
+class Debtor:
+    """The recipient of a message."""
+
+    id: str
+    name: str
+    email: str | None
+    language: str  # 'fr' or 'en'; anything else renders in French
+    is_consumer: bool
+    address_line: str | None
+    postal_code: str | None
+    city: str | None
+    country: str | None
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    """Everything one message says: one debtor, one step, one or more invoices in one currency."""
+
+    step: str
+    as_of: date
+    company: CompanyIdentity
+    debtor: Debtor
+    invoices: tuple[InvoiceLine, ...]
+    currency: str
+    response_deadline: date | None = None  # formal_notice only: as_of + policy response days
+
+    def __post_init__(self) -> None:
+        # Step is a str Enum whose str() is 'Step.x'; keep the plain value for template names.
+        step = self.step.value if isinstance(self.step, Step) else self.step
+        if step not in MESSAGE_STEPS:
+            raise ValueError(f"no message for step {step!r}; expected one of {', '.join(MESSAGE_STEPS)}")
+        object.__setattr__(self, "step", step)
+        if not self.invoices:
+            raise ValueError(f"message to debtor {self.debtor.id} at {step} has no invoice")
+        object.__setattr__(self, "invoices", tuple(self.invoices))
+        if step == Step.formal_notice.value and self.response_deadline is None:
+            raise ValueError(f"formal_notice to debtor {self.debtor.id} needs a response_deadline")
+
+    @property
+    def language(self) -> str:
+        return resolve_language(self.debtor.language)
+
+    @property
+    def total_due(self) -> Decimal:
+        return sum((line.residual for line in self.invoices), Decimal("0.00"))
+
+    @property
+    def payment_reference(self) -> str:
+        # One invoice: its number is what the debtor's bank and our lettering both expect.
+        if len(self.invoices) == 1:
+            return self.invoices[0].number
+        return f"{self.debtor.id}-{self.as_of:%Y%m%d}"
+
+    @property
+    def max_days_overdue(self) -> int:
+        return max(line.days_overdue for line in self.invoices)
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    html: str
+    text: str
+
+
+@pass_context
+def _money_filter(ctx: Context, amount: Decimal, currency: str | None = None, language: str | None = None) -> str:
+    return format_money(amount, currency or ctx["currency"], language or ctx["language"])
+
+
+@pass_context
+def _long_date_filter(ctx: Context, d: date, language: str | None = None) -> str:
+    return format_date(d, language or ctx["language"])
+
+
+@pass_context
+def _country_name_filter(ctx: Context, code: str) -> str:
+    # The last line of an international postal address: the country in the sender's language.
+    return Locale.parse(_LOCALES[ctx["language"]]).territories.get(code.upper(), code)
+
+
+def _refuse_none(value: Any) -> Any:
+    # A None printed as 'None' in a letter is a template bug: guard optional fields with {% if %}.
+    if value is None:
+        raise ValueError("a template printed None; guard optional values with {% if %}")
+    return value
+
+
+class Renderer:
+    """Renders a MessageContext with the templates of one templates directory."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        templates_dir = Path(templates_dir)
+        if not templates_dir.is_dir():
+            raise RenderingError(f"templates directory not found: {templates_dir}")
+        self.templates_dir = templates_dir
+        self._env = SandboxedEnvironment(
+            loader=FileSystemLoader(str(templates_dir)),
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True, default=False),
+            undefined=StrictUndefined,
+            finalize=_refuse_none,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self._env.filters["money"] = _money_filter
+        self._env.filters["long_date"] = _long_date_filter
+        self._env.filters["country_name"] = _country_name_filter
+
+    def render_message(self, context: MessageContext) -> RenderedMessage:
+        """The email: subject, HTML and plain-text parts."""
+        lang, step = context.language, context.step
+        subject = self._subject(context)
+        html = self._render(f"{lang}/{step}.html", context, subject=subject, layout=f"{lang}/email.html")
+        text = self._render(f"{lang}/{step}.txt", context, subject=subject)
+        return RenderedMessage(subject=subject, html=html, text=text)
+
+    def render_letter(self, context: MessageContext) -> str:
+        """A full printable HTML document: any step for a debtor without email, and the mise en demeure."""
+        lang, step = context.language, context.step
+        subject = self._subject(context)
+        return self._render(f"{lang}/{step}.html", context, subject=subject, layout=f"{lang}/letter.html")
+
+    def _subject(self, context: MessageContext) -> str:
+        raw = self._render(f"{context.language}/{context.step}.subject.txt", context)
+        # One line, always: a newline in an invoice number must not become a header break.
+        return " ".join(raw.split())
+
+    def _render(self, template_name: str, context: MessageContext, **extra: Any) -> str:
+        variables = {
+            "step": context.step,
+            "as_of": context.as_of,
+            "company": context.company,
+            "debtor": context.debtor,
+            "invoices": context.invoices,
+            "currency": context.currency,
+            "language": context.language,
+            "response_deadline": context.response_deadline,
+            "total_due": context.total_due,
+            "payment_reference": context.payment_reference,
+            "max_days_overdue": context.max_days_overdue,
+            **extra,
+        }
+        try:
+            return self._env.get_template(template_name).render(variables)
+        except (TemplateError, ValueError, TypeError) as exc:
+            # Opaque ids only: debtor names stay out of logs and error trackers.
+            raise RenderingError(
+                f"{template_name} failed for debtor {context.debtor.id} at {context.step}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc

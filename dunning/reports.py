@@ -1,0 +1,117 @@
+"""What a run tells people: aging totals, the run summary, and the machine-readable exports' shapes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pandas as pd
+
+from .aging import BUCKETS
+from .money import ZERO
+
+__all__ = ["AMOUNT_COLUMNS", "aging_totals", "with_segments", "RunSummary"]
+
+AMOUNT_COLUMNS = (*BUCKETS, "unapplied_credit", "total_open")
+_BUCKET_LABELS = {"not_due": "not due", "d1_30": "1-30 days", "d31_60": "31-60 days", "d61_90": "61-90 days",
+                  "d90_plus": "over 90 days", "unapplied_credit": "unapplied credit", "total_open": "total open"}
+
+
+def with_segments(aging: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    """The aging rows with each debtor's segment (debtors with only credit are 'unsegmented')."""
+    segment_of = dict(zip(segments["debtor_id"], segments["segment"]))
+    out = aging.copy()
+    out.insert(3, "segment", [segment_of.get(d, "unsegmented") for d in out["debtor_id"]])
+    return out
+
+
+def aging_totals(aging: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
+    """Totals per segment and currency, then one 'all' line per currency."""
+    rows: dict[tuple[str, str], dict] = {}
+    for row in with_segments(aging, segments).to_dict("records"):
+        for segment in (row["segment"], "all"):
+            key = (segment, row["currency"])
+            total = rows.setdefault(key, {"segment": segment, "currency": row["currency"], "debtors": 0,
+                                          **{c: ZERO for c in AMOUNT_COLUMNS}})
+            total["debtors"] += 1
+            for column in AMOUNT_COLUMNS:
+                total[column] += row[column]
+    order = {"all": 99}
+    ordered = sorted(rows.values(), key=lambda r: (r["currency"], order.get(r["segment"], 0), r["segment"]))
+    return pd.DataFrame(ordered, columns=["segment", "currency", "debtors", *AMOUNT_COLUMNS], dtype=object)
+
+
+def _amount(value: Decimal) -> str:
+    return f"{value:,.2f}".replace(",", " ")
+
+
+@dataclass
+class RunSummary:
+    """The figures of one run, and their rendering as text a finance manager can read."""
+
+    run_id: int
+    as_of: str
+    dry_run: bool
+    invoices_considered: int = 0
+    quarantined: int = 0
+    quarantine_reasons: Counter = field(default_factory=Counter)
+    aging: list[dict] = field(default_factory=list)
+    segments: Counter = field(default_factory=Counter)
+    decisions: Counter = field(default_factory=Counter)       # (step, outcome)
+    sends: Counter = field(default_factory=Counter)           # (step, channel, status)
+    failures: list[str] = field(default_factory=list)
+    cases_opened: list[str] = field(default_factory=list)
+    cases_extended: list[str] = field(default_factory=list)
+    delivery_note: str = ""
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    def counts(self) -> dict:
+        return {
+            "invoices_considered": self.invoices_considered,
+            "quarantined": self.quarantined,
+            "segments": dict(self.segments),
+            "decisions": {f"{step}:{outcome}": n for (step, outcome), n in sorted(self.decisions.items())},
+            "sent": sum(n for (_, _, status), n in self.sends.items() if status == "sent"),
+            "failed": self.failed,
+            "cases_opened": len(self.cases_opened),
+            "cases_extended": len(self.cases_extended),
+        }
+
+    def text(self) -> str:
+        lines = [f"Collection run {self.run_id} for {self.as_of}"
+                 + (" (dry run: nothing sent, ledger untouched)" if self.dry_run else ""), ""]
+        lines.append(f"Invoices considered: {self.invoices_considered}; rows quarantined: {self.quarantined}")
+        for reason, n in self.quarantine_reasons.most_common():
+            lines.append(f"  {n:>5}  {reason}")
+        lines += ["", "Aged balance (balance âgée)"]
+        header = f"  {'currency':<8} {'segment':<12}" + "".join(f"{_BUCKET_LABELS[c]:>17}" for c in AMOUNT_COLUMNS)
+        lines.append(header)
+        for row in self.aging:
+            lines.append(f"  {row['currency']:<8} {row['segment']:<12}"
+                         + "".join(f"{_amount(row[c]):>17}" for c in AMOUNT_COLUMNS))
+        lines += ["", "Debtors by segment"]
+        for segment, n in sorted(self.segments.items()):
+            lines.append(f"  {segment:<12} {n:>6}")
+        lines += ["", "Decisions by step and outcome"]
+        for (step, outcome), n in sorted(self.decisions.items()):
+            lines.append(f"  {step:<15} {outcome:<18} {n:>6}")
+        lines += ["", "Messages by step, channel and status"]
+        if not self.sends:
+            lines.append("  none")
+        for (step, channel, status), n in sorted(self.sends.items()):
+            lines.append(f"  {step:<15} {channel:<17} {status:<8} {n:>6}")
+        if self.delivery_note:
+            lines.append(f"  {self.delivery_note}")
+        lines += ["", f"Legal cases opened: {len(self.cases_opened)}"
+                  + (f" ({', '.join(self.cases_opened)})" if self.cases_opened else "")
+                  + (f"; extended: {len(self.cases_extended)}" if self.cases_extended else "")]
+        if self.failures:
+            lines += ["", f"FAILED SENDS: {self.failed}"]
+            lines += [f"  {failure}" for failure in self.failures[:20]]
+            if self.failed > 20:
+                lines.append(f"  ... and {self.failed - 20} more (dunning export actions --as-of {self.as_of})")
+        return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Prefect flows: the business process, read top to bottom."""

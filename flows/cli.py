@@ -1,0 +1,128 @@
+"""`dunning`: the operator's command line (see DESIGN.md, "CLI contract")."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from sqlalchemy import create_engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from dunning.accounting import accounting_url
+from dunning.calendar import paris_today
+from dunning.config import ConfigError, load_settings
+from dunning.state.store import StateStore, state_engine, upgrade_database
+
+app = typer.Typer(help="Receivables collection (relances clients): nightly runs, exports, demo data.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The state database.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data in the accounting database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+
+
+class Format(str, Enum):
+    json = "json"
+    csv = "csv"
+
+
+class Export(str, Enum):
+    actions = "actions"
+    aging = "aging"
+    legal_queue = "legal-queue"
+    audit = "audit"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _as_of(value: Optional[str]) -> date:
+    if value is None:
+        return paris_today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"--as-of must be a date as YYYY-MM-DD, got {value!r}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the state database (DUNNING_STATE_URL, default var/state.sqlite)."""
+    try:
+        revision = upgrade_database()
+    except SQLAlchemyError as error:
+        _fail(f"could not migrate the state database: {error.__class__.__name__}: {str(error).splitlines()[0]}")
+    typer.echo(f"State database at revision {revision}.")
+
+
+@demo_app.command("seed")
+def demo_seed(customers: int = typer.Option(400, min=10), invoices: int = typer.Option(3000, min=50),
+              seed: int = typer.Option(42, help="Same seed, same data.")) -> None:
+    """Fill the accounting database (DUNNING_ACCOUNTING_URL, default var/accounting.sqlite) with demo data."""
+    from dunning.demo import seed_demo
+
+    url = accounting_url()
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    report = seed_demo(create_engine(url), customers=customers, invoices=invoices, seed=seed, today=paris_today())
+    typer.echo(str(report))
+
+
+@app.command("run")
+def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="Business date YYYY-MM-DD (default: today, Paris)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Plan and report; send nothing, write no ledger row.")) -> None:
+    """Run the nightly flow once: the same flow the deployment schedules."""
+    day = _as_of(as_of)
+    try:
+        load_settings()
+    except ConfigError as error:
+        _fail(str(error))
+    # Without PREFECT_API_URL, Prefect starts a temporary server for this one run and throws it away
+    # afterwards; its shutdown races log spurious errors that would only alarm an operator.
+    if not os.environ.get("PREFECT_API_URL"):
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+    from flows.nightly import nightly_collection
+
+    state = nightly_collection(as_of=day, dry_run=dry_run, return_state=True)
+    run_row = StateStore(state_engine()).run_for_flow_run(str(state.state_details.flow_run_id))
+    if run_row is not None and run_row.summary:
+        typer.echo(run_row.summary)
+    if not state.is_completed():
+        _fail(f"run ended {state.name}: {state.message}", code=1)
+
+
+@app.command("export")
+def export(what: Export, as_of: Optional[str] = typer.Option(None, "--as-of"),
+           fmt: Format = typer.Option(Format.json, "--format")) -> None:
+    """Machine-readable output on stdout: actions, aging, legal-queue or audit."""
+    from dunning.exports import export_rows
+
+    day = _as_of(as_of) if as_of else None
+    try:
+        rows = export_rows(StateStore(state_engine()), what.value, day)
+    except LookupError as error:
+        _fail(str(error))
+    if fmt is Format.json:
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=1, default=str)
+        sys.stdout.write("\n")
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The nightly collection run: extract, age, segment, plan, send, escalate, record."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+from prefect import flow, get_run_logger, unmapped
+from prefect.artifacts import create_markdown_artifact
+from prefect.futures import wait
+from prefect.runtime import flow_run
+from prefect.states import Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
+
+from dunning.calendar import paris_today
+from dunning.config import ConfigError, load_settings
+from dunning.dispatch import Delivery, Dispatcher, PrintQueue
+from dunning.gateway import gateway_from_environment
+from dunning.planner import Outcome
+from dunning.reports import RunSummary, aging_totals
+from dunning.rendering import Renderer
+from tasks.analyse import compute_aged_balance, publish_aging_artifact, quarantine_invalid_rows, segment_debtors_task
+from tasks.context import store
+from tasks.dispatch import send_reminder
+from tasks.extract import fetch_open_receivables, fetch_payment_history, fetch_unapplied_credits
+from tasks.legal import enqueue_legal_handoff
+from tasks.plan import plan_collection_steps
+from tasks.runs import close_collection_run, open_collection_run
+
+from .paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
+
+
+def _max_workers() -> int:
+    # The pool is fixed when the flow is defined; an invalid policy fails the run itself, loudly.
+    try:
+        return load_settings().policy.dispatch.max_workers
+    except ConfigError:
+        return 8
+
+
+def _run_name() -> str:
+    parameters = flow_run.get_parameters()
+    as_of = parameters.get("as_of") or paris_today()
+    return f"collection-{as_of}" + ("-dry-run" if parameters.get("dry_run") else "")
+
+
+@flow(name="nightly-collection", flow_run_name=_run_name,
+      task_runner=ThreadPoolTaskRunner(max_workers=_max_workers()))
+def nightly_collection(as_of: date | None = None, dry_run: bool = False):
+    """Chase today's due receivables. `as_of` defaults to today in Paris; a past date is a backfill."""
+    logger = get_run_logger()
+    settings = load_settings()
+    policy, company = settings.policy, settings.company
+    as_of = as_of or paris_today()
+    run_id = open_collection_run(as_of, dry_run)
+
+    # 1. Extract: one query per kind of data.
+    raw_invoices = fetch_open_receivables.submit(as_of)
+    raw_credits = fetch_unapplied_credits.submit(as_of)
+    raw_history = fetch_payment_history.submit(as_of, policy.segments.history_days)
+
+    # 2. Understand: quarantine junk, age the balance, segment the debtors.
+    validated, credits = quarantine_invalid_rows(raw_invoices.result(), raw_credits.result(), company.currency,
+                                                 run_id)
+    invoices = validated.invoices
+    aging = compute_aged_balance(invoices, credits, as_of, policy)
+    segments = segment_debtors_task(invoices, credits, raw_history.result(), as_of, policy, company.currency,
+                                    run_id)
+    publish_aging_artifact(aging, segments, as_of, run_id)
+
+    # 3. Decide: today's step for every invoice, each with its reason, written down before any send.
+    plan, messages = plan_collection_steps(invoices, segments, credits, as_of, policy, dry_run, run_id)
+
+    summary = RunSummary(run_id=run_id, as_of=str(as_of), dry_run=dry_run,
+                         invoices_considered=len(invoices), quarantined=len(validated.quarantined),
+                         quarantine_reasons=Counter(validated.quarantined["kind"]),
+                         aging=aging_totals(aging, segments).to_dict("records"),
+                         segments=Counter(segments["segment"]),
+                         decisions=Counter((d.step.value if d.step else "-", d.outcome.value) for d in plan))
+
+    # 4. Act: one task per message, retried on transient errors; then the legal queue.
+    if not dry_run:
+        gateway = gateway_from_environment(outbox_dir(), policy.dispatch.timeout_seconds)
+        dispatcher = Dispatcher(store=store(), renderer=Renderer(TEMPLATES_DIR), gateway=gateway,
+                                print_queue=PrintQueue(print_queue_dir()), company=company, policy=policy,
+                                as_of=as_of, invoices=invoices)
+        sender = send_reminder.with_options(
+            retries=policy.dispatch.retries,
+            retry_delay_seconds=exponential_backoff(policy.dispatch.retry_delay_seconds)(policy.dispatch.retries),
+            retry_jitter_factor=policy.dispatch.retry_jitter_factor,
+        )
+        futures = sender.map(messages, unmapped(dispatcher), unmapped(run_id))
+        summary.cases_opened, summary.cases_extended = enqueue_legal_handoff(plan, invoices, as_of, run_id)
+        wait(futures)
+        _collect(summary, messages, futures)
+        if gateway.name == "outbox":
+            summary.delivery_note = (f"No SENDGRID_API_KEY: emails were written to {outbox_dir()}, "
+                                     "none was sent.")
+
+    # 5. Record and report.
+    status = close_collection_run(summary)
+    text = summary.text()
+    logger.info("Run %d for %s %s: %d invoices, %d quarantined, %d messages handled, %d failed, %d legal case(s) "
+                "opened. The full summary is the run-summary artifact.", run_id, as_of, status,
+                summary.invoices_considered, summary.quarantined, sum(summary.sends.values()), summary.failed,
+                len(summary.cases_opened))
+    create_markdown_artifact(key=f"run-summary-{as_of.isoformat()}", markdown=f"```\n{text}\n```",
+                             description=f"Collection run {run_id} for {as_of}")
+    if status == "failed":
+        reasons = Counter(f.split(": ", 1)[1] for f in summary.failures)
+        why = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
+        return Failed(message=f"{summary.failed} of {len(messages)} sends failed after their retries ({why}). "
+                              f"They are tried again by the next run or a retry of this one.")
+    return summary
+
+
+def _collect(summary: RunSummary, messages, futures) -> None:
+    for message, future in zip(messages, futures):
+        decision = message.decisions[0]
+        outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, Delivery):
+            summary.sends[(decision.step.value, outcome.channel, "sent")] += 1
+        else:
+            summary.sends[(decision.step.value, decision.channel.value, "failed")] += 1
+            numbers = ", ".join(d.invoice_number for d in message.decisions)
+            summary.failures.append(f"{decision.step.value} for invoice(s) {numbers}: {outcome}")
+
+
+if __name__ == "__main__":
+    nightly_collection()

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin, logged wrappers around the dunning domain package."""

@@ -1,0 +1,63 @@
+"""Validation, aged balance and segmentation, recorded for the run and published as artifacts."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from dunning.aging import BUCKETS, compute_aging
+from dunning.config import Policy
+from dunning.receivables import ValidatedReceivables, normalize_credits, normalize_history, validate_receivables
+from dunning.reports import aging_totals, with_segments
+from dunning.segmentation import segment_debtors
+
+from .context import store, trace_for
+
+
+@task(name="quarantine_invalid_rows", cache_policy=NO_CACHE)
+def quarantine_invalid_rows(raw_invoices: pd.DataFrame, raw_credits: pd.DataFrame, company_currency: str,
+                            run_id: int) -> tuple[ValidatedReceivables, pd.DataFrame]:
+    invoices = validate_receivables(raw_invoices)
+    credits = normalize_credits(raw_credits, company_currency)
+    quarantined = pd.concat([invoices.quarantined, credits.quarantined], ignore_index=True)
+    store().record_quarantine(trace_for(run_id), quarantined)
+    logger = get_run_logger()
+    for row in quarantined.to_dict("records"):
+        logger.warning("Quarantined %s %s: %s.", row["source"], row["number"] or row["source_id"], row["reason"])
+    logger.info("%d invoices valid, %d rows quarantined.", len(invoices.invoices), len(quarantined))
+    return ValidatedReceivables(invoices.invoices, quarantined), credits.invoices
+
+
+@task(name="compute_aged_balance", cache_policy=NO_CACHE)
+def compute_aged_balance(invoices: pd.DataFrame, credits: pd.DataFrame, as_of: date, policy: Policy) -> pd.DataFrame:
+    return compute_aging(invoices, credits, as_of, policy.tolerance)
+
+
+@task(name="segment_debtors", cache_policy=NO_CACHE)
+def segment_debtors_task(invoices: pd.DataFrame, credits: pd.DataFrame, raw_history: pd.DataFrame, as_of: date,
+                         policy: Policy, company_currency: str, run_id: int) -> pd.DataFrame:
+    segments = segment_debtors(invoices, credits, normalize_history(raw_history), as_of, policy.segments,
+                               policy.tolerance, company_currency)
+    store().record_segments(trace_for(run_id), segments)
+    counts = segments["segment"].value_counts().to_dict()
+    get_run_logger().info("Segmented %d debtors: %s.", len(segments),
+                          ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return segments
+
+
+@task(name="publish_aging_artifact", cache_policy=NO_CACHE)
+def publish_aging_artifact(aging: pd.DataFrame, segments: pd.DataFrame, as_of: date, run_id: int) -> None:
+    """Store the run's aged balance; totals per bucket and segment go on the flow run's Artifacts tab."""
+    store().record_aging(trace_for(run_id), with_segments(aging, segments))
+    totals = aging_totals(aging, segments)
+    rows = [{key: (str(value) if key in (*BUCKETS, "unapplied_credit", "total_open") else value)
+             for key, value in row.items()} for row in totals.to_dict("records")]
+    create_table_artifact(
+        key=f"aged-balance-{as_of.isoformat()}",
+        table=rows,
+        description=f"Aged balance (balance âgée) as of {as_of}: totals per segment and currency, then all debtors.",
+    )

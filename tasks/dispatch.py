@@ -1,0 +1,52 @@
+"""Sending one reminder: retried on transient provider errors only."""
+
+from __future__ import annotations
+
+import time
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
+from prefect.runtime import task_run
+
+from dunning.dispatch import Delivery, Dispatcher
+from dunning.gateway import SendError, TransientSendError
+from dunning.state.store import PlannedMessage
+
+from .context import trace_for
+
+# A 429 asks us to wait until its reset time; beyond this we let the backoff decide instead.
+MAX_RATE_LIMIT_WAIT_SECONDS = 60.0
+
+
+def is_transient_send_error(task, task_run, state) -> bool:
+    """429, 5xx and timeouts are retried; 400/401/403/413 and anything else are not."""
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, SendError) and error.transient
+
+
+def _run_name() -> str:
+    message = task_run.parameters["message"]
+    return f"send-{message.decisions[0].step.value}-{message.message_key}"
+
+
+@task(name="send_reminder", task_run_name=_run_name, retry_condition_fn=is_transient_send_error,
+      cache_policy=NO_CACHE)
+def send_reminder(message: PlannedMessage, dispatcher: Dispatcher, run_id: int) -> Delivery:
+    """Render, record 'sending', hand over, record the answer. Sent rows are never sent again."""
+    logger = get_run_logger()
+    attempt = task_run.get_run_count() or 1
+    will_retry = attempt <= TaskRunContext.get().task.retries
+    try:
+        delivery = dispatcher.deliver(message, trace_for(run_id), will_retry=will_retry)
+    except TransientSendError as error:
+        logger.warning("Message %s: %s (attempt %d).", message.message_key, error, attempt)
+        if error.retry_after_seconds and will_retry:
+            time.sleep(min(error.retry_after_seconds, MAX_RATE_LIMIT_WAIT_SECONDS))
+        raise
+    except SendError as error:
+        logger.error("Message %s refused: %s. Not retried: the next run tries again once fixed.",
+                     message.message_key, error)
+        raise
+    logger.info(delivery.summary)
+    return delivery

@@ -1,0 +1,40 @@
+"""Planning today's steps from the ledger, holds and policy, and recording every decision."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from dunning.calendar import BusinessCalendar
+from dunning.config import Policy
+from dunning.planner import Decision, Outcome, plan_collection
+from dunning.state.store import PlannedMessage
+
+from .context import store, trace_for
+
+
+@task(name="plan_collection_steps", cache_policy=NO_CACHE)
+def plan_collection_steps(invoices: pd.DataFrame, segments: pd.DataFrame, credits: pd.DataFrame, as_of: date,
+                          policy: Policy, dry_run: bool, run_id: int) -> tuple[list[Decision], list[PlannedMessage]]:
+    state = store()
+    plan = plan_collection(
+        invoices, segments, credits,
+        holds=state.active_holds(as_of),
+        ledger=state.ledger_for(invoices["invoice_id"].tolist()),
+        as_of=as_of, policy=policy, calendar=BusinessCalendar(policy.calendar.subdivision),
+    )
+    languages = dict(zip(invoices["debtor_id"], invoices["language"]))
+    messages = state.record_plan(trace_for(run_id), as_of, plan, dry_run, languages)
+    logger = get_run_logger()
+    for decision in plan:
+        if decision.outcome is not Outcome.held:
+            logger.info("Invoice %s: %s %s - %s.", decision.invoice_number, decision.outcome.value,
+                        decision.step.value if decision.step else "", decision.reason)
+    held = sum(1 for d in plan if d.outcome is Outcome.held)
+    logger.info("Planned %d decisions for %d invoices: %d messages to send, %d invoices held back "
+                "(each reason is in the decisions export).", len(plan), invoices["invoice_id"].nunique(),
+                len(messages), held)
+    return plan, messages

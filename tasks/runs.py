@@ -1,0 +1,29 @@
+"""Opening and closing a run: the row every other record of the night points to."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from dunning.reports import RunSummary
+
+from .context import store, trace_for
+
+
+@task(name="open_collection_run", cache_policy=NO_CACHE)
+def open_collection_run(as_of: date, dry_run: bool) -> int:
+    run_id = store().open_run(as_of, dry_run, trace_for(None))
+    get_run_logger().info("Collection run %d opened for %s%s.", run_id, as_of, " (dry run)" if dry_run else "")
+    return run_id
+
+
+@task(name="close_collection_run", cache_policy=NO_CACHE)
+def close_collection_run(summary: RunSummary) -> str:
+    status = "failed" if summary.failed else "completed"
+    message = (f"{summary.failed} send(s) failed after their retries; the next run or a retry tries them again."
+               if summary.failed else "All planned messages were handled.")
+    store().finish_run(trace_for(summary.run_id), status, summary.counts(), message, summary.text())
+    get_run_logger().info("Run %d %s: %s", summary.run_id, status, message)
+    return status

@@ -1,0 +1,555 @@
+"""Rendering of reminder emails and print-queue letters (dunning.rendering + templates/)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+from jinja2.exceptions import SecurityError
+
+from dunning.config import CompanyIdentity, Step, load_settings
+from dunning.rendering import (
+    MESSAGE_STEPS,
+    Debtor,
+    InvoiceLine,
+    MessageContext,
+    Renderer,
+    RenderingError,
+    format_date,
+    format_money,
+    resolve_language,
+)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+# The invoice every single-invoice scenario chases: due on 23 November 2026, nothing paid yet.
+DUE = date(2026, 11, 23)
+# Days from the due date at which each step runs in the standard ladder (DESIGN.md).
+STEP_OFFSET = {"pre_due": -5, "reminder_1": 3, "reminder_2": 15, "reminder_3": 30, "formal_notice": 45}
+RESPONSE_DAYS = 8
+
+# What each language must show for that invoice.
+EXPECTED = {
+    "fr": {
+        "amount": "1 234,56 €",
+        "due": "23 novembre 2026",
+        "days": {
+            "pre_due": "échéance dans 5 jours",
+            "reminder_1": "3 jours de retard",
+            "reminder_2": "15 jours de retard",
+            "reminder_3": "30 jours de retard",
+            "formal_notice": "45 jours de retard",
+        },
+    },
+    "en": {
+        "amount": "€1,234.56",
+        "due": "November 23, 2026",
+        "days": {
+            "pre_due": "due in 5 days",
+            "reminder_1": "3 days overdue",
+            "reminder_2": "15 days overdue",
+            "reminder_3": "30 days overdue",
+            "formal_notice": "45 days overdue",
+        },
+    },
+}
+
+
+def plain(text: str) -> str:
+    """Babel writes French amounts with narrow (U+202F) and regular (U+00A0) no-break spaces."""
+    return text.replace("\u202f", " ").replace("\xa0", " ")
+
+
+@pytest.fixture(scope="module")
+def company() -> CompanyIdentity:
+    return load_settings().company
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(TEMPLATES_DIR)
+
+
+def boulangerie(language: str = "fr", **changes: object) -> Debtor:
+    """A B2B customer in Lyon with an email address."""
+    debtor = Debtor(
+        id="C-0042",
+        name="Boulangerie Martin SARL",
+        email="compta@boulangerie-martin.fr",
+        language=language,
+        is_consumer=False,
+        address_line="8 place Bellecour",
+        postal_code="69002",
+        city="Lyon",
+        country="FR",
+    )
+    return replace(debtor, **changes)
+
+
+def invoice_f0142(as_of: date) -> InvoiceLine:
+    """Invoice F2026-0142: 1 234,56 € due on 23 November 2026, nothing paid."""
+    return InvoiceLine(
+        number="F2026-0142",
+        issue_date=date(2026, 10, 24),
+        due_date=DUE,
+        amount_total=Decimal("1234.56"),
+        residual=Decimal("1234.56"),
+        days_overdue=(as_of - DUE).days,
+    )
+
+
+def invoice_f0157_half_paid(as_of: date) -> InvoiceLine:
+    """Invoice F2026-0157: 500,00 € due on 28 November 2026, half paid."""
+    due = date(2026, 11, 28)
+    return InvoiceLine(
+        number="F2026-0157",
+        issue_date=date(2026, 10, 29),
+        due_date=due,
+        amount_total=Decimal("500.00"),
+        residual=Decimal("250.00"),
+        days_overdue=(as_of - due).days,
+    )
+
+
+def one_invoice_context(
+    company: CompanyIdentity, step: str, language: str = "fr", debtor: Debtor | None = None
+) -> MessageContext:
+    """The boulangerie's invoice F2026-0142 at `step`, on the day the standard ladder sends it."""
+    as_of = DUE + timedelta(days=STEP_OFFSET[step])
+    return MessageContext(
+        step=step,
+        as_of=as_of,
+        company=company,
+        debtor=debtor or boulangerie(language),
+        invoices=(invoice_f0142(as_of),),
+        currency="EUR",
+        response_deadline=as_of + timedelta(days=RESPONSE_DAYS) if step == "formal_notice" else None,
+    )
+
+
+def two_invoices_context(company: CompanyIdentity, step: str = "reminder_2", language: str = "fr") -> MessageContext:
+    """Both of the boulangerie's open invoices grouped in one message on 26 December 2026."""
+    as_of = date(2026, 12, 26)
+    return MessageContext(
+        step=step,
+        as_of=as_of,
+        company=company,
+        debtor=boulangerie(language),
+        invoices=(invoice_f0142(as_of), invoice_f0157_half_paid(as_of)),
+        currency="EUR",
+        response_deadline=as_of + timedelta(days=RESPONSE_DAYS) if step == "formal_notice" else None,
+    )
+
+
+# --- formatting helpers -------------------------------------------------------------------------
+
+
+def test_format_money_french_uses_babel_spaces_and_trailing_euro_sign():
+    formatted = format_money(Decimal("1234.56"), "EUR", "fr")
+    assert re.fullmatch(r"1[\u202f\u00a0 ]234,56[\u00a0\u202f ]€", formatted)
+    assert plain(formatted) == "1 234,56 €"
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "language", "expected"),
+    [
+        (Decimal("1234.56"), "EUR", "en", "€1,234.56"),
+        (Decimal("1234.56"), "USD", "en", "$1,234.56"),
+        (Decimal("0.50"), "EUR", "fr", "0,50 €"),
+        (Decimal("1000000"), "EUR", "fr", "1 000 000,00 €"),
+        (Decimal("1234.56"), "EUR", "de", "1 234,56 €"),  # unknown language: French
+    ],
+)
+def test_format_money(amount, currency, language, expected):
+    assert plain(format_money(amount, currency, language)) == expected
+
+
+def test_format_money_refuses_float():
+    with pytest.raises(TypeError, match="Decimal"):
+        format_money(1234.56, "EUR", "fr")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("day", "language", "expected"),
+    [
+        (date(2026, 11, 23), "fr", "23 novembre 2026"),
+        (date(2026, 11, 23), "en", "November 23, 2026"),
+        (date(2026, 11, 1), "fr", "1er novembre 2026"),
+        (date(2026, 11, 1), "en", "November 1, 2026"),
+        (date(2026, 11, 23), "it", "23 novembre 2026"),
+    ],
+)
+def test_format_date(day, language, expected):
+    assert format_date(day, language) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("fr", "fr"), ("en", "en"), ("EN", "en"), ("en-GB", "en"), ("de", "fr"), ("", "fr"), (None, "fr")],
+)
+def test_resolve_language_falls_back_to_french(language, expected):
+    assert resolve_language(language) == expected
+
+
+# --- the message context --------------------------------------------------------------------------
+
+
+def test_single_invoice_context_derives_total_reference_and_lateness(company):
+    context = one_invoice_context(company, "reminder_2")
+    assert context.total_due == Decimal("1234.56")
+    assert isinstance(context.total_due, Decimal)
+    assert context.payment_reference == "F2026-0142"
+    assert context.max_days_overdue == 15
+
+
+def test_grouped_context_references_debtor_and_date(company):
+    context = two_invoices_context(company)
+    assert context.total_due == Decimal("1484.56")
+    assert context.payment_reference == "C-0042-20261226"
+    assert context.max_days_overdue == 33
+
+
+def test_context_accepts_step_enum_and_keeps_its_plain_value(company):
+    context = replace(one_invoice_context(company, "reminder_1"), step=Step.reminder_1)
+    assert context.step == "reminder_1"
+    assert type(context.step) is str
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"step": "legal_handoff"}, "no message for step 'legal_handoff'"),
+        ({"step": "reminder_9"}, "no message for step 'reminder_9'"),
+        ({"invoices": ()}, "has no invoice"),
+        ({"step": "formal_notice", "response_deadline": None}, "needs a response_deadline"),
+    ],
+)
+def test_context_rejects_what_cannot_be_rendered(company, changes, message):
+    with pytest.raises(ValueError, match=message):
+        replace(one_invoice_context(company, "reminder_1"), **changes)
+
+
+# --- every step in every language ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", MESSAGE_STEPS)
+def test_message_states_amount_invoice_due_date_lateness_payment_and_contact(renderer, company, step, language):
+    message = renderer.render_message(one_invoice_context(company, step, language))
+    expected = EXPECTED[language]
+
+    subject = plain(message.subject)
+    assert "F2026-0142" in subject
+    assert expected["amount"] in subject
+    assert "\n" not in message.subject
+
+    for part in (plain(message.html), plain(message.text)):
+        assert expected["amount"] in part
+        assert "F2026-0142" in part
+        assert expected["due"] in part
+        assert expected["days"][step] in part
+        assert company.iban in part
+        assert company.bic in part
+        assert "F2026-0142" in part  # the payment reference of a single invoice is its number
+        assert company.contact.name in part
+        assert company.contact.email in part
+        assert company.contact.phone in part
+
+    assert message.html.lstrip().startswith("<!DOCTYPE html>")
+    assert f'<html lang="{language}">' in message.html
+    assert "<" not in message.text  # plain text carries no markup
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", MESSAGE_STEPS)
+def test_every_step_renders_a_letter_for_the_print_queue(renderer, company, step, language):
+    debtor = boulangerie(language, email=None)
+    letter = plain(renderer.render_letter(one_invoice_context(company, step, language, debtor)))
+    expected = EXPECTED[language]
+
+    assert letter.lstrip().startswith("<!DOCTYPE html>")
+    assert "@page" in letter
+    for fragment in (
+        "Boulangerie Martin SARL",
+        "8 place Bellecour",
+        "69002 Lyon",
+        "F2026-0142",
+        expected["amount"],
+        expected["due"],
+        company.iban,
+        company.bic,
+        company.contact.email,
+    ):
+        assert fragment in letter
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_templates_never_print_none(renderer, company, language):
+    debtor = boulangerie(language, email=None, address_line=None, postal_code=None, city=None, country=None)
+    context = one_invoice_context(company, "reminder_1", language, debtor)
+    context = replace(context, invoices=(replace(context.invoices[0], issue_date=None),))
+
+    letter = renderer.render_letter(context)
+    message = renderer.render_message(context)
+
+    assert "None" not in letter
+    assert "None" not in message.html
+    assert "None" not in message.text
+
+
+def test_letter_abroad_ends_with_the_country_name(renderer, company):
+    debtor = boulangerie("fr", address_line="Rue Neuve 12", postal_code="1000", city="Bruxelles", country="BE")
+    letter = renderer.render_letter(one_invoice_context(company, "reminder_1", "fr", debtor))
+    assert "BELGIQUE" in letter
+
+
+# --- grouped invoices ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", MESSAGE_STEPS)
+def test_grouped_message_lists_both_invoices_and_the_total(renderer, company, step, language):
+    message = renderer.render_message(two_invoices_context(company, step, language))
+    total = {"fr": "1 484,56 €", "en": "€1,484.56"}[language]
+    half_paid = {"fr": "250,00 €", "en": "€250.00"}[language]
+
+    assert "F2026-0142" in message.subject and "F2026-0157" in message.subject
+    assert total in plain(message.subject)
+    for part in (plain(message.html), plain(message.text)):
+        assert "F2026-0142" in part
+        assert "F2026-0157" in part
+        assert half_paid in part
+        assert total in part
+        assert "C-0042-20261226" in part
+
+
+def test_subject_counts_invoices_beyond_three(renderer, company):
+    context = two_invoices_context(company)
+    lines = tuple(replace(context.invoices[0], number=f"F2026-09{i:02d}") for i in range(5))
+    message = renderer.render_message(replace(context, invoices=lines))
+    assert "5 factures" in message.subject
+    assert all(line.number in message.text for line in lines)
+
+
+# --- the formal notice (mise en demeure) ------------------------------------------------------
+
+
+def test_formal_notice_letter_is_a_mise_en_demeure_with_deadline_and_consequence(renderer, company):
+    context = one_invoice_context(company, "formal_notice", "fr", boulangerie("fr"))
+    assert context.response_deadline == date(2027, 1, 15)
+    letter = plain(renderer.render_letter(context))
+
+    assert "mise en demeure" in letter
+    assert "Lettre recommandée avec demande d'avis de réception" in letter
+    assert "au plus tard le <strong>15 janvier 2027</strong>" in letter
+    assert (
+        "à défaut de paiement dans ce délai, nous saisirons la juridiction compétente "
+        "d'une requête en injonction de payer" in letter
+    )
+    assert "1 234,56 €" in letter
+    assert company.iban in letter
+    assert "Paris, le 7 janvier 2027" in letter
+    # The email copy's preamble is not part of the letter itself.
+    assert "Copie de la mise en demeure" not in letter
+
+
+def test_formal_notice_email_is_a_copy_of_the_letter(renderer, company):
+    message = renderer.render_message(one_invoice_context(company, "formal_notice", "fr"))
+    for part in (message.html, message.text):
+        assert "Copie de la mise en demeure" in part
+        assert "mise en demeure" in part
+        assert "15 janvier 2027" in part
+        assert "injonction de payer" in part
+
+
+def test_formal_notice_in_english(renderer, company):
+    context = one_invoice_context(company, "formal_notice", "en")
+    letter = plain(renderer.render_letter(context))
+    message = renderer.render_message(context)
+
+    assert message.subject.startswith("Formal notice")
+    for document in (letter, message.text):
+        assert "formal notice" in document
+        assert "January 15, 2027" in document
+        assert "order for payment" in document
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", MESSAGE_STEPS)
+def test_consumers_get_no_code_de_commerce_reference(renderer, company, step, language):
+    debtor = boulangerie(language, name="Mme Claire Dubois", is_consumer=True)
+    context = one_invoice_context(company, step, language, debtor)
+    message = renderer.render_message(context)
+    for document in (message.html, message.text, renderer.render_letter(context)):
+        assert "Code de commerce" not in document
+        assert "L441" not in document
+        assert not re.search(r"\barticles?\b", document, re.IGNORECASE)
+
+
+# --- tone escalates ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_each_step_has_its_own_subject(renderer, company, language):
+    subjects = {
+        step: renderer.render_message(one_invoice_context(company, step, language)).subject
+        for step in MESSAGE_STEPS
+    }
+    assert len(set(subjects.values())) == len(MESSAGE_STEPS)
+
+
+@pytest.mark.parametrize(("language", "last_notice"), [("fr", "Dernière relance amiable"), ("en", "Final reminder")])
+def test_reminder_3_says_it_is_the_last_amicable_notice(renderer, company, language, last_notice):
+    first = renderer.render_message(one_invoice_context(company, "reminder_1", language))
+    last = renderer.render_message(one_invoice_context(company, "reminder_3", language))
+
+    assert last.subject != first.subject
+    assert last.subject.startswith(last_notice)
+    assert last_notice not in first.subject
+    next_step = {"fr": "mise en demeure", "en": "formal notice"}[language]
+    assert next_step in last.text
+    assert next_step not in first.text
+
+
+def test_french_messages_use_vouvoiement_and_formal_greeting(renderer, company):
+    for step in MESSAGE_STEPS:
+        message = renderer.render_message(one_invoice_context(company, step, "fr"))
+        assert "Madame, Monsieur," in message.text
+        assert not re.search(r"\b(tu|te|ton|ta|tes)\b", message.text)
+
+
+# --- hostile data is inert ---------------------------------------------------------------------
+
+HOSTILE_NAMES = ["<script>alert(1)</script>", "{{ 7*7 }}", "{% for x in y %}", "Dupont & Fils \"SA\" <b>"]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_NAMES)
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_hostile_debtor_name_is_escaped_in_html_and_literal_in_text(renderer, company, hostile, language):
+    context = one_invoice_context(company, "reminder_1", language, boulangerie(language, name=hostile))
+    message = renderer.render_message(context)
+    letter = renderer.render_letter(context)
+
+    assert hostile in message.text
+    for html in (message.html, letter):
+        assert "<script>" not in html
+        assert "<b>" not in html
+        if "<" in hostile:
+            assert "&lt;" in html
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_script_in_debtor_name_is_escaped(renderer, company, language):
+    name = "<script>alert(1)</script>"
+    context = one_invoice_context(company, "reminder_1", language, boulangerie(language, name=name))
+    message = renderer.render_message(context)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in message.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in renderer.render_letter(context)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_template_syntax_in_data_is_never_evaluated(renderer, company, language):
+    as_of = DUE + timedelta(days=3)
+    context = MessageContext(
+        step="reminder_1",
+        as_of=as_of,
+        company=company,
+        debtor=boulangerie(language, name="{{ 7*7 }}", id="{% raw %}"),
+        invoices=(
+            replace(invoice_f0142(as_of), number="{{ 7*7 }}"),
+            replace(invoice_f0142(as_of), number="<i>F2026-0143</i>"),
+        ),
+        currency="EUR",
+    )
+    message = renderer.render_message(context)
+
+    assert "{{ 7*7 }}" in message.subject
+    assert "{{ 7*7 }}" in message.text
+    assert "{% raw %}" in message.text  # the grouped payment reference carries the debtor id
+    assert "<i>F2026-0143</i>" in message.text
+    assert "&lt;i&gt;F2026-0143&lt;/i&gt;" in message.html
+    for part in (message.subject, message.html, message.text):
+        assert "49" not in part
+
+
+def test_newline_in_data_cannot_break_the_subject_line(renderer, company):
+    context = one_invoice_context(company, "reminder_1")
+    context = replace(context, invoices=(replace(context.invoices[0], number="F1\r\nBcc: x@example.org"),))
+    subject = renderer.render_message(context).subject
+    assert "\n" not in subject and "\r" not in subject
+
+
+# --- language fallback ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["de", "es", "", "xx"])
+def test_unknown_language_renders_in_french(renderer, company, language):
+    message = renderer.render_message(one_invoice_context(company, "reminder_1", language))
+    assert "Madame, Monsieur," in message.text
+    assert "1 234,56 €" in plain(message.text)
+    assert "23 novembre 2026" in message.html
+
+
+# --- the environment is strict and sandboxed -----------------------------------------------------
+
+
+def write_step_templates(root: Path, subject: str, body: str = "ok") -> Path:
+    (root / "fr").mkdir(parents=True)
+    (root / "fr" / "reminder_1.subject.txt").write_text(subject, encoding="utf-8")
+    (root / "fr" / "reminder_1.html").write_text(body, encoding="utf-8")
+    (root / "fr" / "reminder_1.txt").write_text(body, encoding="utf-8")
+    return root
+
+
+def test_missing_variable_is_an_error_not_a_blank(tmp_path, company):
+    renderer = Renderer(write_step_templates(tmp_path, "Relance {{ no_such_variable }}"))
+    with pytest.raises(RenderingError, match="fr/reminder_1.subject.txt") as caught:
+        renderer.render_message(one_invoice_context(company, "reminder_1"))
+    assert isinstance(caught.value.__cause__, UndefinedError)
+    assert "C-0042" in str(caught.value)  # the opaque debtor id, for the operator
+
+
+def test_missing_attribute_is_an_error_not_a_blank(tmp_path, company):
+    renderer = Renderer(write_step_templates(tmp_path, "Relance {{ debtor.nickname }}"))
+    with pytest.raises(RenderingError) as caught:
+        renderer.render_message(one_invoice_context(company, "reminder_1"))
+    assert isinstance(caught.value.__cause__, UndefinedError)
+
+
+def test_printing_none_is_an_error(tmp_path, company):
+    renderer = Renderer(write_step_templates(tmp_path, "Relance {{ debtor.email }}"))
+    context = one_invoice_context(company, "reminder_1", debtor=boulangerie(email=None))
+    with pytest.raises(RenderingError, match="printed None"):
+        renderer.render_message(context)
+
+
+def test_templates_are_sandboxed(tmp_path, company):
+    renderer = Renderer(write_step_templates(tmp_path, "{{ debtor.__class__.__mro__ }}"))
+    with pytest.raises(RenderingError) as caught:
+        renderer.render_message(one_invoice_context(company, "reminder_1"))
+    assert isinstance(caught.value.__cause__, SecurityError)
+
+
+def test_missing_template_is_a_rendering_error(tmp_path, company):
+    renderer = Renderer(write_step_templates(tmp_path, "Relance"))
+    with pytest.raises(RenderingError, match="fr/reminder_2.subject.txt"):
+        renderer.render_message(one_invoice_context(company, "reminder_2"))
+
+
+def test_templates_dir_must_exist(tmp_path):
+    with pytest.raises(RenderingError, match="not found"):
+        Renderer(tmp_path / "nowhere")
+
+
+def test_html_is_autoescaped_and_text_is_not(tmp_path, company):
+    root = write_step_templates(tmp_path, "{{ debtor.name }}", body="{{ debtor.name }}")
+    context = one_invoice_context(company, "reminder_1", debtor=boulangerie(name="A & B <C>"))
+    message = Renderer(root).render_message(context)
+    assert message.subject == "A & B <C>"
+    assert message.text == "A & B <C>"
+    assert message.html == "A &amp; B &lt;C&gt;"
