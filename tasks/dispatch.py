@@ -40,13 +40,13 @@ def send_reminder(message: PlannedMessage, dispatcher: Dispatcher, run_id: int) 
     try:
         delivery = dispatcher.deliver(message, trace_for(run_id), will_retry=will_retry)
     except TransientSendError as error:
-        logger.warning("Message %s: %s (attempt %d).", message.message_key, error, attempt)
+        logger.warning("Message %s: %s (attempt %d).", message.message_key, str(error).rstrip("."), attempt)
         if error.retry_after_seconds and will_retry:
             time.sleep(min(error.retry_after_seconds, MAX_RATE_LIMIT_WAIT_SECONDS))
         raise
     except SendError as error:
         logger.error("Message %s refused: %s. Not retried: the next run tries again once fixed.",
-                     message.message_key, error)
+                     message.message_key, str(error).rstrip("."))
         raise
     logger.info(delivery.summary)
     return delivery

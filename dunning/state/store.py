@@ -34,9 +34,13 @@ def state_url() -> str:
     return os.environ.get("DUNNING_STATE_URL") or f"sqlite:///{var / 'state.sqlite'}"
 
 
-@lru_cache(maxsize=8)
 def state_engine(url: str | None = None) -> Engine:
-    url = url or state_url()
+    """One engine (and pool) per URL for the life of the process."""
+    return _engine(url or state_url())
+
+
+@lru_cache(maxsize=16)
+def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         # Concurrent task threads write the ledger: wait for the lock rather than fail at once.
         return create_engine(url, connect_args={"timeout": 30})
@@ -298,7 +302,7 @@ class StateStore:
                 status=LedgerStatus.failed.value, last_error=error, updated_at=utc_now()))
             then = "will be retried" if will_retry else "will be tried again by the next run once fixed"
             self._append_audit(conn, trace, [
-                ("action.failed", "action", str(action_id), f"Send failed ({error}); {then}.",
+                ("action.failed", "action", str(action_id), f"Send failed ({error.rstrip('.')}); {then}.",
                  {"error": error, "will_retry": will_retry}) for action_id in message.action_ids])
 
     def document_of(self, message: PlannedMessage) -> str | None:

@@ -1,0 +1,216 @@
+"""The nightly flow end to end on the real Prefect engine, real databases and SendGrid over HTTP."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dunning.calendar import BusinessCalendar
+from dunning.config import Segment, Step, load_settings
+from dunning.exports import export_rows
+from dunning.planner import step_dates
+from dunning.state.store import StateStore, state_engine
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+AS_OF = date(2026, 11, 18)  # a Wednesday
+
+
+def run_night(as_of: date, dry_run: bool = False):
+    from flows.nightly import nightly_collection
+
+    return nightly_collection(as_of=as_of, dry_run=dry_run, return_state=True)
+
+
+def export(backend, what: str, as_of: date | None = None) -> list[dict]:
+    return export_rows(StateStore(state_engine(backend.state_url)), what, as_of)
+
+
+def by_invoice(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(r["invoice_numbers"], r["step"]): r for r in rows}
+
+
+@pytest.fixture
+def office_morning(backend):
+    """One accounting database holding every case a night has to tell apart."""
+    books = backend.accounting
+    books.customer("STD")
+    books.invoice("R1", "STD", due=date(2026, 11, 13))                       # reminder_1 due Monday 16th
+    books.invoice("DISP", "STD", due=date(2026, 10, 20), disputed=True)      # disputed
+    books.invoice("PAID", "STD", due=date(2026, 10, 20), residual="0.00")    # paid: not even read
+    books.customer("CRED")
+    books.invoice("CRED1", "CRED", due=date(2026, 11, 1), total="500.00")
+    books.invoice("AV1", "CRED", due=None, total="600.00", kind="credit_note")  # credit note covers it
+    books.customer("POST", email=None)
+    books.invoice("LET1", "POST", due=date(2026, 11, 13))                    # no email: a letter
+    books.customer("DRAFT")
+    books.invoice("DRF", "DRAFT", due=date(2026, 11, 1), status="draft")
+    books.invoice("CAN", "DRAFT", due=date(2026, 11, 1), status="cancelled")
+    books.invoice("TINY", "DRAFT", due=date(2026, 11, 1), residual="0.50")    # below tolerance
+    books.customer("PRE")
+    books.invoice("PRE1", "PRE", due=date(2026, 11, 20))                     # pre_due (Sunday 15th -> Monday 16th)
+    books.customer("BAD")
+    books.invoice("NEG", "BAD", due=date(2026, 11, 1), residual="-10.00")    # junk: quarantined
+    return backend
+
+
+def test_night_sends_the_right_step_to_the_right_invoice(office_morning, sendgrid):
+    backend = office_morning
+    state = run_night(AS_OF)
+    assert state.is_completed(), state.message
+
+    accepted = {m.payload["personalizations"][0]["to"][0]["email"]: m for m in sendgrid.accepted}
+    assert set(accepted) == {"compta@std.example.fr", "compta@pre.example.fr"}
+
+    ledger = by_invoice(export(backend, "actions"))
+    r1 = ledger[("FA-R1", "reminder_1")]
+    assert r1["status"] == "sent" and r1["channel"] == "email" and r1["attempts"] == 1
+    assert r1["provider_message_id"] == accepted["compta@std.example.fr"].message_id
+    # Only the ledger id travels to the provider: no name, no amount, no invoice number.
+    assert accepted["compta@std.example.fr"].payload["custom_args"] == {"dunning_action_id": str(r1["action_id"])}
+    assert "FA-R1" in accepted["compta@std.example.fr"].payload["subject"]
+    assert ledger[("FA-PRE1", "pre_due")]["status"] == "sent"
+
+    letter = ledger[("FA-LET1", "reminder_1")]
+    assert (letter["channel"], letter["status"], letter["provider"]) == ("letter", "sent", "print_queue")
+    assert Path(letter["document_path"]).is_file()
+    assert "FA-LET1" in Path(letter["document_path"]).read_text()
+
+    # Nothing goes to a disputed, paid, credit-covered, draft, cancelled or negligible invoice.
+    decided = {r["invoice_numbers"]: r for r in export(backend, "actions", AS_OF) if r["outcome"] == "held"}
+    assert "disputed" in decided["FA-DISP"]["reason"]
+    assert "credit" in decided["FA-CRED1"]["reason"]
+    assert "draft" in decided["FA-DRF"]["reason"]
+    assert "cancelled" in decided["FA-CAN"]["reason"]
+    assert "tolerance" in decided["FA-TINY"]["reason"]
+    assert all(key[0] not in {"FA-DISP", "FA-CRED1", "FA-DRF", "FA-CAN", "FA-TINY", "FA-PAID"} for key in ledger)
+
+    audit = export(backend, "audit", AS_OF)
+    quarantined = [e for e in audit if e["event"] == "row.quarantined"]
+    assert [e["subject_id"] for e in quarantined] == ["NEG"] and "negative residual" in quarantined[0]["message"]
+    sends = [e for e in audit if e["event"] == "action.sent"]
+    assert len(sends) == 3 and all(e["flow_run_id"] and e["task_run_id"] for e in sends)
+    assert all(e["flow_run_id"] == str(state.state_details.flow_run_id) for e in audit)
+
+    aging = {(r["debtor_id"], r["currency"]): r for r in export(backend, "aging", AS_OF)}
+    assert str(aging[("STD", "EUR")]["d1_30"]) == "2400.00"      # R1 (5 days) and DISP (29 days)
+    assert str(aging[("CRED", "EUR")]["unapplied_credit"]) == "-600.00"
+
+
+def test_second_run_on_the_same_date_sends_nothing(office_morning, sendgrid):
+    assert run_night(AS_OF).is_completed()
+    first = len(sendgrid.accepted)
+    printed = sorted((office_morning.var_dir / "print_queue").rglob("*.html"))
+    assert first == 2
+
+    state = run_night(AS_OF)
+    assert state.is_completed(), state.message
+    assert len(sendgrid.accepted) == first
+    assert sorted((office_morning.var_dir / "print_queue").rglob("*.html")) == printed
+    assert all(r["attempts"] == 1 for r in export(office_morning, "actions") if r["status"] == "sent")
+
+
+def test_transient_errors_are_retried_to_success(office_morning, sendgrid):
+    sendgrid.fail_next(1, 429)
+    sendgrid.fail_next(2, 503)
+    state = run_night(AS_OF)
+    assert state.is_completed(), state.message
+    assert sorted(m.payload["custom_args"]["dunning_action_id"] for m in sendgrid.accepted) == sorted(
+        {m.payload["custom_args"]["dunning_action_id"] for m in sendgrid.accepted})  # each accepted once
+    assert len(sendgrid.accepted) == 2
+    ledger = export(office_morning, "actions")
+    emails = [r for r in ledger if r["channel"] == "email" and r["status"] == "sent"]
+    assert sum(r["attempts"] for r in emails) == 2 + 3
+
+
+def test_a_send_that_times_out_is_retried(office_morning, sendgrid):
+    sendgrid.hang_next(1, 5)   # longer than the 2-second client timeout of the test policy
+    state = run_night(AS_OF)
+    assert state.is_completed(), state.message
+    attempts = sorted(r["attempts"] for r in export(office_morning, "actions")
+                      if r["channel"] == "email" and r["status"] == "sent")
+    assert attempts == [1, 2]
+
+
+def test_permanent_error_fails_the_run_and_the_next_run_sends_it(office_morning, sendgrid):
+    sendgrid.fail_for("compta@std.example.fr", 400, "Does not contain a valid address.")
+    runner = CliRunner()
+    result = runner.invoke(_cli(), ["run", "--as-of", AS_OF.isoformat()])
+    assert result.exit_code == 1, result.output
+    assert "FAILED SENDS: 1" in result.output
+    assert "1 of 3 sends failed" in result.output and "HTTP 400" in result.output
+
+    row = by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_1")]
+    assert row["status"] == "failed" and row["attempts"] == 1          # a 400 is not retried
+    assert "Does not contain a valid address." in row["last_error"]
+    assert row["provider_message_id"] is None
+
+    sendgrid.clear_failures()   # the address was corrected
+    result = runner.invoke(_cli(), ["run", "--as-of", (AS_OF + timedelta(days=1)).isoformat()])
+    assert result.exit_code == 0, result.output
+    row = by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_1")]
+    assert row["status"] == "sent" and row["attempts"] == 2 and row["provider_message_id"]
+    to_std = [m for m in sendgrid.accepted if m.payload["personalizations"][0]["to"][0]["email"] == "compta@std.example.fr"]
+    assert len(to_std) == 1
+
+
+def test_dry_run_plans_but_writes_no_ledger_and_sends_nothing(office_morning, sendgrid):
+    state = run_night(AS_OF, dry_run=True)
+    assert state.is_completed(), state.message
+    assert sendgrid.accepted == [] and export(office_morning, "actions") == []
+    planned = export(office_morning, "actions", AS_OF)
+    assert {(r["invoice_numbers"], r["outcome"]) for r in planned} >= {("FA-R1", "send"), ("FA-LET1", "send")}
+
+
+def test_exports_are_json_arrays_and_csv(office_morning, sendgrid):
+    run_night(AS_OF)
+    runner = CliRunner()
+    for what in ("actions", "aging", "legal-queue", "audit"):
+        result = runner.invoke(_cli(), ["export", what, "--as-of", AS_OF.isoformat()])
+        assert result.exit_code == 0, result.output
+        assert isinstance(json.loads(result.output), list)
+    csv_out = runner.invoke(_cli(), ["export", "actions", "--format", "csv"]).output.splitlines()
+    assert csv_out[0].startswith("action_id,as_of,debtor_id,invoice_numbers,step,channel,status,reason")
+    assert len(csv_out) == 1 + len(export(office_morning, "actions"))
+
+
+def test_the_ladder_over_time_ends_in_the_legal_queue(backend, sendgrid):
+    """One standard invoice nobody pays: pre_due, three reminders, the formal notice, then a case."""
+    books = backend.accounting
+    books.customer("LATE")
+    due = date(2026, 6, 1)
+    books.invoice("L1", "LATE", due=due, total="4800.00")
+    policy = load_settings(backend.config_dir).policy
+    dates = step_dates(due, policy.ladder.for_segment(Segment.standard), BusinessCalendar())
+
+    for step in (Step.pre_due, Step.reminder_1, Step.reminder_2, Step.reminder_3, Step.formal_notice,
+                 Step.legal_handoff):
+        state = run_night(dates[step])
+        assert state.is_completed(), (step, state.message)
+        today = {r["step"]: r for r in export(backend, "actions", dates[step]) if r["status"] != "skipped"}
+        assert step.value in today, (step, today)
+
+    ledger = by_invoice(export(backend, "actions"))
+    assert [ledger[("FA-L1", s.value)]["status"] for s in Step] == ["sent"] * 5 + ["queued"]
+    notice = ledger[("FA-L1", "formal_notice")]
+    assert notice["channel"] == "email_and_letter" and Path(notice["document_path"]).is_file()
+    assert "mise en demeure" in Path(notice["document_path"]).read_text().lower()
+    assert len(sendgrid.accepted) == 5
+
+    [case] = export(backend, "legal-queue")
+    assert case["debtor_id"] == "LATE" and case["invoice_numbers"] == "FA-L1"
+    assert str(case["principal"]) == "4800.00" and case["status"] == "queued"
+    assert "tribunal de commerce" in case["procedure"]
+    assert [e["step"] for e in case["evidence"]] == ["pre_due", "reminder_1", "reminder_2", "reminder_3",
+                                                     "formal_notice"]
+    assert all(e["provider_message_id"] for e in case["evidence"])
+
+
+def _cli():
+    from flows.cli import app
+
+    return app
