@@ -1,0 +1,33 @@
+"""Serve the nightly deployment from this one machine: no work pool, no worker.
+
+    python -m flows.serve          # keep it running (systemd, tmux...); Ctrl-C stops it
+
+It needs a Prefect server (`prefect server start`, PREFECT_API_URL pointing at it) to keep the
+schedule and the run history. prefect.yaml describes the same deployment for a worker.
+"""
+
+from __future__ import annotations
+
+from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.schedules import Cron
+
+from .nightly import nightly_collection
+
+NIGHTLY_CRON = "0 2 * * *"
+TIMEZONE = "Europe/Paris"
+
+
+def nightly_deployment():
+    return nightly_collection.to_deployment(
+        name="nightly",
+        description="Nightly receivables collection (served from one machine).",
+        tags=["collection", "nightly"],
+        schedules=[Cron(NIGHTLY_CRON, timezone=TIMEZONE)],
+        parameters={"as_of": None, "dry_run": False},
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
+    )
+
+
+if __name__ == "__main__":
+    serve(nightly_deployment())
