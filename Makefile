@@ -14,19 +14,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	mkdir -p var/prefect
 	touch $(STAMP)
 
 install: $(STAMP)
 
 ## Seed the embedded demo accounting database, migrate the state database, run tonight's flow.
 demo: $(STAMP)
-	@mkdir -p var
+	@mkdir -p var/prefect
 	$(BIN)/dunning demo seed
 	$(BIN)/dunning db upgrade
 	$(BIN)/dunning run
 
 ## The whole test suite (PostgreSQL at 127.0.0.1:5432 is required, never skipped).
 test: $(STAMP)
+	@mkdir -p var/prefect
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Re-resolve exact versions after a change of range in pyproject.toml.

@@ -40,9 +40,14 @@ class AccountingSource:
 
     @classmethod
     def from_url(cls, url: str | None = None) -> "AccountingSource":
-        engine = create_engine(url or accounting_url())
+        # Belt and braces: the product never writes to the accounting database, and the
+        # database itself is asked to refuse it.
+        url = url or accounting_url()
+        if url.startswith("postgresql"):
+            engine = create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
+        else:
+            engine = create_engine(url)
         if engine.dialect.name == "sqlite":
-            # Belt and braces: the product never writes to the accounting database.
             event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA query_only = ON"))
         return cls(engine)
 

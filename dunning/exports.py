@@ -9,7 +9,9 @@ from sqlalchemy import Connection, select
 
 from .aging import BUCKETS
 from .planner import Outcome
-from .state.schema import actions, aging_lines, audit_events, decisions, legal_case_invoices, legal_cases, runs
+from .state.schema import (
+    actions, aging_lines, audit_events, debtor_segments, decisions, legal_case_invoices, legal_cases, runs,
+)
 from .state.store import StateStore
 
 __all__ = ["EXPORTS", "export_rows"]
@@ -63,6 +65,13 @@ def _aging(conn: Connection, as_of: date | None) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
+def _segments(conn: Connection, as_of: date | None) -> list[dict]:
+    run_id = _latest_run(conn, as_of)
+    query = select(debtor_segments).where(debtor_segments.c.run_id == run_id).order_by(debtor_segments.c.debtor_id)
+    return [{"debtor_id": r.debtor_id, "segment": r.segment, "rule": r.rule, "score": r.score, "run_id": run_id}
+            for r in conn.execute(query)]
+
+
 def _legal_queue(conn: Connection, as_of: date | None) -> list[dict]:
     query = select(legal_cases).order_by(legal_cases.c.id)
     if as_of is not None:
@@ -89,7 +98,7 @@ def _audit(conn: Connection, as_of: date | None) -> list[dict]:
 
 
 EXPORTS: dict[str, Callable[[Connection, date | None], list[dict]]] = {
-    "actions": _actions, "aging": _aging, "legal-queue": _legal_queue, "audit": _audit,
+    "actions": _actions, "aging": _aging, "segments": _segments, "legal-queue": _legal_queue, "audit": _audit,
 }
 
 

@@ -36,6 +36,7 @@ class Format(str, Enum):
 class Export(str, Enum):
     actions = "actions"
     aging = "aging"
+    segments = "segments"
     legal_queue = "legal-queue"
     audit = "audit"
 
@@ -103,7 +104,7 @@ def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="Business date
 @app.command("export")
 def export(what: Export, as_of: Optional[str] = typer.Option(None, "--as-of"),
            fmt: Format = typer.Option(Format.json, "--format")) -> None:
-    """Machine-readable output on stdout: actions, aging, legal-queue or audit."""
+    """Machine-readable output on stdout: actions, aging, segments, legal-queue or audit."""
     from dunning.exports import export_rows
 
     day = _as_of(as_of) if as_of else None

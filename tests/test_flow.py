@@ -169,7 +169,7 @@ def test_dry_run_plans_but_writes_no_ledger_and_sends_nothing(office_morning, se
 def test_exports_are_json_arrays_and_csv(office_morning, sendgrid):
     run_night(AS_OF)
     runner = CliRunner()
-    for what in ("actions", "aging", "legal-queue", "audit"):
+    for what in ("actions", "aging", "segments", "legal-queue", "audit"):
         result = runner.invoke(_cli(), ["export", what, "--as-of", AS_OF.isoformat()])
         assert result.exit_code == 0, result.output
         assert isinstance(json.loads(result.output), list)
