@@ -99,6 +99,14 @@ class SegmentLadder(_Strict):
             return {key: _step_rule(value) for key, value in data.items()}
         return data
 
+    @field_validator("pre_due")
+    @classmethod
+    def _pre_due_before_due_date(cls, rule: StepRule | None) -> StepRule | None:
+        # A field check, so the error names ladder.<segment>.pre_due and comes before the order check.
+        if rule is not None and rule.days >= 0:
+            raise ValueError("pre_due must be a negative number of days (before the due date)")
+        return rule
+
     @model_validator(mode="after")
     def _days_increase(self) -> "SegmentLadder":
         previous: tuple[str, int] | None = None
@@ -111,8 +119,6 @@ class SegmentLadder(_Strict):
                     f"{step.value} ({rule.days} days) must come after {previous[0]} ({previous[1]} days)"
                 )
             previous = (step.value, rule.days)
-        if self.pre_due and self.pre_due.days >= 0:
-            raise ValueError("pre_due must be a negative number of days (before the due date)")
         return self
 
     def rule(self, step: Step) -> StepRule | None:

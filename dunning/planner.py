@@ -131,7 +131,7 @@ class _Planner:
         self.policy, self.calendar, self.as_of = policy, calendar, as_of
 
     def invoice(self, invoice: dict, segment: Segment, entries: dict[Step, LedgerEntry],
-                holds: Sequence[Hold], covering_credit: tuple[Decimal, Decimal] | None) -> list[Decision]:
+                holds: Sequence[Hold], covering_credit: str | None) -> list[Decision]:
         base = dict(invoice_id=invoice["invoice_id"], invoice_number=invoice["number"],
                     debtor_id=invoice["debtor_id"], currency=invoice["currency"],
                     residual=invoice["residual"], due_date=invoice["due_date"], segment=segment.value)
@@ -152,9 +152,7 @@ class _Planner:
                 until = f" until {hold.until}" if hold.until else ""
                 return held(f"on hold{until}: {hold.reason}")
         if covering_credit is not None:
-            credit, overdue = covering_credit
-            return held(f"unapplied credit {credit} {invoice['currency']} covers the overdue total "
-                        f"{overdue} {invoice['currency']}: to be allocated, not chased")
+            return held(covering_credit)
         sending = [e for e in entries.values() if e.status == LedgerStatus.sending]
         if sending:
             e = sending[0]
@@ -266,17 +264,36 @@ class _Planner:
 
 
 def _covering_credits(invoices: pd.DataFrame, credits: pd.DataFrame, as_of: date,
-                      tolerance: Decimal) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
-    """(debtor, currency) whose unapplied credit covers the overdue total, with both amounts."""
+                      tolerance: Decimal) -> dict[tuple[str, str], str]:
+    """(debtor, currency) whose unapplied credit covers what they owe, with the reason in words.
+
+    Covered means: the credit pays the whole overdue total, and there is something overdue or the
+    credit pays everything open. A small credit note must not silence a courtesy reminder on a
+    large invoice not yet due.
+    """
     credit: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     for row in credits.to_dict("records"):
         credit[(row["debtor_id"], row["currency"])] += row["amount"]
     overdue: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    open_total: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     for row in invoices.to_dict("records"):
-        if row["status"] == "posted" and row["residual"] > tolerance and row["due_date"] < as_of:
-            overdue[(row["debtor_id"], row["currency"])] += row["residual"]
-    return {key: (amount, overdue[key]) for key, amount in credit.items()
-            if amount > 0 and amount >= overdue[key]}
+        if row["status"] == "posted" and row["residual"] > tolerance:
+            key = (row["debtor_id"], row["currency"])
+            open_total[key] += row["residual"]
+            if row["due_date"] < as_of:
+                overdue[key] += row["residual"]
+    covered = {}
+    for key, amount in credit.items():
+        currency = key[1]
+        if amount <= 0 or amount < overdue[key]:
+            continue
+        if overdue[key] > 0:
+            covered[key] = (f"unapplied credit {amount} {currency} covers the overdue total {overdue[key]} "
+                            f"{currency}: to be allocated, not chased")
+        elif amount >= open_total[key]:
+            covered[key] = (f"unapplied credit {amount} {currency} covers everything open ({open_total[key]} "
+                            f"{currency}): to be allocated, not chased")
+    return covered
 
 
 def _apply_daily_limit(decisions: list[Decision], ledger: Sequence[LedgerEntry], as_of: date,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pandas as pd
@@ -93,8 +93,13 @@ def segment_debtors(
         if credit["currency"] == company_currency:
             credit_by_debtor[credit["debtor_id"]] = credit_by_debtor.get(credit["debtor_id"], ZERO) + credit["amount"]
 
+    # The same window as sql/payment_history.sql, (as_of - history_days, as_of], so a caller passing
+    # a longer history cannot make year-old payments count as evidence.
+    since = as_of - timedelta(days=rules.history_days)
     paid_by_debtor: dict[str, list[int]] = {}
     for item in history.to_dict("records"):
+        if not since < item["last_paid_on"] <= as_of:
+            continue
         if item["paid_amount"] >= item["amount_total"] - tolerance:
             lateness = max((item["last_paid_on"] - item["due_date"]).days, 0)
             paid_by_debtor.setdefault(item["debtor_id"], []).append(lateness)

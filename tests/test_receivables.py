@@ -1,0 +1,244 @@
+"""Validation of what the accounting database returns (dunning.receivables): typed rows or quarantine."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from builders import open_receivables_columns, raw_receivable, raw_receivables
+from dunning.receivables import (
+    QUARANTINE_COLUMNS,
+    RECEIVABLE_COLUMNS,
+    normalize_credits,
+    normalize_history,
+    validate_receivables,
+)
+
+
+def validated_row(**overrides) -> dict:
+    """The one typed row validate_receivables makes of a raw row; fails if it was quarantined."""
+    result = validate_receivables(raw_receivables(raw_receivable("INV-1", **overrides)))
+    assert result.quarantined.empty, result.quarantined.to_dict("records")
+    [row] = result.invoices.to_dict("records")
+    return row
+
+
+def quarantine_of(**overrides) -> dict:
+    result = validate_receivables(raw_receivables(raw_receivable("INV-BAD", **overrides)))
+    assert result.invoices.empty
+    [row] = result.quarantined.to_dict("records")
+    return row
+
+
+def test_the_builder_has_exactly_the_columns_of_the_extraction_query():
+    assert sorted(raw_receivable()) == sorted(open_receivables_columns())
+    assert len(open_receivables_columns()) == 24
+
+
+# -- good rows come out typed ---------------------------------------------------------------------------
+
+def test_a_good_row_comes_out_typed():
+    row = validated_row(credit_limit=15000)
+
+    assert list(row) == RECEIVABLE_COLUMNS
+    assert row["invoice_id"] == "INV-1" and row["number"] == "F-INV-1" and row["debtor_id"] == "C-DUPONT"
+    assert (row["issue_date"], row["due_date"]) == (date(2026, 2, 1), date(2026, 3, 3))
+    assert type(row["due_date"]) is date
+    for money in ("amount_total", "residual", "credit_limit"):
+        assert isinstance(row[money], Decimal), money
+    assert (row["amount_total"], row["residual"], row["credit_limit"]) == (
+        Decimal("1200.00"), Decimal("1200.00"), Decimal("15000.00"))
+    assert row["status"] == "posted" and row["currency"] == "EUR"
+    assert row["is_consumer"] is False and row["strategic"] is False and row["disputed"] is False
+
+
+@pytest.mark.parametrize(
+    ("stored", "flag"),
+    [(1, True), (0, False), ("t", True), ("f", False), ("true", True), ("false", False), (True, True),
+     (False, False), (None, False)],
+    ids=["int-1", "int-0", "t", "f", "true", "false", "bool-true", "bool-false", "null"],
+)
+@pytest.mark.parametrize("column", ["is_consumer", "strategic", "disputed"])
+def test_flags_become_real_booleans(column, stored, flag):
+    assert validated_row(**{column: stored})[column] is flag
+
+
+def test_a_sqlite_real_becomes_the_exact_decimal():
+    # SQLite returns NUMERIC as REAL: 1234.56 must not become 1234.5599999999999.
+    row = validated_row(amount_total=1234.56, residual_now=1234.56)
+
+    assert row["amount_total"] == Decimal("1234.56")
+    assert str(row["residual"]) == "1234.56"
+
+
+def test_a_postgresql_numeric_stays_the_same_decimal():
+    row = validated_row(amount_total=Decimal("1234.56"), residual_now=Decimal("234.5"), credit_limit=Decimal("5000"))
+
+    assert (row["amount_total"], row["residual"], row["credit_limit"]) == (
+        Decimal("1234.56"), Decimal("234.50"), Decimal("5000.00"))
+
+
+def test_a_residual_rebuilt_from_two_reals_is_exact():
+    row = validated_row(amount_total=1234.56, residual_now=1000.1, paid_after_as_of=234.46)
+
+    assert row["residual"] == Decimal("1234.56")
+
+
+@pytest.mark.parametrize(
+    ("residual_now", "paid_after_as_of", "residual"),
+    [(0, 500.0, Decimal("500.00")), (200.0, 300.0, Decimal("500.00")), (500.0, 0, Decimal("500.00"))],
+    ids=["paid-in-full-since", "partly-paid-since", "nothing-paid-since"],
+)
+def test_a_backfill_residual_adds_back_the_payments_after_the_as_of_date(residual_now, paid_after_as_of, residual):
+    invoice_paid_after_the_backfill_date = validated_row(amount_total=1200.0, residual_now=residual_now,
+                                                         paid_after_as_of=paid_after_as_of)
+
+    assert invoice_paid_after_the_backfill_date["residual"] == residual
+
+
+@pytest.mark.parametrize(("stored", "language"), [("fr", "fr"), ("en", "en"), ("EN", "en"), ("de", "fr"),
+                                                  ("es", "fr"), (None, "fr"), ("", "fr")])
+def test_a_language_other_than_french_or_english_falls_back_to_french(stored, language):
+    assert validated_row(language=stored)["language"] == language
+
+
+@pytest.mark.parametrize("due", ["2026-03-03", "2026-03-03 00:00:00", date(2026, 3, 3), datetime(2026, 3, 3, 0, 0),
+                                 pd.Timestamp("2026-03-03")], ids=["iso-text", "sqlite-timestamp-text", "date",
+                                                                   "datetime", "pandas-timestamp"])
+def test_dates_of_either_database_become_dates(due):
+    row = validated_row(due_date=due)
+
+    assert row["due_date"] == date(2026, 3, 3)
+    assert type(row["due_date"]) is date
+
+
+def test_text_is_trimmed_and_currency_upper_cased():
+    row = validated_row(currency="eur", email="  compta@dupont-sa.fr ", debtor_name=" Dupont SA ", siren="")
+
+    assert (row["currency"], row["email"], row["debtor_name"], row["siren"]) == (
+        "EUR", "compta@dupont-sa.fr", "Dupont SA", None)
+
+
+def test_a_customer_without_email_or_country_is_kept():
+    row = validated_row(email=None, country=None, debtor_name=None)
+
+    assert row["email"] is None
+    assert row["country"] == "FR"
+    assert row["debtor_name"] == "C-DUPONT"
+
+
+# -- bad rows are quarantined with their kind ------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("defect", "kind"),
+    [
+        pytest.param({"residual_now": -5.0}, "negative residual", id="negative-residual"),
+        pytest.param({"residual_now": 1300.0}, "residual above the invoice total", id="residual-above-total"),
+        pytest.param({"residual_now": 1100.0, "paid_after_as_of": 200.0}, "residual above the invoice total",
+                     id="backfill-residual-above-total"),
+        pytest.param({"currency": "EUX"}, "unknown currency code", id="unknown-currency"),
+        pytest.param({"currency": None}, "unknown currency code", id="no-currency"),
+        pytest.param({"due_date": None}, "missing due date", id="missing-due-date"),
+        pytest.param({"due_date": "le 3 mars"}, "unreadable date", id="unreadable-due-date"),
+        pytest.param({"email": "compta@dupont"}, "malformed customer email", id="email-without-domain-dot"),
+        pytest.param({"email": "compta dupont@dupont-sa.fr"}, "malformed customer email", id="email-with-space"),
+        pytest.param({"customer_id": None, "debtor_name": None, "email": None}, "unknown customer",
+                     id="unknown-customer"),
+        pytest.param({"amount_total": 0, "residual_now": 0}, "amount total not positive", id="zero-total"),
+        pytest.param({"amount_total": -1200.0, "residual_now": 0}, "amount total not positive",
+                     id="negative-total"),
+        pytest.param({"amount_total": "douze cents"}, "unreadable amount total", id="unreadable-total"),
+        pytest.param({"status": "paid"}, "unknown invoice status", id="unknown-status"),
+    ],
+)
+def test_a_row_that_makes_no_sense_is_quarantined_with_its_kind(defect, kind):
+    row = quarantine_of(**defect)
+
+    assert list(row) == QUARANTINE_COLUMNS
+    assert row["kind"] == kind
+    assert row["reason"].startswith(kind)
+    assert (row["source"], row["source_id"], row["number"], row["debtor_id"]) == (
+        "invoice", "INV-BAD", "F-INV-BAD", "C-DUPONT")
+
+
+def test_a_bad_row_does_not_stop_the_good_ones():
+    raw = raw_receivables(
+        raw_receivable("INV-1"),
+        raw_receivable("INV-2", currency="EUX"),
+        raw_receivable("INV-3", debtor_id="C-MARTIN", customer_id="C-MARTIN", is_consumer=1),
+        raw_receivable("INV-4", residual_now=-1.0),
+    )
+
+    result = validate_receivables(raw)
+
+    assert list(result.invoices["invoice_id"]) == ["INV-1", "INV-3"]
+    assert list(result.invoices.columns) == RECEIVABLE_COLUMNS
+    assert dict(zip(result.quarantined["source_id"], result.quarantined["kind"])) == {
+        "INV-2": "unknown currency code", "INV-4": "negative residual"}
+
+
+def test_an_empty_extraction_gives_empty_typed_frames():
+    result = validate_receivables(raw_receivables())
+
+    assert result.invoices.empty and list(result.invoices.columns) == RECEIVABLE_COLUMNS
+    assert result.quarantined.empty and list(result.quarantined.columns) == QUARANTINE_COLUMNS
+
+
+# -- unapplied credits and payment history ---------------------------------------------------------------
+
+CREDIT_COLUMNS = ["debtor_id", "debtor_name", "currency", "amount", "source", "reference"]
+
+
+def raw_credits(*rows: dict) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=CREDIT_COLUMNS)
+
+
+def test_unallocated_payments_take_the_company_currency_and_credit_notes_keep_theirs():
+    raw = raw_credits(
+        {"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": None, "amount": 49.99,
+         "source": "payment", "reference": 17},
+        {"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": "USD", "amount": 300.1,
+         "source": "credit_note", "reference": "AV-2026-0003"},
+    )
+
+    result = normalize_credits(raw, "EUR")
+
+    assert result.quarantined.empty
+    assert result.invoices.to_dict("records") == [
+        {"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": "EUR", "amount": Decimal("49.99"),
+         "source": "payment", "reference": "17"},
+        {"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": "USD", "amount": Decimal("300.10"),
+         "source": "credit_note", "reference": "AV-2026-0003"},
+    ]
+
+
+def test_a_credit_note_in_an_unknown_currency_is_quarantined():
+    raw = raw_credits({"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": "EUX", "amount": 10.0,
+                       "source": "credit_note", "reference": "AV-9"})
+
+    result = normalize_credits(raw, "EUR")
+
+    assert result.invoices.empty
+    [row] = result.quarantined.to_dict("records")
+    assert (row["source"], row["source_id"], row["kind"]) == ("credit_note", "AV-9", "unknown currency code")
+
+
+def test_history_is_typed_and_rows_without_dates_are_left_out():
+    columns = ["debtor_id", "invoice_id", "number", "due_date", "amount_total", "last_paid_on", "paid_amount"]
+    raw = pd.DataFrame([
+        {"debtor_id": "C-DUPONT", "invoice_id": "H1", "number": "F-H1", "due_date": "2026-01-10",
+         "amount_total": 500.1, "last_paid_on": "2026-02-01", "paid_amount": 500.1},
+        {"debtor_id": "C-DUPONT", "invoice_id": "H2", "number": "F-H2", "due_date": None,
+         "amount_total": 80.0, "last_paid_on": "2026-02-01", "paid_amount": 80.0},
+        {"debtor_id": "C-DUPONT", "invoice_id": "H3", "number": "F-H3", "due_date": "janvier",
+         "amount_total": 80.0, "last_paid_on": "2026-02-01", "paid_amount": 80.0},
+    ], columns=columns)
+
+    [row] = normalize_history(raw).to_dict("records")
+
+    assert row == {"debtor_id": "C-DUPONT", "invoice_id": "H1", "due_date": date(2026, 1, 10),
+                   "last_paid_on": date(2026, 2, 1), "amount_total": Decimal("500.10"),
+                   "paid_amount": Decimal("500.10")}
