@@ -14,12 +14,20 @@ from pathlib import Path
 import pandas as pd
 
 from .config import CompanyIdentity, Policy, Step
-from .gateway import EmailGateway, OutboundEmail, SendError
+from .gateway import EmailGateway, OutboundEmail, PermanentSendError, SendError, UnconfirmedSendError
 from .planner import Channel
-from .rendering import Debtor, InvoiceLine, MessageContext, Renderer
-from .state.store import PlannedMessage, StateStore, Trace
+from .rendering import Debtor, InvoiceLine, MessageContext, Renderer, RenderingError
+from .state.store import AlreadyHandled, PlannedMessage, StateStore, Trace
 
-__all__ = ["Delivery", "PrintQueue", "Dispatcher"]
+__all__ = ["Delivery", "DeliveryError", "EmailCopyNotDelivered", "PrintQueue", "Dispatcher"]
+
+
+class DeliveryError(RuntimeError):
+    """A message that could not be prepared or printed: recorded as failed, never retried blindly."""
+
+
+class EmailCopyNotDelivered(PermanentSendError):
+    """A formal notice whose registered letter is queued but whose email copy was not accepted."""
 
 
 @dataclass(frozen=True)
@@ -79,46 +87,76 @@ class Dispatcher:
         )
 
     def deliver(self, message: PlannedMessage, trace: Trace, will_retry: bool) -> Delivery:
-        """Send or print one message. A SendError is recorded on the ledger, then raised."""
+        """Send or print one message; every outcome is on the ledger before this returns or raises.
+
+        Raises a SendError when the email was not accepted (recorded as failed, or as unconfirmed
+        when it may have gone out), DeliveryError when the message could not even be prepared.
+        """
         decision = message.decisions[0]
-        context = self.context(message)
-        template = f"{context.language}/{context.step}"
         numbers = ", ".join(d.invoice_number for d in message.decisions)
+        what = f"{decision.step.value} for invoice(s) {numbers} of debtor {decision.debtor_id}"
         channel = decision.channel
-        # Render first: a template error must not leave a row marked 'sending'.
-        letter_html = self.renderer.render_letter(context) if channel is not Channel.email else None
-        rendered = self.renderer.render_message(context) if channel is not Channel.letter else None
-        self.store.begin_send(trace, message, template)
+        # Prepare everything before claiming the rows: a template or data error must not leave a row
+        # marked 'sending', where it would wait for an operator.
+        try:
+            context = self.context(message)
+            letter_html = self.renderer.render_letter(context) if channel is not Channel.email else None
+            email = self._email(context, message) if channel is not Channel.letter else None
+        except (RenderingError, ValueError) as error:
+            self.store.mark_failed(trace, message, f"could not be prepared: {error}", will_retry=False)
+            raise DeliveryError(f"{what} could not be prepared: {error}") from error
+        template = f"{context.language}/{context.step}"
+        try:
+            self.store.claim(trace, message, template)
+        except AlreadyHandled:
+            summary = f"{what} was already handled by another run; nothing done."
+            return Delivery(message.message_key, channel.value, "none", None, None, summary)
 
         document = None
         if letter_html is not None:
-            # A retry of a formal notice whose letter is already queued must not print it twice.
+            # A retry must not print the same letter twice.
             document = self.store.document_of(message)
             if document is None:
-                document = str(self.print_queue.write(self.as_of, message, context.step, letter_html))
+                try:
+                    document = str(self.print_queue.write(self.as_of, message, context.step, letter_html))
+                except OSError as error:
+                    self.store.mark_failed(trace, message, f"print queue not writable: {error}", will_retry=False)
+                    raise DeliveryError(f"{what}: the print queue is not writable ({error})") from error
                 self.store.record_document(message, document)
-        if rendered is None:
-            summary = (f"{decision.step.value} for invoice(s) {numbers} of debtor {decision.debtor_id} "
-                       f"placed in the print queue (no email address).")
+        if email is None:
+            summary = f"{what} placed in the print queue (no email address)."
             self.store.mark_sent(trace, message, "print_queue", None, document, summary)
             return Delivery(message.message_key, channel.value, "print_queue", None, document, summary)
 
-        email = OutboundEmail(
+        try:
+            provider_id = self.gateway.send(email)
+        except UnconfirmedSendError as error:
+            self.store.mark_unconfirmed(trace, message, str(error))
+            raise
+        except SendError as error:
+            if document is not None and not (will_retry and error.transient):
+                # The registered letter is the formal notice; the email is its copy. The letter is
+                # queued, so the action stands; the missing copy is recorded and reported.
+                summary = f"{what}: registered letter queued for printing, but its email copy was refused ({error})."
+                self.store.mark_sent(trace, message, "print_queue", None, document, summary,
+                                     last_error=f"email copy not delivered: {error}")
+                raise EmailCopyNotDelivered(f"email copy not delivered (letter queued): {error.reason}",
+                                            status=error.status) from error
+            self.store.mark_failed(trace, message, str(error), will_retry=will_retry and error.transient)
+            raise
+        where = "written to the outbox (no SendGrid key: not sent)" if self.gateway.name == "outbox" \
+            else f"accepted by SendGrid as {provider_id}"
+        letter = " and its registered letter queued for printing" if document else ""
+        summary = f"{what} {where}{letter}."
+        self.store.mark_sent(trace, message, self.gateway.name, provider_id, document, summary)
+        return Delivery(message.message_key, channel.value, self.gateway.name, provider_id, document, summary)
+
+    def _email(self, context: MessageContext, message: PlannedMessage) -> OutboundEmail:
+        rendered = self.renderer.render_message(context)
+        return OutboundEmail(
             to_email=context.debtor.email, to_name=context.debtor.name,
             from_email=self.company.from_email, from_name=self.company.from_name,
             reply_to=self.company.contact.email, subject=rendered.subject, html=rendered.html,
             text=rendered.text, custom_args={"dunning_action_id": message.message_key},
             categories=("dunning", context.step),
         )
-        try:
-            provider_id = self.gateway.send(email)
-        except SendError as error:
-            self.store.mark_failed(trace, message, str(error), will_retry=will_retry and error.transient)
-            raise
-        where = "written to the outbox (no SendGrid key: not sent)" if self.gateway.name == "outbox" \
-            else f"accepted by SendGrid as {provider_id}"
-        letter = " and its registered letter queued for printing" if document else ""
-        summary = (f"{decision.step.value} for invoice(s) {numbers} of debtor {decision.debtor_id} "
-                   f"{where}{letter}.")
-        self.store.mark_sent(trace, message, self.gateway.name, provider_id, document, summary)
-        return Delivery(message.message_key, channel.value, self.gateway.name, provider_id, document, summary)

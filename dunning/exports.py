@@ -16,45 +16,56 @@ from .state.store import StateStore
 
 __all__ = ["EXPORTS", "export_rows"]
 
-# How a decision that wrote no ledger row shows in the actions export.
-_DECISION_STATUS = {Outcome.held.value: "skipped", Outcome.deferred.value: "deferred",
-                    Outcome.superseded.value: "skipped"}
+# How a decision shows in the actions export when no ledger row of that date speaks for it.
+_DECISION_STATUS = {
+    Outcome.send.value: "queued", Outcome.phone_task.value: "queued", Outcome.legal_handoff.value: "queued",
+    Outcome.awaiting_approval.value: "awaiting_approval", Outcome.held.value: "skipped",
+    Outcome.deferred.value: "deferred", Outcome.superseded.value: "skipped",
+}
 
 
-def _latest_run(conn: Connection, as_of: date | None, live_only: bool = False) -> int:
+def _latest_run(conn: Connection, as_of: date | None, live_first: bool = False) -> int:
+    """The latest run (for a date); with live_first, a live run wins over a later dry run."""
     query = select(runs.c.id).order_by(runs.c.id.desc()).limit(1)
     if as_of is not None:
         query = query.where(runs.c.as_of == as_of)
-    if live_only:
-        query = query.where(runs.c.dry_run.is_(False))
+    if live_first:
+        query = query.order_by(None).order_by(runs.c.dry_run, runs.c.id.desc())
     run_id = conn.execute(query).scalar()
     if run_id is None:
         raise LookupError(f"no run recorded{' for ' + str(as_of) if as_of else ''}: run `dunning run` first")
     return run_id
 
 
+def _ledger_row(r) -> dict:
+    return {"action_id": r.id, "as_of": r.as_of, "debtor_id": r.debtor_id, "invoice_numbers": r.invoice_number,
+            "step": r.step, "channel": r.channel, "status": r.status, "reason": r.reason,
+            "provider_message_id": r.provider_message_id, "attempts": r.attempts, "sent_at": r.sent_at,
+            "amount": r.amount, "currency": r.currency, "message_key": r.message_key, "provider": r.provider,
+            "last_error": r.last_error, "document_path": r.document_path, "run_id": r.run_id}
+
+
 def _actions(conn: Connection, as_of: date | None) -> list[dict]:
-    """Without a date: the whole ledger. With one: every decision of that date's latest run."""
+    """Without a date: the whole ledger. With one: what was done on that date (every run of it),
+    then every other decision of that date's latest live run (held back, deferred, ...)."""
     if as_of is None:
-        rows = conn.execute(select(actions).order_by(actions.c.id))
-        return [{"action_id": r.id, "as_of": r.as_of, "debtor_id": r.debtor_id, "invoice_numbers": r.invoice_number,
-                 "step": r.step, "channel": r.channel, "status": r.status, "reason": r.reason,
-                 "provider_message_id": r.provider_message_id, "attempts": r.attempts, "sent_at": r.sent_at,
-                 "message_key": r.message_key, "provider": r.provider, "last_error": r.last_error,
-                 "document_path": r.document_path} for r in rows]
-    run_id = _latest_run(conn, as_of)
-    query = (select(decisions, actions.c.status.label("action_status"), actions.c.provider_message_id,
-                    actions.c.attempts, actions.c.sent_at, actions.c.last_error, actions.c.message_key,
-                    actions.c.provider)
-             .select_from(decisions.outerjoin(actions, decisions.c.action_id == actions.c.id))
-             .where(decisions.c.run_id == run_id).order_by(decisions.c.id))
-    return [{"action_id": r.action_id, "as_of": as_of, "debtor_id": r.debtor_id, "invoice_numbers": r.invoice_number,
-             "step": r.step, "channel": r.channel,
-             "status": r.action_status if r.action_id else _DECISION_STATUS.get(r.outcome, r.outcome),
-             "reason": r.reason, "provider_message_id": r.provider_message_id, "attempts": r.attempts or 0,
-             "sent_at": r.sent_at, "outcome": r.outcome, "segment": r.segment, "amount": r.amount,
-             "currency": r.currency, "message_key": r.message_key, "provider": r.provider,
-             "last_error": r.last_error, "run_id": run_id} for r in conn.execute(query)]
+        return [_ledger_row(r) for r in conn.execute(select(actions).order_by(actions.c.id))]
+    done = [_ledger_row(r) for r in conn.execute(
+        select(actions).where(actions.c.as_of == as_of).order_by(actions.c.id))]
+    seen = {(r["invoice_numbers"], r["step"]) for r in done}
+    run_id = _latest_run(conn, as_of, live_first=True)
+    rest = []
+    for r in conn.execute(select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.id)):
+        if (r.invoice_number, r.step) in seen:
+            continue
+        rest.append({"action_id": None, "as_of": as_of, "debtor_id": r.debtor_id, "invoice_numbers": r.invoice_number,
+                     "step": r.step, "channel": r.channel, "status": _DECISION_STATUS[r.outcome],
+                     "reason": r.reason, "provider_message_id": None, "attempts": 0, "sent_at": None,
+                     "amount": r.amount, "currency": r.currency, "message_key": None, "provider": None,
+                     "last_error": None, "document_path": None, "run_id": run_id, "outcome": r.outcome})
+    for row in done:
+        row["outcome"] = None
+    return done + rest
 
 
 def _aging(conn: Connection, as_of: date | None) -> list[dict]:

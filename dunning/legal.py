@@ -15,11 +15,17 @@ __all__ = ["CaseRequest", "cases_to_open", "recommended_procedure"]
 
 @dataclass(frozen=True)
 class CaseRequest:
+    """The legal_handoff decisions of one debtor in one currency: what its case receives."""
+
     debtor_id: str
     debtor_name: str
     currency: str
-    invoices: tuple[tuple[str, str, Decimal], ...]  # (invoice_id, number, open amount)
+    decisions: tuple[Decision, ...]
     procedure: str
+
+    @property
+    def principal(self) -> Decimal:
+        return sum((d.residual for d in self.decisions), Decimal("0.00"))
 
 
 def recommended_procedure(is_consumer: bool) -> str:
@@ -40,7 +46,7 @@ def cases_to_open(plan: Sequence[Decision], invoices: pd.DataFrame) -> list[Case
         first = rows[members[0].invoice_id]
         requests.append(CaseRequest(
             debtor_id=debtor_id, debtor_name=first["debtor_name"], currency=currency,
-            invoices=tuple((d.invoice_id, d.invoice_number, d.residual) for d in members),
+            decisions=tuple(members),
             procedure=recommended_procedure(bool(first["is_consumer"])),
         ))
     return requests

@@ -173,17 +173,21 @@ class _Planner:
             s for s, d in dates.items()
             if d <= as_of and s not in done and s.rank > top_done and not (s is Step.pre_due and as_of >= due)
         ]
+        has_email = invoice["email"] is not None
+        channel = Channel.email if has_email else Channel.letter   # what a superseded step would have used
         if not candidates:
-            return self._superseded(base, obsolete, None, dates) + held(*self._nothing_due(ladder, dates, done, due))
+            return self._superseded(base, obsolete, None, dates, channel) + held(
+                *self._nothing_due(ladder, dates, done, due))
 
         target, note = self._gate(max(candidates, key=lambda s: s.rank), candidates, entries, dates)
         if target is None:
-            return self._superseded(base, obsolete, None, dates) + held(note, None, None)
+            return self._superseded(base, obsolete, None, dates, channel) + held(note, None, None)
         left_behind = [s for s in candidates if s.rank < target.rank]
         if Step.pre_due in dates and Step.pre_due not in done and as_of >= due and Step.pre_due.rank > top_done \
                 and target is not Step.pre_due:
             left_behind.append(Step.pre_due)
-        decisions = self._superseded(base, sorted(set(obsolete + left_behind), key=lambda s: s.rank), target, dates)
+        decisions = self._superseded(base, sorted(set(obsolete + left_behind), key=lambda s: s.rank), target, dates,
+                                     channel)
 
         rule = ladder.rule(target)
         reason = (f"{target.value} due on {dates[target]} ({base['segment']} ladder: "
@@ -192,7 +196,6 @@ class _Planner:
             reason += f"; {note}"
         if left_behind:
             reason += "; catch-up: only the highest due step is sent"
-        has_email = invoice["email"] is not None
         if target is Step.legal_handoff:
             outcome, channel = Outcome.legal_handoff, Channel.legal
         elif rule.action is StepAction.phone_task:
@@ -245,11 +248,12 @@ class _Planner:
                           f"{gates.formal_notice_after_reminder_days} days before")
         return target, note
 
-    def _superseded(self, base, steps: Iterable[Step], target: Step | None, dates) -> list[Decision]:
+    def _superseded(self, base, steps: Iterable[Step], target: Step | None, dates,
+                    channel: Channel) -> list[Decision]:
         why = f"superseded by {target.value} (catch-up: only the highest due step is sent)" if target \
             else "superseded: a later step has already been done"
-        return [Decision(**base, outcome=Outcome.superseded, reason=why, step=s, step_date=dates.get(s))
-                for s in steps]
+        return [Decision(**base, outcome=Outcome.superseded, reason=why, step=s, step_date=dates.get(s),
+                         channel=channel) for s in steps]
 
     def _nothing_due(self, ladder: SegmentLadder, dates: dict[Step, date], done: set[Step],
                      due: date) -> tuple[str, Step | None, date | None]:

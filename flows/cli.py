@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dunning.accounting import accounting_url
 from dunning.calendar import paris_today
 from dunning.config import ConfigError, load_settings
-from dunning.state.store import StateStore, state_engine, upgrade_database
+from dunning.state.store import StateSchemaError, StateStore, check_migrated, state_engine, upgrade_database
 
 app = typer.Typer(help="Receivables collection (relances clients): nightly runs, exports, demo data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -67,11 +67,17 @@ def db_upgrade() -> None:
 
 @demo_app.command("seed")
 def demo_seed(customers: int = typer.Option(400, min=10), invoices: int = typer.Option(3000, min=50),
-              seed: int = typer.Option(42, help="Same seed, same data.")) -> None:
-    """Fill the accounting database (DUNNING_ACCOUNTING_URL, default var/accounting.sqlite) with demo data."""
+              seed: int = typer.Option(42, help="Same seed, same data."),
+              replace: bool = typer.Option(False, "--replace-accounting-database",
+                                           help="Required when DUNNING_ACCOUNTING_URL is set: its tables are dropped.")) -> None:
+    """Fill the accounting database (default var/accounting.sqlite) with demo data, replacing its tables."""
     from dunning.demo import seed_demo
 
     url = accounting_url()
+    if os.environ.get("DUNNING_ACCOUNTING_URL") and not replace:
+        _fail("DUNNING_ACCOUNTING_URL is set: seeding would DROP its customers, invoices and payments tables. "
+              "The product never writes to a real accounting database; for a demo database, add "
+              "--replace-accounting-database.")
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     report = seed_demo(create_engine(url), customers=customers, invoices=invoices, seed=seed, today=paris_today())
@@ -83,9 +89,12 @@ def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="Business date
         dry_run: bool = typer.Option(False, "--dry-run", help="Plan and report; send nothing, write no ledger row.")) -> None:
     """Run the nightly flow once: the same flow the deployment schedules."""
     day = _as_of(as_of)
+    if day > paris_today() and not dry_run:
+        _fail(f"--as-of {day} is in the future: only --dry-run may look ahead")
     try:
         load_settings()
-    except ConfigError as error:
+        check_migrated()
+    except (ConfigError, StateSchemaError) as error:
         _fail(str(error))
     # Without PREFECT_API_URL, Prefect starts a temporary server for this one run and throws it away
     # afterwards; its shutdown races log spurious errors that would only alarm an operator.
@@ -109,9 +118,12 @@ def export(what: Export, as_of: Optional[str] = typer.Option(None, "--as-of"),
 
     day = _as_of(as_of) if as_of else None
     try:
+        check_migrated()
         rows = export_rows(StateStore(state_engine()), what.value, day)
-    except LookupError as error:
+    except (LookupError, StateSchemaError) as error:
         _fail(str(error))
+    except SQLAlchemyError as error:
+        _fail(f"could not read the state database: {error.__class__.__name__}: {str(error).splitlines()[0]}")
     if fmt is Format.json:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=1, default=str)
         sys.stdout.write("\n")

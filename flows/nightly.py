@@ -19,6 +19,7 @@ from dunning.dispatch import Delivery, Dispatcher, PrintQueue
 from dunning.gateway import gateway_from_environment
 from dunning.planner import Outcome
 from dunning.reports import RunSummary, aging_totals
+from dunning.state.store import check_migrated
 from dunning.rendering import Renderer
 from tasks.analyse import compute_aged_balance, publish_aging_artifact, quarantine_invalid_rows, segment_debtors_task
 from tasks.context import store
@@ -39,20 +40,50 @@ def _max_workers() -> int:
         return 8
 
 
+def _business_date(as_of: date | None) -> date:
+    """The run's as-of date: the parameter, else the Paris date the run was scheduled for.
+
+    A Retry pressed the next morning on last night's run keeps last night's date.
+    """
+    if as_of is not None:
+        return as_of
+    scheduled = flow_run.get_scheduled_start_time()
+    return paris_today(scheduled) if scheduled else paris_today()
+
+
 def _run_name() -> str:
     parameters = flow_run.get_parameters()
-    as_of = parameters.get("as_of") or paris_today()
+    as_of = _business_date(parameters.get("as_of"))
     return f"collection-{as_of}" + ("-dry-run" if parameters.get("dry_run") else "")
 
 
+def _close_unfinished_run(flow, flow_run, state) -> None:
+    """A run that crashed, was cancelled or raised must not stay 'running' in the state database."""
+    store().fail_unfinished_run(str(flow_run.id), state.message or state.name)
+
+
+class RunRefused(ValueError):
+    """The run's parameters or environment would make it do something wrong: nothing was done."""
+
+
 @flow(name="nightly-collection", flow_run_name=_run_name,
-      task_runner=ThreadPoolTaskRunner(max_workers=_max_workers()))
+      task_runner=ThreadPoolTaskRunner(max_workers=_max_workers()),
+      on_failure=[_close_unfinished_run], on_crashed=[_close_unfinished_run],
+      on_cancellation=[_close_unfinished_run])
 def nightly_collection(as_of: date | None = None, dry_run: bool = False):
     """Chase today's due receivables. `as_of` defaults to today in Paris; a past date is a backfill."""
     logger = get_run_logger()
     settings = load_settings()
     policy, company = settings.policy, settings.company
-    as_of = as_of or paris_today()
+    as_of = _business_date(as_of)
+    if as_of > paris_today() and not dry_run:
+        raise RunRefused(f"as_of {as_of} is in the future: only a dry run may look ahead "
+                         "(messages sent for a future date could never be taken back)")
+    check_migrated()
+    gateway = gateway_from_environment(outbox_dir(), policy.dispatch.timeout_seconds)
+    if gateway.name == "outbox" and not dry_run and store().has_sent_through("sendgrid"):
+        raise RunRefused("SENDGRID_API_KEY is not set, but this state database has sent through SendGrid "
+                         "before: refusing to write tonight's messages to the outbox instead of sending them")
     run_id = open_collection_run(as_of, dry_run)
 
     # 1. Extract: one query per kind of data.
@@ -81,7 +112,6 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
 
     # 4. Act: one task per message, retried on transient errors; then the legal queue.
     if not dry_run:
-        gateway = gateway_from_environment(outbox_dir(), policy.dispatch.timeout_seconds)
         dispatcher = Dispatcher(store=store(), renderer=Renderer(TEMPLATES_DIR), gateway=gateway,
                                 print_queue=PrintQueue(print_queue_dir()), company=company, policy=policy,
                                 as_of=as_of, invoices=invoices)
@@ -120,7 +150,8 @@ def _collect(summary: RunSummary, messages, futures) -> None:
         decision = message.decisions[0]
         outcome = future.result(raise_on_failure=False)
         if isinstance(outcome, Delivery):
-            summary.sends[(decision.step.value, outcome.channel, "sent")] += 1
+            status = "skipped" if outcome.provider == "none" else "sent"   # none: another run handled it
+            summary.sends[(decision.step.value, outcome.channel, status)] += 1
         else:
             summary.sends[(decision.step.value, decision.channel.value, "failed")] += 1
             numbers = ", ".join(d.invoice_number for d in message.decisions)

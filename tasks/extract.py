@@ -13,8 +13,10 @@ from dunning.accounting import AccountingSource
 
 
 def _is_connection_error(task, task_run, state) -> bool:
-    # A lost connection is worth another try; a wrong query or schema is not.
-    return isinstance(state.result(raise_on_failure=False), OperationalError)
+    """A database server that dropped or refused the connection is worth another try; a wrong
+    schema is not, and neither is a local SQLite file, whose errors never heal by waiting."""
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, OperationalError) and not type(error.orig).__module__.startswith("sqlite3")
 
 
 _IO = dict(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_is_connection_error, cache_policy=NO_CACHE)

@@ -21,11 +21,10 @@ def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: d
     state, trace, logger = store(), trace_for(run_id), get_run_logger()
     opened, extended = [], []
     for request in cases_to_open(plan, invoices):
-        case_id, is_new = state.enqueue_legal_case(
-            trace, as_of, request.debtor_id, request.debtor_name, request.currency,
-            request.invoices, request.procedure)
+        case_id, is_new = state.enqueue_legal_case(trace, as_of, request)
         (opened if is_new else extended).append(str(case_id))
-        logger.info("Legal case %s %s for debtor %s: invoice(s) %s; recommended procedure: %s.", case_id,
-                    "opened" if is_new else "extended", request.debtor_id,
-                    ", ".join(number for _, number, _ in request.invoices), request.procedure)
+        logger.info("Legal case %s %s for debtor %s: invoice(s) %s, principal %s %s; recommended procedure: %s.",
+                    case_id, "opened" if is_new else "extended", request.debtor_id,
+                    ", ".join(d.invoice_number for d in request.decisions), request.principal, request.currency,
+                    request.procedure)
     return opened, extended

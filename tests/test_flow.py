@@ -214,3 +214,52 @@ def _cli():
     from flows.cli import app
 
     return app
+
+
+def test_an_unconfirmed_send_is_never_resent(office_morning, sendgrid):
+    sendgrid.fail_for("compta@std.example.fr", 202)   # accepted without an X-Message-Id
+    state = run_night(AS_OF)
+    assert state.is_failed() and "1 of 3 sends failed" in state.message
+    row = by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_1")]
+    assert row["status"] == "sending" and "X-Message-Id" in row["last_error"]
+
+    sendgrid.clear_failures()
+    later = AS_OF + timedelta(days=1)
+    run_night(later)
+    held = {r["invoice_numbers"]: r for r in export(office_morning, "actions", later)}["FA-R1"]
+    assert held["status"] == "skipped" and "never confirmed" in held["reason"]
+    to_std = [m for m in sendgrid.requests if m.body and
+              m.body["personalizations"][0]["to"][0]["email"] == "compta@std.example.fr"]
+    assert len(to_std) == 1
+
+
+def test_a_future_date_is_refused_unless_dry_run(office_morning, sendgrid):
+    from dunning.calendar import paris_today
+
+    tomorrow = (paris_today() + timedelta(days=1)).isoformat()
+    runner = CliRunner()
+    refused = runner.invoke(_cli(), ["run", "--as-of", tomorrow])
+    assert refused.exit_code == 2 and "in the future" in refused.output
+    assert sendgrid.requests == []
+    assert runner.invoke(_cli(), ["run", "--as-of", tomorrow, "--dry-run"]).exit_code == 0
+
+
+def test_the_export_of_a_date_keeps_what_was_sent_after_a_rerun(office_morning, sendgrid):
+    run_night(AS_OF)
+    run_night(AS_OF)
+    rows = by_invoice(export(office_morning, "actions", AS_OF))
+    assert rows[("FA-R1", "reminder_1")]["status"] == "sent"
+    assert rows[("FA-R1", "pre_due")]["status"] == "skipped"
+    assert rows[("FA-DISP", None)]["status"] == "skipped"
+
+
+def test_a_run_that_stops_midway_is_recorded_failed(office_morning, sendgrid):
+    from sqlalchemy import text
+
+    with office_morning.accounting.engine.begin() as conn:   # the customer's schema changed under us
+        conn.execute(text("ALTER TABLE payments RENAME TO payments_archive"))
+    result = CliRunner().invoke(_cli(), ["run", "--as-of", AS_OF.isoformat()])
+    assert result.exit_code == 1 and "run ended Failed" in result.output
+    [run] = [e for e in export(office_morning, "audit") if e["event"] == "run.failed"]
+    assert "stopped before its end" in run["message"]
+    assert sendgrid.requests == []

@@ -12,10 +12,11 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, func, insert, make_url, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..calendar import utc_now
 from ..config import Step
@@ -24,9 +25,21 @@ from .schema import (
     actions, aging_lines, audit_events, debtor_segments, decisions, holds, legal_case_invoices, legal_cases, quarantine, runs,
 )
 
-__all__ = ["Trace", "StateStore", "state_url", "state_engine", "upgrade_database", "jsonable"]
+if TYPE_CHECKING:
+    from ..legal import CaseRequest
+
+__all__ = ["Trace", "StateStore", "PlannedMessage", "AlreadyHandled", "StateSchemaError", "state_url", "state_engine",
+           "upgrade_database", "check_migrated", "jsonable"]
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
+
+
+class AlreadyHandled(Exception):
+    """Another run claimed or finished these ledger rows first: this run leaves them alone."""
+
+
+class StateSchemaError(RuntimeError):
+    """The state database is missing or not at the code's migration."""
 
 
 def state_url() -> str:
@@ -50,17 +63,42 @@ def _engine(url: str) -> Engine:
 def upgrade_database(url: str | None = None) -> str:
     """Apply the Alembic migrations; returns the revision now in place."""
     from alembic import command
-    from alembic.config import Config
 
     url = url or state_url()
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(_alembic_config(url), "head")
+    with create_engine(url).connect() as conn:
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+
+
+def _alembic_config(url: str):
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(cfg, "head")
-    with create_engine(url).connect() as conn:
-        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+    return cfg
+
+
+def check_migrated(url: str | None = None) -> None:
+    """Raise StateSchemaError unless the state database exists and is at the latest migration."""
+    from alembic.script import ScriptDirectory
+
+    url = url or state_url()
+    safe = make_url(url).render_as_string(hide_password=True)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise StateSchemaError(f"the state database {safe} does not exist: run `dunning db upgrade`")
+    head = ScriptDirectory.from_config(_alembic_config(url)).get_current_head()
+    try:
+        with state_engine(url).connect() as conn:
+            current = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except SQLAlchemyError as error:
+        raise StateSchemaError(f"the state database {safe} is not migrated or not reachable "
+                               f"({error.__class__.__name__}): run `dunning db upgrade`") from None
+    if current != head:
+        raise StateSchemaError(f"the state database {safe} is at revision {current}, the code needs {head}: "
+                               f"run `dunning db upgrade`")
 
 
 def jsonable(value: Any) -> Any:
@@ -144,6 +182,24 @@ class StateStore:
             conn.execute(update(runs).where(runs.c.id == trace.run_id).values(
                 status=status, finished_at=utc_now(), counts=jsonable(counts), message=message, summary=summary))
             self._append_audit(conn, trace, [(f"run.{status}", "run", str(trace.run_id), message, counts)])
+
+    def fail_unfinished_run(self, flow_run_id: str, reason: str) -> int | None:
+        """Close a run its flow left 'running' (crash, cancellation, an error before the end)."""
+        with self.engine.begin() as conn:
+            run = conn.execute(select(runs).where(runs.c.flow_run_id == flow_run_id, runs.c.status == "running")
+                               .order_by(runs.c.id.desc())).first()
+            if run is None:
+                return None
+            conn.execute(update(runs).where(runs.c.id == run.id).values(
+                status="failed", finished_at=utc_now(), message=reason))
+            self._append_audit(conn, Trace(run.id, flow_run_id, None, "nightly-run"), [
+                ("run.failed", "run", str(run.id), f"Collection run {run.id} for {run.as_of} stopped before its end: "
+                 f"{reason}", None)])
+            return run.id
+
+    def has_sent_through(self, provider: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(actions.c.id).where(actions.c.provider == provider).limit(1)).first() is not None
 
     def run_for_flow_run(self, flow_run_id: str):
         with self.engine.connect() as conn:
@@ -236,7 +292,7 @@ class StateStore:
         Outcome.superseded: LedgerStatus.skipped,
         Outcome.phone_task: LedgerStatus.queued,
         Outcome.awaiting_approval: LedgerStatus.awaiting_approval,
-        Outcome.legal_handoff: LedgerStatus.queued,
+        # legal_handoff rows are written with their case, in one transaction (enqueue_legal_case).
     }
 
     def _write_ledger(self, conn: Connection, trace: Trace, as_of: date, plan: Sequence[Decision], now,
@@ -256,10 +312,11 @@ class StateStore:
                       "run_id": trace.run_id, "updated_at": now, "language": languages.get(d.debtor_id)}
             if key in existing:
                 # Only a row that was never accepted (failed, or queued by a run that stopped) comes back.
-                conn.execute(update(actions).where(
+                changed = conn.execute(update(actions).where(
                     actions.c.id == existing[key],
                     actions.c.status.in_([LedgerStatus.failed.value, LedgerStatus.queued.value])).values(**values))
-                ids[key] = existing[key]
+                if changed.rowcount:   # otherwise another run has just handled it: leave it alone
+                    ids[key] = existing[key]
             else:
                 ids[key] = conn.execute(insert(actions).values(
                     invoice_id=d.invoice_id, invoice_number=d.invoice_number, debtor_id=d.debtor_id,
@@ -267,21 +324,30 @@ class StateStore:
         return ids
 
     # -- dispatch ----------------------------------------------------------------------------
-    def begin_send(self, trace: Trace, message: PlannedMessage, template: str) -> int:
-        """Mark the rows 'sending' before the provider is called; returns the attempt number."""
+    def claim(self, trace: Trace, message: PlannedMessage, template: str) -> int:
+        """Mark the rows 'sending' before the provider is called; returns the attempt number.
+
+        All or nothing, and only rows this run queued that are still waiting: if another run (a
+        double-fired schedule, a manual run) got there first, AlreadyHandled is raised and nothing
+        changes, so a message can never be handed over twice by two runs.
+        """
         with self.engine.begin() as conn:
-            conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
-                status=LedgerStatus.sending.value, attempts=actions.c.attempts + 1, template=template,
-                message_key=message.message_key, updated_at=utc_now()))
-            attempts = conn.execute(select(func.max(actions.c.attempts)).where(
+            claimed = conn.execute(update(actions).where(
+                actions.c.id.in_(message.action_ids), actions.c.run_id == trace.run_id,
+                actions.c.status.in_([LedgerStatus.queued.value, LedgerStatus.failed.value]),
+            ).values(status=LedgerStatus.sending.value, attempts=actions.c.attempts + 1, template=template,
+                     message_key=message.message_key, updated_at=utc_now())).rowcount
+            if claimed != len(message.action_ids):
+                # Raising inside the transaction rolls back the rows that were claimed.
+                raise AlreadyHandled(f"message {message.message_key} was handled by another run")
+            return conn.execute(select(func.max(actions.c.attempts)).where(
                 actions.c.id.in_(message.action_ids))).scalar_one()
-        return attempts
 
     def mark_sent(self, trace: Trace, message: PlannedMessage, provider: str, provider_message_id: str | None,
-                  document_path: str | None, summary: str) -> None:
+                  document_path: str | None, summary: str, last_error: str | None = None) -> None:
         now = utc_now()
         values = {"status": LedgerStatus.sent.value, "provider": provider, "provider_message_id": provider_message_id,
-                  "sent_at": now, "updated_at": now, "last_error": None}
+                  "sent_at": now, "updated_at": now, "last_error": last_error}
         if document_path:
             values["document_path"] = document_path
         with self.engine.begin() as conn:
@@ -305,17 +371,31 @@ class StateStore:
                 ("action.failed", "action", str(action_id), f"Send failed ({error.rstrip('.')}); {then}.",
                  {"error": error, "will_retry": will_retry}) for action_id in message.action_ids])
 
+    def mark_unconfirmed(self, trace: Trace, message: PlannedMessage, error: str) -> None:
+        """The provider may have accepted the message: leave it 'sending' for an operator, never resend."""
+        with self.engine.begin() as conn:
+            conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
+                last_error=error, updated_at=utc_now()))
+            self._append_audit(conn, trace, [
+                ("action.unconfirmed", "action", str(action_id),
+                 f"Send not confirmed ({error.rstrip('.')}); it may have gone out, so it is not resent: "
+                 f"an operator checks the provider's activity for dunning_action_id {message.message_key}.",
+                 {"error": error}) for action_id in message.action_ids])
+
     def document_of(self, message: PlannedMessage) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(actions.c.document_path).where(
                 actions.c.id.in_(message.action_ids), actions.c.document_path.is_not(None))).scalars().first()
 
     # -- legal queue -------------------------------------------------------------------------
-    def enqueue_legal_case(self, trace: Trace, as_of: date, debtor_id: str, debtor_name: str, currency: str,
-                           invoices: Sequence[tuple[str, str, Decimal]], procedure: str) -> tuple[int, bool]:
-        """Add invoices to the debtor's open case (or open one) with the evidence. Returns (case_id, opened)."""
+    def enqueue_legal_case(self, trace: Trace, as_of: date, request: "CaseRequest") -> tuple[int, bool]:
+        """Hand invoices to the debtor's open case (or open one) with the evidence. Returns (case_id, opened).
+
+        The legal_handoff ledger rows and the case are written in one transaction: an invoice is in
+        the legal queue exactly when its handoff is recorded.
+        """
         now = utc_now()
-        invoice_ids = [i for i, _, _ in invoices]
+        invoice_ids = [d.invoice_id for d in request.decisions]
         with self.engine.begin() as conn:
             evidence = [
                 {"invoice_number": r.invoice_number, "step": r.step, "as_of": r.as_of, "channel": r.channel,
@@ -324,29 +404,36 @@ class StateStore:
                     actions.c.invoice_id.in_(invoice_ids), actions.c.status == LedgerStatus.sent.value
                 ).order_by(actions.c.as_of, actions.c.id))
             ]
+            conn.execute(insert(actions), [
+                {"invoice_id": d.invoice_id, "invoice_number": d.invoice_number, "debtor_id": d.debtor_id,
+                 "step": d.step.value, "channel": Channel.legal.value, "status": LedgerStatus.queued.value,
+                 "reason": d.reason, "amount": d.residual, "currency": d.currency, "as_of": as_of,
+                 "run_id": trace.run_id, "attempts": 0, "created_at": now, "updated_at": now}
+                for d in request.decisions])
             case = conn.execute(select(legal_cases).where(
-                legal_cases.c.debtor_id == debtor_id, legal_cases.c.currency == currency,
+                legal_cases.c.debtor_id == request.debtor_id, legal_cases.c.currency == request.currency,
                 legal_cases.c.status.in_(["queued", "acknowledged", "filed"]))).first()
             opened = case is None
             if opened:
                 case_id = conn.execute(insert(legal_cases).values(
-                    debtor_id=debtor_id, debtor_name=debtor_name, currency=currency, status="queued",
-                    principal=Decimal("0"), opened_on=as_of, opened_by_run=trace.run_id, procedure=procedure,
-                    evidence=[], updated_at=now).returning(legal_cases.c.id)).scalar_one()
+                    debtor_id=request.debtor_id, debtor_name=request.debtor_name, currency=request.currency,
+                    status="queued", principal=Decimal("0"), opened_on=as_of, opened_by_run=trace.run_id,
+                    procedure=request.procedure, evidence=[], updated_at=now).returning(legal_cases.c.id)).scalar_one()
                 previous_evidence: list = []
             else:
                 case_id, previous_evidence = case.id, list(case.evidence or [])
             conn.execute(insert(legal_case_invoices), [
-                {"case_id": case_id, "invoice_id": i, "invoice_number": n, "amount": a, "added_on": as_of}
-                for i, n, a in invoices])
+                {"case_id": case_id, "invoice_id": d.invoice_id, "invoice_number": d.invoice_number,
+                 "amount": d.residual, "added_on": as_of} for d in request.decisions])
             principal = conn.execute(select(legal_case_invoices.c.amount).where(
                 legal_case_invoices.c.case_id == case_id)).scalars().all()
             conn.execute(update(legal_cases).where(legal_cases.c.id == case_id).values(
                 principal=sum(principal, Decimal("0")), evidence=previous_evidence + jsonable(evidence),
                 updated_at=now))
-            numbers = ", ".join(n for _, n, _ in invoices)
+            numbers = ", ".join(d.invoice_number for d in request.decisions)
             verb = "opened" if opened else "extended"
             self._append_audit(conn, trace, [(f"case.{verb}", "case", str(case_id),
-                                              f"Legal case {case_id} {verb} for debtor {debtor_id}: invoices {numbers}.",
-                                              {"invoices": numbers, "procedure": procedure})])
+                                              f"Legal case {case_id} {verb} for debtor {request.debtor_id}: "
+                                              f"invoices {numbers}; recommended procedure: {request.procedure}.",
+                                              {"invoices": numbers, "procedure": request.procedure})])
         return case_id, opened
