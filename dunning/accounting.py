@@ -54,7 +54,9 @@ class AccountingSource:
     def _read(self, name: str, **params: date) -> pd.DataFrame:
         query = _query(name).bindparams(*(bindparam(key, type_=Date) for key in params))
         with self.engine.connect() as conn:
-            return pd.read_sql_query(query, conn, params=params)
+            # coerce_float=False: PostgreSQL NUMERIC arrives as Decimal and must stay one; pandas'
+            # default would turn every Decimal column into float64 before validation sees it.
+            return pd.read_sql_query(query, conn, params=params, coerce_float=False)
 
     def open_receivables(self, as_of: date) -> pd.DataFrame:
         return self._read("open_receivables", as_of=as_of)

@@ -13,6 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import holidays
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -169,8 +170,29 @@ class Limits(_Strict):
 
 class CalendarRules(_Strict):
     subdivision: str | None = Field(
-        None, description="French holiday subdivision, e.g. '57', '67' or '68' for Alsace-Moselle."
+        None,
+        description="French holiday subdivision as the holidays package codes it: '57' (Moselle) or "
+        "'6AE' (Alsace: Bas-Rhin 67 and Haut-Rhin 68) for Alsace-Moselle, '971'..'976' overseas.",
     )
+
+    @field_validator("subdivision", mode="before")
+    @classmethod
+    def _unquoted_number(cls, value: object) -> object:
+        # `subdivision: 57` is read by YAML as an integer; it means the code "57".
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("subdivision")
+    @classmethod
+    def _known_subdivision(cls, value: str | None) -> str | None:
+        # Checked at load: an unknown code would otherwise only fail when the planner first
+        # builds the calendar, in the middle of the nightly run.
+        known = holidays.France.subdivisions
+        if value is not None and value not in known:
+            raise ValueError(
+                f"{value!r} is not a French holiday subdivision; valid: {', '.join(known)}. "
+                "Alsace-Moselle is '57' (Moselle) or '6AE' (Alsace: Bas-Rhin 67 and Haut-Rhin 68)"
+            )
+        return value
 
 
 class Dispatch(_Strict):

@@ -72,7 +72,8 @@ class OutboundEmail:
         for name in ("to_email", "from_email"):
             value = getattr(self, name)
             if not isinstance(value, str) or "@" not in value:
-                raise ValueError(f"{name} must be an email address, got {value!r}")
+                # Never the value itself: this text reaches the ledger and the logs (RGPD).
+                raise ValueError(f"{name} is not an email address")
         # SendGrid refuses an empty subject or an empty content value; fail before the ledger
         # records an attempt that could never succeed.
         for name in ("subject", "html", "text"):

@@ -21,9 +21,11 @@ from .money import MoneyError, to_money
 __all__ = [
     "RECEIVABLE_COLUMNS",
     "QUARANTINE_COLUMNS",
+    "HISTORY_COLUMNS",
     "ValidatedReceivables",
     "validate_receivables",
     "normalize_credits",
+    "split_history",
     "normalize_history",
     "to_date",
 ]
@@ -99,6 +101,9 @@ def _money(value: object, what: str) -> Decimal:
 
 def _invoice(row: dict) -> dict:
     """Type one raw receivable row or raise _Invalid with the first reason it makes no sense."""
+    if _text(row["kind"]) != "invoice":
+        # The query brings every document but credit notes, so nothing unexpected goes unseen.
+        raise _Invalid("unknown document kind", repr(row["kind"]))
     if not _present(row["customer_id"]):
         raise _Invalid("unknown customer", str(row["debtor_id"]))
     status = _text(row["status"])
@@ -169,8 +174,21 @@ def validate_receivables(raw: pd.DataFrame) -> ValidatedReceivables:
     )
 
 
+def _credit_amount(row: dict) -> Decimal:
+    amount = _money(row["amount"], "credit amount")
+    # A consumed credit note (0) is harmless; a negative one is a debt in disguise, not credit.
+    if row["source"] == "credit_note" and amount < 0:
+        raise _Invalid("negative credit", str(amount))
+    if row["source"] == "payment" and amount <= 0:
+        raise _Invalid("non-positive unallocated payment", str(amount))
+    return amount
+
+
 def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedReceivables:
-    """Unapplied credits as positive Decimal amounts; payments take the company currency."""
+    """Unapplied credits as positive Decimal amounts; payments take the company currency.
+
+    Negative credit notes and non-positive unallocated payments are quarantined, not netted.
+    """
     clean, quarantined = [], []
     for row in raw.to_dict("records"):
         try:
@@ -181,7 +199,7 @@ def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedRece
                 "debtor_id": str(row["debtor_id"]),
                 "debtor_name": _text(row["debtor_name"]) or str(row["debtor_id"]),
                 "currency": currency,
-                "amount": _money(row["amount"], "credit amount"),
+                "amount": _credit_amount(row),
                 "source": row["source"],
                 "reference": str(row["reference"]),
             })
@@ -197,23 +215,48 @@ def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedRece
     )
 
 
-def normalize_history(raw: pd.DataFrame) -> pd.DataFrame:
-    """Paid-invoice history with typed dates and amounts; rows without a due date carry no evidence."""
-    rows = []
+HISTORY_COLUMNS = ["debtor_id", "invoice_id", "due_date", "last_paid_on", "amount_total", "paid_amount"]
+
+
+def _paid_invoice(row: dict) -> dict:
+    """Type one history row or raise _Invalid: without both dates there is no lateness to measure."""
+    try:
+        due_date, paid_on = to_date(row["due_date"]), to_date(row["last_paid_on"])
+        if due_date is None:
+            raise _Invalid("missing due date")
+        if paid_on is None:
+            raise _Invalid("missing payment date")
+        return {
+            "debtor_id": str(row["debtor_id"]),
+            "invoice_id": str(row["invoice_id"]),
+            "due_date": due_date,
+            "last_paid_on": paid_on,
+            "amount_total": _money(row["amount_total"], "amount total"),
+            "paid_amount": _money(row["paid_amount"], "paid amount"),
+        }
+    except _Invalid as cause:
+        # One kind for counting; the cause stays in the reason.
+        raise _Invalid("no lateness evidence", str(cause)) from cause
+
+
+def split_history(raw: pd.DataFrame) -> ValidatedReceivables:
+    """Paid-invoice history (HISTORY_COLUMNS) in `.invoices`; rows that cannot count as evidence of
+    how a debtor pays in `.quarantined` (QUARANTINE_COLUMNS, source 'history'), to log and count."""
+    rows, excluded = [], []
     for row in raw.to_dict("records"):
         try:
-            due_date, paid_on = to_date(row["due_date"]), to_date(row["last_paid_on"])
-            if due_date is None or paid_on is None:
-                continue
-            rows.append({
-                "debtor_id": str(row["debtor_id"]),
-                "invoice_id": str(row["invoice_id"]),
-                "due_date": due_date,
-                "last_paid_on": paid_on,
-                "amount_total": _money(row["amount_total"], "amount total"),
-                "paid_amount": _money(row["paid_amount"], "paid amount"),
+            rows.append(_paid_invoice(row))
+        except _Invalid as reason:
+            excluded.append({
+                "source": "history", "source_id": str(row["invoice_id"]), "number": _text(row["number"]),
+                "debtor_id": _text(row["debtor_id"]), "kind": reason.kind, "reason": str(reason),
             })
-        except _Invalid:
-            continue  # the same invoice, if still open, is quarantined by validate_receivables
-    columns = ["debtor_id", "invoice_id", "due_date", "last_paid_on", "amount_total", "paid_amount"]
-    return pd.DataFrame(rows, columns=columns, dtype=object)
+    return ValidatedReceivables(
+        invoices=pd.DataFrame(rows, columns=HISTORY_COLUMNS, dtype=object),
+        quarantined=pd.DataFrame(excluded, columns=QUARANTINE_COLUMNS, dtype=object),
+    )
+
+
+def normalize_history(raw: pd.DataFrame) -> pd.DataFrame:
+    """The history frame of split_history alone (kept for callers that do not report exclusions)."""
+    return split_history(raw).invoices

@@ -26,6 +26,16 @@ db_app = typer.Typer(help="The state database.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data in the accounting database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+action_app = typer.Typer(help="Operator levers on the actions ledger.", no_args_is_help=True)
+app.add_typer(action_app, name="action")
+
+
+def _operator(value: Optional[str]) -> str:
+    """Who is acting, for the audit trail: --operator, else DUNNING_OPERATOR, else the login name."""
+    name = value or os.environ.get("DUNNING_OPERATOR") or os.environ.get("USER")
+    if not name:
+        _fail("say who you are with --operator NAME (or DUNNING_OPERATOR): every lever is audited")
+    return name
 
 
 class Format(str, Enum):
@@ -108,6 +118,32 @@ def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="Business date
         typer.echo(run_row.summary)
     if not state.is_completed():
         _fail(f"run ended {state.name}: {state.message}", code=1)
+
+
+class Resolution(str, Enum):
+    sent = "sent"
+    not_sent = "not-sent"
+
+
+@action_app.command("resolve")
+def action_resolve(action_id: int, outcome: Resolution = typer.Option(..., "--outcome",
+                                                                         help="sent: it reached the debtor; "
+                                                                              "not-sent: the next run sends it."),
+                   note: str = typer.Option(..., "--note", help="Why: what the provider's activity feed showed."),
+                   provider_message_id: Optional[str] = typer.Option(None, "--provider-message-id"),
+                   operator: Optional[str] = typer.Option(None, "--operator")) -> None:
+    """Settle a send left 'sending' (unconfirmed, or interrupted): the product never guesses."""
+    from dunning.planner import LedgerStatus
+    from dunning.state.store import Trace
+
+    try:
+        check_migrated()
+        message = StateStore(state_engine()).resolve_unconfirmed(
+            Trace(actor=_operator(operator)), action_id,
+            LedgerStatus.sent if outcome is Resolution.sent else LedgerStatus.failed, note, provider_message_id)
+    except (LookupError, StateSchemaError) as error:
+        _fail(str(error))
+    typer.echo(message)
 
 
 @app.command("export")

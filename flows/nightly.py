@@ -92,12 +92,11 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
     raw_history = fetch_payment_history.submit(as_of, policy.segments.history_days)
 
     # 2. Understand: quarantine junk, age the balance, segment the debtors.
-    validated, credits = quarantine_invalid_rows(raw_invoices.result(), raw_credits.result(), company.currency,
-                                                 run_id)
+    validated, credits, history = quarantine_invalid_rows(raw_invoices.result(), raw_credits.result(),
+                                                          raw_history.result(), company.currency, run_id)
     invoices = validated.invoices
     aging = compute_aged_balance(invoices, credits, as_of, policy)
-    segments = segment_debtors_task(invoices, credits, raw_history.result(), as_of, policy, company.currency,
-                                    run_id)
+    segments = segment_debtors_task(invoices, credits, history, as_of, policy, company.currency, run_id)
     publish_aging_artifact(aging, segments, as_of, run_id)
 
     # 3. Decide: today's step for every invoice, each with its reason, written down before any send.

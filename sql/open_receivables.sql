@@ -2,9 +2,12 @@
 -- The residual is rebuilt for that date by adding back payments dated after it, so a backfill run
 -- sees invoices that were open then. Rows are returned as stored, junk included: the product
 -- validates them and quarantines what makes no sense, rather than filtering it out of sight.
+-- Only credit notes are left out (they are credit, read by unapplied_credits.sql); any other
+-- document kind, or none, comes back with its kind so that validation quarantines it by name.
 SELECT
     i.id               AS invoice_id,
     i.number           AS number,
+    i.kind             AS kind,
     i.customer_id      AS debtor_id,
     i.status           AS status,
     i.issue_date       AS issue_date,
@@ -35,7 +38,7 @@ LEFT JOIN (
     WHERE invoice_id IS NOT NULL AND paid_on > :as_of
     GROUP BY invoice_id
 ) later ON later.invoice_id = i.id
-WHERE i.kind = 'invoice'
+WHERE (i.kind IS NULL OR i.kind <> 'credit_note')
   AND (i.issue_date IS NULL OR i.issue_date <= :as_of)
   AND (i.amount_residual IS NULL OR i.amount_residual <> 0 OR later.amount IS NOT NULL)
 ORDER BY i.customer_id, i.due_date, i.number

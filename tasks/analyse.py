@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from dunning.aging import BUCKETS, compute_aging
 from dunning.config import Policy
-from dunning.receivables import ValidatedReceivables, normalize_credits, normalize_history, validate_receivables
+from dunning.receivables import ValidatedReceivables, normalize_credits, split_history, validate_receivables
 from dunning.reports import aging_totals, with_segments
 from dunning.segmentation import segment_debtors
 
@@ -19,17 +19,19 @@ from .context import store, trace_for
 
 
 @task(name="quarantine_invalid_rows", cache_policy=NO_CACHE)
-def quarantine_invalid_rows(raw_invoices: pd.DataFrame, raw_credits: pd.DataFrame, company_currency: str,
-                            run_id: int) -> tuple[ValidatedReceivables, pd.DataFrame]:
+def quarantine_invalid_rows(raw_invoices: pd.DataFrame, raw_credits: pd.DataFrame, raw_history: pd.DataFrame,
+                            company_currency: str, run_id: int) -> tuple[ValidatedReceivables, pd.DataFrame, pd.DataFrame]:
+    """Typed invoices (with everything quarantined), credits and payment history."""
     invoices = validate_receivables(raw_invoices)
     credits = normalize_credits(raw_credits, company_currency)
-    quarantined = pd.concat([invoices.quarantined, credits.quarantined], ignore_index=True)
+    history = split_history(raw_history)
+    quarantined = pd.concat([invoices.quarantined, credits.quarantined, history.quarantined], ignore_index=True)
     store().record_quarantine(trace_for(run_id), quarantined)
     logger = get_run_logger()
     for row in quarantined.to_dict("records"):
         logger.warning("Quarantined %s %s: %s.", row["source"], row["number"] or row["source_id"], row["reason"])
     logger.info("%d invoices valid, %d rows quarantined.", len(invoices.invoices), len(quarantined))
-    return ValidatedReceivables(invoices.invoices, quarantined), credits.invoices
+    return ValidatedReceivables(invoices.invoices, quarantined), credits.invoices, history.invoices
 
 
 @task(name="compute_aged_balance", cache_policy=NO_CACHE)
@@ -38,9 +40,9 @@ def compute_aged_balance(invoices: pd.DataFrame, credits: pd.DataFrame, as_of: d
 
 
 @task(name="segment_debtors", cache_policy=NO_CACHE)
-def segment_debtors_task(invoices: pd.DataFrame, credits: pd.DataFrame, raw_history: pd.DataFrame, as_of: date,
+def segment_debtors_task(invoices: pd.DataFrame, credits: pd.DataFrame, history: pd.DataFrame, as_of: date,
                          policy: Policy, company_currency: str, run_id: int) -> pd.DataFrame:
-    segments = segment_debtors(invoices, credits, normalize_history(raw_history), as_of, policy.segments,
+    segments = segment_debtors(invoices, credits, history, as_of, policy.segments,
                                policy.tolerance, company_currency)
     store().record_segments(trace_for(run_id), segments)
     counts = segments["segment"].value_counts().to_dict()
@@ -59,5 +61,5 @@ def publish_aging_artifact(aging: pd.DataFrame, segments: pd.DataFrame, as_of: d
     create_table_artifact(
         key=f"aged-balance-{as_of.isoformat()}",
         table=rows,
-        description=f"Aged balance (balance âgée) as of {as_of}: totals per segment and currency, then all debtors.",
+        description=f"Aged balance (balance âgée) as of {as_of}: totals per segment and currency.",
     )

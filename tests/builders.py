@@ -201,6 +201,7 @@ def raw_receivable(invoice_id: str = "INV-1", **overrides: object) -> dict:
     row = {
         "invoice_id": invoice_id,
         "number": f"F-{invoice_id}",
+        "kind": "invoice",
         "debtor_id": "C-DUPONT",
         "status": "posted",
         "issue_date": "2026-02-01",

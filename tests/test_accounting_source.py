@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from dunning.accounting import AccountingSource
-from dunning.receivables import normalize_credits, normalize_history, validate_receivables
+from dunning.receivables import normalize_credits, normalize_history, split_history, validate_receivables
 
 
 @pytest.fixture
@@ -49,6 +49,74 @@ def test_payment_history_covers_the_window_only(books_with_history):
         "OPEN": date(2026, 10, 20), "LATE": date(2026, 11, 5)}
     assert normalize_history(books_with_history.payment_history(date(2026, 11, 10), 15))["invoice_id"].tolist() \
         == ["LATE"]
+
+
+AS_OF = date(2026, 11, 10)
+
+
+@pytest.fixture
+def books_with_junk(backend):
+    """Documents and payments a real accounting system holds that are no use for collection as they are."""
+    books = backend.accounting
+    books.customer("ACME")
+    books.invoice("BIG", "ACME", due=date(2026, 10, 1), total="123456789012.34")
+    books.invoice("PRO", "ACME", due=date(2026, 10, 1), kind="pro_forma")
+    books.invoice("AV-NEG", "ACME", due=None, total="80.00", residual="-15.00", kind="credit_note")
+    books.invoice("AV-USED", "ACME", due=None, total="50.00", residual="0.00", kind="credit_note")
+    books.invoice("AV-OPEN", "ACME", due=None, total="30.00", kind="credit_note")
+    books.payment("P-NEG", "ACME", None, paid_on=date(2026, 10, 2), amount="-35.50")
+    books.payment("P-ZERO", "ACME", None, paid_on=date(2026, 10, 2), amount="0.00")
+    books.payment("P-GOOD", "ACME", None, paid_on=date(2026, 10, 2), amount="12.00")
+    # Paid, but with no due date to measure lateness against.
+    books.invoice("NODUE", "ACME", due=None, total="250.00", residual="0.00")
+    books.payment("P-NODUE", "ACME", "NODUE", paid_on=date(2026, 11, 2), amount="250.00")
+    return AccountingSource.from_url()
+
+
+# SQLite has no NUMERIC type: it hands back REAL, which dunning.money reads exactly (next test).
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgresql_numeric_arrives_as_decimal_never_float(books_with_junk):
+    raw = books_with_junk.open_receivables(AS_OF)
+    credits = books_with_junk.unapplied_credits(AS_OF)
+    history = books_with_junk.payment_history(AS_OF, 365)
+
+    for frame, column in [(raw, "amount_total"), (raw, "residual_now"), (raw, "paid_after_as_of"),
+                          (credits, "amount"), (history, "amount_total"), (history, "paid_amount")]:
+        assert len(frame) and all(type(value) is Decimal for value in frame[column]), (column, frame[column].tolist())
+
+
+def test_a_large_amount_survives_exactly(books_with_junk):
+    invoices = validate_receivables(books_with_junk.open_receivables(AS_OF)).invoices
+
+    [big] = invoices.to_dict("records")
+    assert (big["amount_total"], big["residual"]) == (Decimal("123456789012.34"), Decimal("123456789012.34"))
+    assert str(big["residual"]) == "123456789012.34"
+
+
+def test_a_document_that_is_neither_invoice_nor_credit_note_is_quarantined_not_dropped(books_with_junk):
+    result = validate_receivables(books_with_junk.open_receivables(AS_OF))
+
+    assert result.invoices["number"].tolist() == ["FA-BIG"]
+    [row] = result.quarantined.to_dict("records")
+    assert (row["source_id"], row["kind"], row["reason"]) == ("PRO", "unknown document kind", "unknown document kind: 'pro_forma'")
+
+
+def test_negative_credit_is_quarantined_and_consumed_credit_left_out(books_with_junk):
+    result = normalize_credits(books_with_junk.unapplied_credits(AS_OF), "EUR")
+
+    assert sorted(zip(result.invoices["reference"], result.invoices["amount"])) == [
+        ("FA-AV-OPEN", Decimal("30.00")), ("P-GOOD", Decimal("12.00"))]
+    assert sorted(zip(result.quarantined["source_id"], result.quarantined["kind"])) == [
+        ("FA-AV-NEG", "negative credit"), ("P-NEG", "non-positive unallocated payment")]
+
+
+def test_history_without_a_due_date_is_reported_not_skipped(books_with_junk):
+    result = split_history(books_with_junk.payment_history(AS_OF, 365))
+
+    assert result.invoices.empty
+    [row] = result.quarantined.to_dict("records")
+    assert (row["source"], row["source_id"], row["number"], row["kind"], row["reason"]) == (
+        "history", "NODUE", "FA-NODUE", "no lateness evidence", "no lateness evidence: missing due date")
 
 
 def test_the_accounting_database_refuses_our_writes(books_with_history):

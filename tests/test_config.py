@@ -158,6 +158,28 @@ def test_a_wrong_company_identity_names_the_file_and_the_key(config_copy, change
     assert says.lower() in message.lower(), message
 
 
+@pytest.mark.parametrize("unknown", ["99", "67", "Zone D", ""])
+def test_an_unknown_holiday_subdivision_is_refused_at_load_with_the_valid_ones(config_copy, unknown):
+    path = edit_yaml(config_copy / "policy.yaml", _set("calendar", "subdivision", unknown))
+
+    message = config_error(config_copy)
+
+    assert f"{path}: calendar.subdivision:" in message, message
+    assert f"{unknown!r} is not a French holiday subdivision" in message
+    # The codes the holidays package knows, and where the Alsace-Moselle departements fit in.
+    assert all(code in message for code in ("'57'", "'6AE'", "971", "974")), message
+    assert "Bas-Rhin 67" in message and "Haut-Rhin 68" in message
+
+
+@pytest.mark.parametrize(("written", "loaded"), [("57", "57"), (57, "57"), ("6AE", "6AE"), ("974", "974"),
+                                                 (None, None)],
+                         ids=["moselle", "moselle-unquoted", "alsace", "reunion", "metropolitan"])
+def test_a_known_holiday_subdivision_loads(config_copy, written, loaded):
+    edit_yaml(config_copy / "policy.yaml", _set("calendar", "subdivision", written))
+
+    assert load_settings(config_copy).policy.calendar.subdivision == loaded
+
+
 def test_every_problem_of_a_file_is_reported_at_once(config_copy):
     def two_mistakes(policy: dict) -> None:
         policy["dispatch"]["max_workers"] = 0

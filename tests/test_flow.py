@@ -263,3 +263,23 @@ def test_a_run_that_stops_midway_is_recorded_failed(office_morning, sendgrid):
     [run] = [e for e in export(office_morning, "audit") if e["event"] == "run.failed"]
     assert "stopped before its end" in run["message"]
     assert sendgrid.requests == []
+
+
+def test_an_operator_resolves_an_unconfirmed_send(office_morning, sendgrid):
+    sendgrid.fail_for("compta@std.example.fr", 202)
+    run_night(AS_OF)
+    sendgrid.clear_failures()
+    row = by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_1")]
+    runner = CliRunner()
+    result = runner.invoke(_cli(), ["action", "resolve", str(row["action_id"]), "--outcome", "not-sent",
+                                    "--note", "absent from the activity feed", "--operator", "marie.dupont"])
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(_cli(), ["action", "resolve", str(row["action_id"]), "--outcome", "sent", "--note", "x",
+                                   "--operator", "marie.dupont"])
+    assert again.exit_code == 2 and "not sending" in again.output
+
+    assert run_night(AS_OF + timedelta(days=1)).is_completed()
+    row = by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_1")]
+    assert row["status"] == "sent" and row["attempts"] == 2
+    [resolved] = [e for e in export(office_morning, "audit") if e["event"] == "action.resolved"]
+    assert resolved["actor"] == "marie.dupont" and "absent from the activity feed" in resolved["message"]

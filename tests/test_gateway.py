@@ -439,6 +439,19 @@ def test_a_message_that_could_never_be_sent_is_refused_when_built(field_name, va
         OutboundEmail(**fields)
 
 
+@pytest.mark.parametrize("field_name", ["to_email", "from_email"])
+@pytest.mark.parametrize("address", ["compta.dupont-batiment.fr", "Jean Dupont <compta dupont-batiment.fr>"],
+                         ids=["no-at-sign", "display-name-without-at-sign"])
+def test_a_refused_address_is_not_repeated_in_the_error(field_name, address):
+    """The error text ends up in the ledger and the run logs: it names the field, never the address (RGPD)."""
+    fields = {**reminder_for_dupont().__dict__, field_name: address}
+    with pytest.raises(ValueError) as caught:
+        OutboundEmail(**fields)
+
+    assert str(caught.value) == f"{field_name} is not an email address"
+    assert "dupont-batiment" not in all_text_of(caught.value)
+
+
 def test_a_message_keeps_its_own_copy_of_custom_args():
     custom_args = {"dunning_message_key": "act-1"}
     fields = {**reminder_for_dupont().__dict__, "custom_args": custom_args}

@@ -7,13 +7,16 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from builders import open_receivables_columns, raw_receivable, raw_receivables
+from dunning.accounting import SQL_DIR
 from dunning.receivables import (
     QUARANTINE_COLUMNS,
     RECEIVABLE_COLUMNS,
     normalize_credits,
     normalize_history,
+    split_history,
     validate_receivables,
 )
 
@@ -35,7 +38,18 @@ def quarantine_of(**overrides) -> dict:
 
 def test_the_builder_has_exactly_the_columns_of_the_extraction_query():
     assert sorted(raw_receivable()) == sorted(open_receivables_columns())
-    assert len(open_receivables_columns()) == 24
+    assert len(open_receivables_columns()) == 25
+    assert "kind" in open_receivables_columns()
+
+
+def test_the_extraction_queries_bind_only_their_date_parameters():
+    # SQLAlchemy text() reads any colon-prefixed word, comments included, as a bind parameter.
+    def parameters(name: str) -> set[str]:
+        return set(text((SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")).compile().params)
+
+    assert parameters("open_receivables") == {"as_of"}
+    assert parameters("unapplied_credits") == {"as_of"}
+    assert parameters("payment_history") == {"as_of", "since"}
 
 
 # -- good rows come out typed ---------------------------------------------------------------------------
@@ -152,6 +166,9 @@ def test_a_customer_without_email_or_country_is_kept():
                      id="negative-total"),
         pytest.param({"amount_total": "douze cents"}, "unreadable amount total", id="unreadable-total"),
         pytest.param({"status": "paid"}, "unknown invoice status", id="unknown-status"),
+        pytest.param({"kind": "pro_forma"}, "unknown document kind", id="pro-forma-document"),
+        pytest.param({"kind": "down_payment"}, "unknown document kind", id="down-payment-document"),
+        pytest.param({"kind": None}, "unknown document kind", id="document-without-kind"),
     ],
 )
 def test_a_row_that_makes_no_sense_is_quarantined_with_its_kind(defect, kind):
@@ -226,19 +243,86 @@ def test_a_credit_note_in_an_unknown_currency_is_quarantined():
     assert (row["source"], row["source_id"], row["kind"]) == ("credit_note", "AV-9", "unknown currency code")
 
 
+def raw_credit(source: str, amount: object, reference: str) -> dict:
+    return {"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": "EUR", "amount": amount,
+            "source": source, "reference": reference}
+
+
+@pytest.mark.parametrize(
+    ("source", "amount", "kind"),
+    [
+        pytest.param("credit_note", -80.0, "negative credit", id="credit-note-more-than-consumed"),
+        pytest.param("credit_note", Decimal("-0.01"), "negative credit", id="credit-note-one-cent-below-zero"),
+        pytest.param("payment", -35.5, "non-positive unallocated payment", id="negative-payment"),
+        pytest.param("payment", 0, "non-positive unallocated payment", id="zero-payment"),
+        pytest.param("credit_note", None, "unreadable credit amount", id="credit-note-without-residual"),
+    ],
+)
+def test_credit_that_is_not_credit_is_quarantined_not_netted(source, amount, kind):
+    result = normalize_credits(raw_credits(raw_credit(source, amount, "REF-BAD"),
+                                           raw_credit("credit_note", 80.0, "AV-GOOD")), "EUR")
+
+    assert result.invoices["reference"].tolist() == ["AV-GOOD"]
+    [row] = result.quarantined.to_dict("records")
+    assert list(row) == QUARANTINE_COLUMNS
+    assert (row["source"], row["source_id"], row["debtor_id"], row["kind"]) == (source, "REF-BAD", "C-DUPONT", kind)
+    assert row["reason"].startswith(kind)
+
+
+def test_a_consumed_credit_note_is_not_junk():
+    result = normalize_credits(raw_credits(raw_credit("credit_note", 0.0, "AV-USED")), "EUR")
+
+    assert result.quarantined.empty
+    assert result.invoices["amount"].tolist() == [Decimal("0.00")]
+
+
+HISTORY_RAW_COLUMNS = ["debtor_id", "invoice_id", "number", "due_date", "amount_total", "last_paid_on", "paid_amount"]
+
+
+def raw_history_row(invoice_id: str, **overrides) -> dict:
+    return {"debtor_id": "C-DUPONT", "invoice_id": invoice_id, "number": f"F-{invoice_id}",
+            "due_date": "2026-01-10", "amount_total": 500.1, "last_paid_on": "2026-02-01", "paid_amount": 500.1,
+            **overrides}
+
+
+def history_with_gaps() -> pd.DataFrame:
+    """One invoice with the evidence the segmentation needs, and four that cannot say how late it was paid."""
+    return pd.DataFrame([
+        raw_history_row("H1"),
+        raw_history_row("H2", due_date=None),
+        raw_history_row("H3", due_date="janvier"),
+        raw_history_row("H4", last_paid_on=None),
+        raw_history_row("H5", paid_amount="cinq cents"),
+    ], columns=HISTORY_RAW_COLUMNS)
+
+
+GOOD_HISTORY_ROW = {"debtor_id": "C-DUPONT", "invoice_id": "H1", "due_date": date(2026, 1, 10),
+                    "last_paid_on": date(2026, 2, 1), "amount_total": Decimal("500.10"),
+                    "paid_amount": Decimal("500.10")}
+
+
 def test_history_is_typed_and_rows_without_dates_are_left_out():
-    columns = ["debtor_id", "invoice_id", "number", "due_date", "amount_total", "last_paid_on", "paid_amount"]
-    raw = pd.DataFrame([
-        {"debtor_id": "C-DUPONT", "invoice_id": "H1", "number": "F-H1", "due_date": "2026-01-10",
-         "amount_total": 500.1, "last_paid_on": "2026-02-01", "paid_amount": 500.1},
-        {"debtor_id": "C-DUPONT", "invoice_id": "H2", "number": "F-H2", "due_date": None,
-         "amount_total": 80.0, "last_paid_on": "2026-02-01", "paid_amount": 80.0},
-        {"debtor_id": "C-DUPONT", "invoice_id": "H3", "number": "F-H3", "due_date": "janvier",
-         "amount_total": 80.0, "last_paid_on": "2026-02-01", "paid_amount": 80.0},
-    ], columns=columns)
+    [row] = normalize_history(history_with_gaps()).to_dict("records")
 
-    [row] = normalize_history(raw).to_dict("records")
+    assert row == GOOD_HISTORY_ROW
 
-    assert row == {"debtor_id": "C-DUPONT", "invoice_id": "H1", "due_date": date(2026, 1, 10),
-                   "last_paid_on": date(2026, 2, 1), "amount_total": Decimal("500.10"),
-                   "paid_amount": Decimal("500.10")}
+
+def test_history_rows_without_lateness_evidence_are_reported_with_their_reason():
+    result = split_history(history_with_gaps())
+
+    assert result.invoices.to_dict("records") == [GOOD_HISTORY_ROW]
+    assert list(result.quarantined.columns) == QUARANTINE_COLUMNS
+    excluded = {row["source_id"]: row for row in result.quarantined.to_dict("records")}
+    assert {(row["source"], row["kind"], row["number"], row["debtor_id"]) for row in excluded.values()} == {
+        ("history", "no lateness evidence", f"F-{invoice_id}", "C-DUPONT") for invoice_id in ("H2", "H3", "H4", "H5")}
+    assert excluded["H2"]["reason"] == "no lateness evidence: missing due date"
+    assert excluded["H3"]["reason"] == "no lateness evidence: unreadable date: 'janvier'"
+    assert excluded["H4"]["reason"] == "no lateness evidence: missing payment date"
+    assert excluded["H5"]["reason"].startswith("no lateness evidence: unreadable paid amount")
+
+
+def test_an_empty_history_gives_empty_typed_frames():
+    result = split_history(pd.DataFrame(columns=HISTORY_RAW_COLUMNS))
+
+    assert result.invoices.empty and list(result.invoices.columns) == list(GOOD_HISTORY_ROW)
+    assert result.quarantined.empty and list(result.quarantined.columns) == QUARANTINE_COLUMNS

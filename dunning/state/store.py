@@ -382,6 +382,34 @@ class StateStore:
                  f"an operator checks the provider's activity for dunning_action_id {message.message_key}.",
                  {"error": error}) for action_id in message.action_ids])
 
+    def resolve_unconfirmed(self, trace: Trace, action_id: int, outcome: LedgerStatus, note: str,
+                            provider_message_id: str | None = None) -> str:
+        """An operator settles a row left 'sending': it did go out (sent) or it did not (failed,
+        so the next run sends it). Every row of the same message is settled together."""
+        if outcome not in (LedgerStatus.sent, LedgerStatus.failed):
+            raise ValueError("an unconfirmed send is resolved as sent or failed")
+        now = utc_now()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(actions).where(actions.c.id == action_id)).first()
+            if row is None:
+                raise LookupError(f"no action {action_id} in the ledger")
+            if row.status != LedgerStatus.sending.value:
+                raise LookupError(f"action {action_id} is {row.status}, not sending: nothing to resolve")
+            members = [action_id] if row.message_key is None else conn.execute(select(actions.c.id).where(
+                actions.c.message_key == row.message_key,
+                actions.c.status == LedgerStatus.sending.value)).scalars().all()
+            values = {"status": outcome.value, "updated_at": now,
+                      "last_error": f"resolved by {trace.actor}: {note}"}
+            if outcome is LedgerStatus.sent:
+                values.update(sent_at=now, provider_message_id=provider_message_id or row.provider_message_id)
+            conn.execute(update(actions).where(actions.c.id.in_(members)).values(**values))
+            verdict = "it went out" if outcome is LedgerStatus.sent else "it did not go out; the next run sends it"
+            message = f"Unconfirmed {row.step} of invoice {row.invoice_number} resolved by {trace.actor}: {verdict}. {note}"
+            self._append_audit(conn, trace, [("action.resolved", "action", str(a), message,
+                                              {"outcome": outcome, "note": note,
+                                               "provider_message_id": provider_message_id}) for a in members])
+        return message
+
     def document_of(self, message: PlannedMessage) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(actions.c.document_path).where(
