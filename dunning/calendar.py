@@ -35,6 +35,13 @@ class BusinessCalendar:
     def holiday_name(self, day: date) -> str | None:
         return self._holidays.get(day)
 
+    def in_send_window(self, moment: datetime, start_hour: int, end_hour: int, business_days_only: bool) -> bool:
+        """Whether a message may go out at `moment` (any timezone-aware time), judged in Paris."""
+        local = moment.astimezone(PARIS)
+        if business_days_only and not self.is_business_day(local.date()):
+            return False
+        return start_hour <= local.hour < end_hour
+
     def next_business_day(self, day: date) -> date:
         """`day` itself when it is a business day, else the first business day after it."""
         while not self.is_business_day(day):

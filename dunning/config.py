@@ -203,6 +203,20 @@ class Dispatch(_Strict):
     timeout_seconds: float = Field(15.0, gt=0, le=120)
 
 
+class SendWindow(_Strict):
+    """When messages may go out (Europe/Paris). A run outside it plans and queues; a dispatch run sends."""
+
+    start_hour: int = Field(8, ge=0, le=23, description="First hour messages may go out.")
+    end_hour: int = Field(19, ge=1, le=24, description="Messages stop at this hour.")
+    business_days_only: bool = Field(True, description="No messages on weekends and public holidays.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SendWindow":
+        if self.end_hour <= self.start_hour:
+            raise ValueError("end_hour must be after start_hour")
+        return self
+
+
 class FormalNotice(_Strict):
     response_days: int = Field(8, ge=8, le=15, description="Deadline given in the mise en demeure.")
 
@@ -214,6 +228,7 @@ class Policy(_Strict):
     gates: Gates = Gates()
     limits: Limits = Limits()
     formal_notice: FormalNotice = FormalNotice()
+    send_window: SendWindow = SendWindow()
     dispatch: Dispatch = Dispatch()
     ladder: Ladder
 

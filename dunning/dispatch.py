@@ -96,6 +96,12 @@ class Dispatcher:
         numbers = ", ".join(d.invoice_number for d in message.decisions)
         what = f"{decision.step.value} for invoice(s) {numbers} of debtor {decision.debtor_id}"
         channel = decision.channel
+        closed = [d.invoice_number for d in message.decisions if d.invoice_id not in self._invoices]
+        if closed:
+            # Read again just before sending: an invoice settled since planning is not chased.
+            reason = f"invoice(s) {', '.join(closed)} no longer open in the accounting system since planning"
+            self.store.mark_skipped(trace, message, reason)
+            return Delivery(message.message_key, channel.value, "none", None, None, f"{what} not sent: {reason}.")
         # Prepare everything before claiming the rows: a template or data error must not leave a row
         # marked 'sending', where it would wait for an operator.
         try:

@@ -61,6 +61,7 @@ class RunSummary:
     decisions: Counter = field(default_factory=Counter)       # (step, outcome)
     sends: Counter = field(default_factory=Counter)           # (step, channel, status)
     failures: list[str] = field(default_factory=list)
+    queued: int = 0                                           # left for the dispatch run (outside the window)
     cases_opened: list[str] = field(default_factory=list)
     cases_extended: list[str] = field(default_factory=list)
     delivery_note: str = ""
@@ -77,6 +78,7 @@ class RunSummary:
             "decisions": {f"{step}:{outcome}": n for (step, outcome), n in sorted(self.decisions.items())},
             "sent": sum(n for (_, _, status), n in self.sends.items() if status == "sent"),
             "failed": self.failed,
+            "queued": self.queued,
             "cases_opened": len(self.cases_opened),
             "cases_extended": len(self.cases_extended),
         }
@@ -104,6 +106,8 @@ class RunSummary:
             lines.append("  none")
         for (step, channel, status), n in sorted(self.sends.items()):
             lines.append(f"  {step:<15} {channel:<17} {status:<8} {n:>6}")
+        if self.queued:
+            lines.append(f"  {self.queued} message(s) queued: outside the sending window, the dispatch run sends them")
         if self.delivery_note:
             lines.append(f"  {self.delivery_note}")
         lines += ["", f"Legal cases opened: {len(self.cases_opened)}"

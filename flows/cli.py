@@ -146,6 +146,24 @@ def action_resolve(action_id: int, outcome: Resolution = typer.Option(..., "--ou
     typer.echo(message)
 
 
+@app.command("dispatch")
+def dispatch() -> None:
+    """Send the messages a run queued outside the sending window (the dispatch deployment, once)."""
+    try:
+        load_settings()
+        check_migrated()
+    except (ConfigError, StateSchemaError) as error:
+        _fail(str(error))
+    if not os.environ.get("PREFECT_API_URL"):
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+    from flows.dispatch import dispatch_queue
+
+    state = dispatch_queue(return_state=True)
+    if not state.is_completed():
+        _fail(f"dispatch ended {state.name}: {state.message}", code=1)
+    typer.echo(f"Dispatch done: {state.result()}")
+
+
 @app.command("export")
 def export(what: Export, as_of: Optional[str] = typer.Option(None, "--as-of"),
            fmt: Format = typer.Option(Format.json, "--format")) -> None:

@@ -5,31 +5,25 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from prefect import flow, get_run_logger, unmapped
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.tasks import exponential_backoff
 
 from dunning.calendar import paris_today
 from dunning.config import ConfigError, load_settings
-from dunning.dispatch import Delivery, Dispatcher, PrintQueue
-from dunning.gateway import gateway_from_environment
-from dunning.planner import Outcome
 from dunning.reports import RunSummary, aging_totals
 from dunning.state.store import check_migrated
-from dunning.rendering import Renderer
 from tasks.analyse import compute_aged_balance, publish_aging_artifact, quarantine_invalid_rows, segment_debtors_task
 from tasks.context import store
-from tasks.dispatch import send_reminder
 from tasks.extract import fetch_open_receivables, fetch_payment_history, fetch_unapplied_credits
 from tasks.legal import enqueue_legal_handoff
 from tasks.plan import plan_collection_steps
 from tasks.runs import close_collection_run, open_collection_run
 
-from .paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
+from .paths import outbox_dir
+from .sending import RunRefused, failure_message, open_gateway, send_messages, within_send_window
 
 
 def _max_workers() -> int:
@@ -62,10 +56,6 @@ def _close_unfinished_run(flow, flow_run, state) -> None:
     store().fail_unfinished_run(str(flow_run.id), state.message or state.name)
 
 
-class RunRefused(ValueError):
-    """The run's parameters or environment would make it do something wrong: nothing was done."""
-
-
 @flow(name="nightly-collection", flow_run_name=_run_name,
       task_runner=ThreadPoolTaskRunner(max_workers=_max_workers()),
       on_failure=[_close_unfinished_run], on_crashed=[_close_unfinished_run],
@@ -80,10 +70,7 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
         raise RunRefused(f"as_of {as_of} is in the future: only a dry run may look ahead "
                          "(messages sent for a future date could never be taken back)")
     check_migrated()
-    gateway = gateway_from_environment(outbox_dir(), policy.dispatch.timeout_seconds)
-    if gateway.name == "outbox" and not dry_run and store().has_sent_through("sendgrid"):
-        raise RunRefused("SENDGRID_API_KEY is not set, but this state database has sent through SendGrid "
-                         "before: refusing to write tonight's messages to the outbox instead of sending them")
+    gateway = open_gateway(settings, dry_run)
     run_id = open_collection_run(as_of, dry_run)
 
     # 1. Extract: one query per kind of data.
@@ -109,20 +96,14 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
                          segments=Counter(segments["segment"]),
                          decisions=Counter((d.step.value if d.step else "-", d.outcome.value) for d in plan))
 
-    # 4. Act: one task per message, retried on transient errors; then the legal queue.
+    # 4. Act: inside the sending window, one task per message; outside it, the messages stay queued
+    #    for the dispatch deployment. The legal queue does not wait.
     if not dry_run:
-        dispatcher = Dispatcher(store=store(), renderer=Renderer(TEMPLATES_DIR), gateway=gateway,
-                                print_queue=PrintQueue(print_queue_dir()), company=company, policy=policy,
-                                as_of=as_of, invoices=invoices)
-        sender = send_reminder.with_options(
-            retries=policy.dispatch.retries,
-            retry_delay_seconds=exponential_backoff(policy.dispatch.retry_delay_seconds)(policy.dispatch.retries),
-            retry_jitter_factor=policy.dispatch.retry_jitter_factor,
-        )
-        futures = sender.map(messages, unmapped(dispatcher), unmapped(run_id))
+        if within_send_window(settings, gateway):
+            send_messages(messages, settings, gateway, as_of, invoices, run_id, summary)
+        elif messages:
+            summary.queued = len(messages)
         summary.cases_opened, summary.cases_extended = enqueue_legal_handoff(plan, invoices, as_of, run_id)
-        wait(futures)
-        _collect(summary, messages, futures)
         if gateway.name == "outbox":
             summary.delivery_note = (f"No SENDGRID_API_KEY: emails were written to {outbox_dir()}, "
                                      "none was sent.")
@@ -137,24 +118,8 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
     create_markdown_artifact(key=f"run-summary-{as_of.isoformat()}", markdown=f"```\n{text}\n```",
                              description=f"Collection run {run_id} for {as_of}")
     if status == "failed":
-        reasons = Counter(f.split(": ", 1)[1] for f in summary.failures)
-        why = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
-        return Failed(message=f"{summary.failed} of {len(messages)} sends failed after their retries ({why}). "
-                              f"They are tried again by the next run or a retry of this one.")
+        return Failed(message=failure_message(summary, len(messages)))
     return summary
-
-
-def _collect(summary: RunSummary, messages, futures) -> None:
-    for message, future in zip(messages, futures):
-        decision = message.decisions[0]
-        outcome = future.result(raise_on_failure=False)
-        if isinstance(outcome, Delivery):
-            status = "skipped" if outcome.provider == "none" else "sent"   # none: another run handled it
-            summary.sends[(decision.step.value, outcome.channel, status)] += 1
-        else:
-            summary.sends[(decision.step.value, decision.channel.value, "failed")] += 1
-            numbers = ", ".join(d.invoice_number for d in message.decisions)
-            summary.failures.append(f"{decision.step.value} for invoice(s) {numbers}: {outcome}")
 
 
 if __name__ == "__main__":

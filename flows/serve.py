@@ -1,4 +1,4 @@
-"""Serve the nightly deployment from this one machine: no work pool, no worker.
+"""Serve the nightly and dispatch deployments from this one machine: no work pool, no worker.
 
     python -m flows.serve          # keep it running (systemd, tmux...); Ctrl-C stops it
 
@@ -12,9 +12,11 @@ from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron
 
+from .dispatch import dispatch_queue
 from .nightly import nightly_collection
 
 NIGHTLY_CRON = "0 2 * * *"
+DISPATCH_CRON = "15 8 * * 1-5"   # inside the sending window; a holiday run finds itself outside and waits
 TIMEZONE = "Europe/Paris"
 
 
@@ -29,5 +31,15 @@ def nightly_deployment():
     )
 
 
+def dispatch_deployment():
+    return dispatch_queue.to_deployment(
+        name="dispatch",
+        description="Sends the messages the nightly run queued, inside the sending window.",
+        tags=["collection", "dispatch"],
+        schedules=[Cron(DISPATCH_CRON, timezone=TIMEZONE)],
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
+    )
+
+
 if __name__ == "__main__":
-    serve(nightly_deployment())
+    serve(nightly_deployment(), dispatch_deployment())

@@ -34,6 +34,12 @@ def quarantine_invalid_rows(raw_invoices: pd.DataFrame, raw_credits: pd.DataFram
     return ValidatedReceivables(invoices.invoices, quarantined), credits.invoices, history.invoices
 
 
+@task(name="validate_open_receivables", cache_policy=NO_CACHE)
+def validate_open_receivables(raw_invoices: pd.DataFrame) -> pd.DataFrame:
+    """The valid open invoices only: the dispatch run needs balances, not a second quarantine."""
+    return validate_receivables(raw_invoices).invoices
+
+
 @task(name="compute_aged_balance", cache_policy=NO_CACHE)
 def compute_aged_balance(invoices: pd.DataFrame, credits: pd.DataFrame, as_of: date, policy: Policy) -> pd.DataFrame:
     return compute_aging(invoices, credits, as_of, policy.tolerance)

@@ -75,7 +75,8 @@ def config_dir(tmp_path) -> Path:
     folder = tmp_path / "config"
     shutil.copytree(CONFIG_DIR, folder)
     edit_policy(folder, dispatch={"max_workers": 4, "retries": 3, "retry_delay_seconds": 0,
-                                  "retry_jitter_factor": 0, "timeout_seconds": 2})
+                                  "retry_jitter_factor": 0, "timeout_seconds": 2},
+                send_window={"start_hour": 0, "end_hour": 24, "business_days_only": False})
     return folder
 
 

@@ -11,17 +11,29 @@ from prefect.cli.deploy._models import PrefectYamlModel
 from prefect.client.orchestration import get_client
 from prefect.flows import load_flow_from_entrypoint
 
-from flows.serve import NIGHTLY_CRON, TIMEZONE, nightly_deployment
+from flows.serve import DISPATCH_CRON, NIGHTLY_CRON, TIMEZONE, dispatch_deployment, nightly_deployment
 
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def nightly() -> dict:
+def _deployment(name: str) -> dict:
     document = yaml.safe_load((PROJECT / "prefect.yaml").read_text())
     PrefectYamlModel.model_validate(document)
-    [deployment] = [d for d in document["deployments"] if d["name"] == "nightly"]
+    [deployment] = [d for d in document["deployments"] if d["name"] == name]
     return deployment
+
+
+@pytest.fixture(scope="module")
+def nightly() -> dict:
+    return _deployment("nightly")
+
+
+def test_prefect_yaml_dispatches_inside_the_window_on_weekdays(monkeypatch):
+    dispatch = _deployment("dispatch")
+    [schedule] = dispatch["schedules"]
+    assert (schedule["cron"], schedule["timezone"]) == (DISPATCH_CRON, TIMEZONE) == ("15 8 * * 1-5", "Europe/Paris")
+    monkeypatch.chdir(PROJECT)
+    assert load_flow_from_entrypoint(dispatch["entrypoint"]).name == "dispatch-queued-messages"
 
 
 def test_prefect_yaml_schedules_the_nightly_run_at_two_in_paris(nightly):
@@ -50,3 +62,6 @@ def test_served_deployment_registers_with_schedule_and_limit():
     assert schedule.schedule.cron == NIGHTLY_CRON and schedule.schedule.timezone == TIMEZONE
     assert deployment.global_concurrency_limit is not None and deployment.global_concurrency_limit.limit == 1
     assert deployment.parameters == {"as_of": None, "dry_run": False}
+    with get_client(sync_client=True) as client:
+        dispatch = client.read_deployment(dispatch_deployment().apply())
+    assert dispatch.schedules[0].schedule.cron == DISPATCH_CRON

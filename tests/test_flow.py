@@ -283,3 +283,45 @@ def test_an_operator_resolves_an_unconfirmed_send(office_morning, sendgrid):
     assert row["status"] == "sent" and row["attempts"] == 2
     [resolved] = [e for e in export(office_morning, "audit") if e["event"] == "action.resolved"]
     assert resolved["actor"] == "marie.dupont" and "absent from the activity feed" in resolved["message"]
+
+
+def _close_the_window(config_dir) -> None:
+    """A one-hour window two hours from now: the run cannot be inside it."""
+    from datetime import datetime
+
+    from conftest import edit_policy
+    from dunning.calendar import PARIS
+
+    start = (datetime.now(PARIS).hour + 2) % 24
+    edit_policy(config_dir, send_window={"start_hour": start, "end_hour": start + 1, "business_days_only": False})
+
+
+def test_outside_the_window_the_night_queues_and_the_dispatch_run_sends(office_morning, sendgrid):
+    from conftest import edit_policy
+    from flows.dispatch import dispatch_queue
+
+    _close_the_window(office_morning.config_dir)
+    state = run_night(AS_OF)
+    assert state.is_completed(), state.message
+    assert sendgrid.requests == []
+    queued = {r["invoice_numbers"]: r for r in export(office_morning, "actions") if r["status"] == "queued"}
+    assert set(queued) == {"FA-R1", "FA-PRE1", "FA-LET1"}
+    assert not list((office_morning.var_dir / "print_queue").rglob("*.html"))
+
+    assert dispatch_queue(return_state=True).is_completed()     # still outside: nothing moves
+    assert sendgrid.requests == []
+
+    office_morning.accounting.set_residual("PRE1", "0.00")       # paid in the morning, before dispatch
+    edit_policy(office_morning.config_dir, send_window={"start_hour": 0, "end_hour": 24,
+                                                        "business_days_only": False})
+    state = dispatch_queue(return_state=True)
+    assert state.is_completed(), state.message
+    assert [m.payload["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted] == ["compta@std.example.fr"]
+    ledger = by_invoice(export(office_morning, "actions"))
+    assert ledger[("FA-R1", "reminder_1")]["status"] == "sent"
+    assert ledger[("FA-LET1", "reminder_1")]["status"] == "sent"
+    paid = ledger[("FA-PRE1", "pre_due")]
+    assert paid["status"] == "skipped" and "no longer open" in paid["reason"]
+
+    assert dispatch_queue(return_state=True).is_completed()     # the queue is empty now
+    assert len(sendgrid.accepted) == 1

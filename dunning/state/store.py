@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..calendar import utc_now
 from ..config import Step
-from ..planner import Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
+from ..planner import MESSAGE_CHANNELS, Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
 from .schema import (
     actions, aging_lines, audit_events, debtor_segments, decisions, holds, legal_case_invoices, legal_cases, quarantine, runs,
 )
@@ -131,6 +131,8 @@ class PlannedMessage:
     message_key: str
     action_ids: tuple[int, ...]
     decisions: tuple[Decision, ...] = field(compare=False)
+    run_id: int | None = None     # the run that planned it (set when read back from the queue)
+    as_of: date | None = None
 
 
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
@@ -273,7 +275,12 @@ class StateStore:
                  f"Invoice {d.invoice_number}: {d.outcome.value.replace('_', ' ')}"
                  f"{' ' + d.step.value if d.step else ''} - {d.reason}.",
                  {"step": d.step, "channel": d.channel, "dry_run": dry_run}) for d in plan])
-        return self._messages(plan, action_ids)
+            messages = self._messages(plan, action_ids)
+            # The message key is fixed with the plan, so a later dispatch sends the same grouping.
+            for message in messages:
+                conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
+                    message_key=message.message_key))
+        return messages
 
     @staticmethod
     def _messages(plan: Sequence[Decision], action_ids: dict[tuple[str, str], int]) -> list[PlannedMessage]:
@@ -343,6 +350,21 @@ class StateStore:
             return conn.execute(select(func.max(actions.c.attempts)).where(
                 actions.c.id.in_(message.action_ids))).scalar_one()
 
+    def queued_messages(self) -> list[PlannedMessage]:
+        """Messages planned but not yet handed over (a run outside the sending window), oldest first."""
+        query = select(actions).where(actions.c.status == LedgerStatus.queued.value,
+                                      actions.c.channel.in_([c.value for c in MESSAGE_CHANNELS]),
+                                      actions.c.message_key.is_not(None)).order_by(actions.c.id)
+        groups: dict[str, list] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                groups.setdefault(row.message_key, []).append(row)
+        return [PlannedMessage(message_key=key, action_ids=tuple(r.id for r in rows), decisions=tuple(
+            Decision(invoice_id=r.invoice_id, invoice_number=r.invoice_number, debtor_id=r.debtor_id,
+                     currency=r.currency, residual=r.amount, due_date=None, outcome=Outcome.send, reason=r.reason,
+                     step=Step(r.step), channel=Channel(r.channel), group_key=key) for r in rows),
+            run_id=rows[0].run_id, as_of=rows[0].as_of) for key, rows in groups.items()]
+
     def mark_sent(self, trace: Trace, message: PlannedMessage, provider: str, provider_message_id: str | None,
                   document_path: str | None, summary: str, last_error: str | None = None) -> None:
         now = utc_now()
@@ -370,6 +392,15 @@ class StateStore:
             self._append_audit(conn, trace, [
                 ("action.failed", "action", str(action_id), f"Send failed ({error.rstrip('.')}); {then}.",
                  {"error": error, "will_retry": will_retry}) for action_id in message.action_ids])
+
+    def mark_skipped(self, trace: Trace, message: PlannedMessage, reason: str) -> None:
+        """A queued message that must not go out after all (its invoice was settled since planning)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(actions).where(actions.c.id.in_(message.action_ids),
+                                               actions.c.status == LedgerStatus.queued.value).values(
+                status=LedgerStatus.skipped.value, reason=reason, updated_at=utc_now()))
+            self._append_audit(conn, trace, [("action.skipped", "action", str(a), f"Not sent: {reason}.", None)
+                                             for a in message.action_ids])
 
     def mark_unconfirmed(self, trace: Trace, message: PlannedMessage, error: str) -> None:
         """The provider may have accepted the message: leave it 'sending' for an operator, never resend."""

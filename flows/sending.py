@@ -1,0 +1,79 @@
+"""Handing planned messages to the send task: shared by the nightly run and the dispatch run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+import pandas as pd
+from prefect import unmapped
+from prefect.futures import wait
+from prefect.tasks import exponential_backoff
+
+from dunning.calendar import BusinessCalendar, utc_now
+from dunning.config import Settings
+from dunning.dispatch import Delivery, Dispatcher, PrintQueue
+from dunning.gateway import EmailGateway, gateway_from_environment
+from dunning.reports import RunSummary
+from dunning.rendering import Renderer
+from dunning.state.store import PlannedMessage
+from tasks.context import store
+from tasks.dispatch import send_reminder
+
+from .paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
+
+
+class RunRefused(ValueError):
+    """The run's parameters or environment would make it do something wrong: nothing was done."""
+
+
+def open_gateway(settings: Settings, dry_run: bool) -> EmailGateway:
+    """SendGrid when a key is set, else the outbox, unless this product has really sent before."""
+    gateway = gateway_from_environment(outbox_dir(), settings.policy.dispatch.timeout_seconds)
+    if gateway.name == "outbox" and not dry_run and store().has_sent_through("sendgrid"):
+        raise RunRefused("SENDGRID_API_KEY is not set, but this state database has sent through SendGrid "
+                         "before: refusing to write messages to the outbox instead of sending them")
+    return gateway
+
+
+def within_send_window(settings: Settings, gateway: EmailGateway) -> bool:
+    """Quiet hours protect debtors; the outbox reaches no one, so it is never outside the window."""
+    if gateway.name == "outbox":
+        return True
+    window = settings.policy.send_window
+    calendar = BusinessCalendar(settings.policy.calendar.subdivision)
+    return calendar.in_send_window(utc_now(), window.start_hour, window.end_hour, window.business_days_only)
+
+
+def send_messages(messages: list[PlannedMessage], settings: Settings, gateway: EmailGateway, as_of: date,
+                  invoices: pd.DataFrame, run_id: int, summary: RunSummary) -> None:
+    """One send task per message on the flow's bounded pool; outcomes are added to the summary."""
+    policy = settings.policy
+    dispatcher = Dispatcher(store=store(), renderer=Renderer(TEMPLATES_DIR), gateway=gateway,
+                            print_queue=PrintQueue(print_queue_dir()), company=settings.company, policy=policy,
+                            as_of=as_of, invoices=invoices)
+    sender = send_reminder.with_options(
+        retries=policy.dispatch.retries,
+        retry_delay_seconds=exponential_backoff(policy.dispatch.retry_delay_seconds)(policy.dispatch.retries),
+        retry_jitter_factor=policy.dispatch.retry_jitter_factor,
+    )
+    # A message read back from the queue is claimed under the run that planned it.
+    futures = sender.map(messages, unmapped(dispatcher), [m.run_id or run_id for m in messages])
+    wait(futures)
+    for message, future in zip(messages, futures):
+        decision = message.decisions[0]
+        outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, Delivery):
+            status = "skipped" if outcome.provider == "none" else "sent"   # none: not ours to send any more
+            summary.sends[(decision.step.value, outcome.channel, status)] += 1
+        else:
+            summary.sends[(decision.step.value, decision.channel.value, "failed")] += 1
+            numbers = ", ".join(d.invoice_number for d in message.decisions)
+            summary.failures.append(f"{decision.step.value} for invoice(s) {numbers}: {outcome}")
+
+
+def failure_message(summary: RunSummary, total: int) -> str:
+    reasons = Counter(f.split(": ", 1)[1] for f in summary.failures)
+    why = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
+    return (f"{summary.failed} of {total} sends failed after their retries ({why}). "
+            f"They are tried again by the next run or a retry of this one.")
