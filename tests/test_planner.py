@@ -665,3 +665,47 @@ def test_amicable_steps_are_the_ones_before_the_formal_notice():
     # The gates of rules 4 and 5 rely on this order.
     assert [s.rank for s in AMICABLE_STEPS] == [0, 1, 2, 3]
     assert Step.formal_notice.rank == 4 and Step.legal_handoff.rank == 5
+
+
+# -- prescription (Code de commerce L110-4, Code de la consommation L218-2) ---------------------------
+
+from dunning.legal_fr import load_legal_tables  # noqa: E402
+
+LEGAL = load_legal_tables()
+
+
+def plan_with_law(invoices, *, as_of: date, ledger=()) -> list[Decision]:
+    return plan_collection(invoices, everyone_in(invoices, "standard"), no_credits(), [], list(ledger), as_of,
+                           POLICY, CALENDAR, LEGAL)
+
+
+def test_a_prescribed_invoice_is_never_dunned_again():
+    # Between merchants: due 2021-03-15, prescribed at the end of 2026-03-15.
+    five_years_old = receivables(invoice("I1", due_date=date(2021, 3, 15)))
+    [decision] = plan_with_law(five_years_old, as_of=date(2026, 3, 16))
+    assert decision.outcome is Outcome.held and decision.reason.startswith("prescribed on 2026-03-15")
+
+
+@pytest.mark.parametrize("disputed", [False, True])
+def test_an_invoice_near_prescription_goes_to_the_legal_queue_whatever_its_step(disputed):
+    # Due 2021-05-29: prescribed on 2026-05-29, 72 days after 2026-03-18.
+    nearly_prescribed = receivables(invoice("I1", due_date=date(2021, 5, 29), disputed=disputed))
+    [decision] = plan_with_law(nearly_prescribed, as_of=AS_OF)
+    assert (decision.outcome, decision.step) == (Outcome.legal_handoff, Step.legal_handoff)
+    assert "prescription approaching" in decision.reason and "2026-05-29" in decision.reason
+
+
+def test_a_consumer_claim_prescribes_after_two_years():
+    consumer = receivables(invoice("I1", due_date=date(2024, 5, 29), is_consumer=True))
+    [decision] = plan_with_law(consumer, as_of=AS_OF)
+    assert decision.outcome is Outcome.legal_handoff and "2026-05-29" in decision.reason
+    merchant = receivables(invoice("I1", due_date=date(2024, 5, 29)))
+    assert all(d.outcome is not Outcome.legal_handoff for d in plan_with_law(merchant, as_of=AS_OF))
+
+
+def test_an_invoice_already_handed_off_is_not_handed_off_twice():
+    nearly_prescribed = receivables(invoice("I1", due_date=date(2021, 5, 29)))
+    handed = [ledger_entry("I1", Step.legal_handoff, LedgerStatus.queued, date(2026, 3, 1), Channel.legal)]
+    [decision] = [d for d in plan_with_law(nearly_prescribed, as_of=AS_OF, ledger=handed)
+                  if d.outcome is not Outcome.superseded]
+    assert decision.outcome is Outcome.held
