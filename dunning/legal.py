@@ -4,13 +4,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import Enum
 from typing import Sequence
 
 import pandas as pd
 
 from .planner import Decision, Outcome
 
-__all__ = ["CaseRequest", "cases_to_open", "recommended_procedure"]
+__all__ = ["CaseStatus", "Resolution", "CaseMove", "CASE_MOVES", "OPEN_STATUSES", "CaseRequest", "cases_to_open",
+           "recommended_procedure"]
+
+
+class CaseStatus(str, Enum):
+    queued = "queued"                # handed to the legal queue by a run
+    acknowledged = "acknowledged"    # someone (a lawyer, the credit manager) took it
+    filed = "filed"                  # the injonction de payer request was filed
+    resolved = "resolved"            # closed, with a Resolution
+
+
+class Resolution(str, Enum):
+    paid = "paid"
+    settled = "settled"
+    written_off = "written_off"
+    abandoned = "abandoned"
+
+
+OPEN_STATUSES = (CaseStatus.queued, CaseStatus.acknowledged, CaseStatus.filed)
+
+
+@dataclass(frozen=True)
+class CaseMove:
+    allowed_from: tuple[CaseStatus, ...]
+    to: CaseStatus
+
+
+# The only ways a case changes status; every move is recorded with who and why.
+CASE_MOVES = {
+    "ack": CaseMove((CaseStatus.queued,), CaseStatus.acknowledged),
+    "file": CaseMove((CaseStatus.queued, CaseStatus.acknowledged), CaseStatus.filed),
+    "resolve": CaseMove(OPEN_STATUSES, CaseStatus.resolved),
+}
 
 
 @dataclass(frozen=True)

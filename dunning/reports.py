@@ -65,6 +65,7 @@ class RunSummary:
     queued: int = 0                                           # left for the dispatch run (outside the window)
     cases_opened: list[str] = field(default_factory=list)
     cases_extended: list[str] = field(default_factory=list)
+    cases_closed: list[int] = field(default_factory=list)       # resolved as paid by this run
     delivery_note: str = ""
 
     @property
@@ -83,6 +84,7 @@ class RunSummary:
             "queued": self.queued,
             "cases_opened": len(self.cases_opened),
             "cases_extended": len(self.cases_extended),
+            "cases_closed": len(self.cases_closed),
         }
 
     def text(self) -> str:
@@ -117,7 +119,8 @@ class RunSummary:
             lines.append(f"  {self.delivery_note}")
         lines += ["", f"Legal cases opened: {len(self.cases_opened)}"
                   + (f" ({', '.join(self.cases_opened)})" if self.cases_opened else "")
-                  + (f"; extended: {len(self.cases_extended)}" if self.cases_extended else "")]
+                  + (f"; extended: {len(self.cases_extended)}" if self.cases_extended else "")
+                  + (f"; closed as paid: {len(self.cases_closed)}" if self.cases_closed else "")]
         if self.failures:
             lines += ["", f"FAILED SENDS: {self.failed}"]
             lines += [f"  {failure}" for failure in self.failures[:20]]

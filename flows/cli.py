@@ -29,6 +29,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 action_app = typer.Typer(help="Operator levers on the actions ledger.", no_args_is_help=True)
 app.add_typer(action_app, name="action")
+legal_app = typer.Typer(help="The legal queue: cases handed over after the formal notice.", no_args_is_help=True)
+app.add_typer(legal_app, name="legal")
 
 
 def _operator(value: Optional[str]) -> str:
@@ -182,6 +184,94 @@ def dispatch() -> None:
     if not state.is_completed():
         _fail(f"dispatch ended {state.name}: {state.message}", code=1)
     typer.echo(f"Dispatch done: {state.result()}")
+
+
+def _store() -> StateStore:
+    try:
+        check_migrated()
+    except StateSchemaError as error:
+        _fail(str(error))
+    return StateStore(state_engine())
+
+
+@legal_app.command("list")
+def legal_list(status: Optional[str] = typer.Option(None, help="queued, acknowledged, filed or resolved")) -> None:
+    """The cases, newest last: id, debtor, status, principal, penalties, indemnity, invoices."""
+    from dunning.exports import export_rows
+
+    rows = [r for r in export_rows(_store(), "legal-queue", None) if status is None or r["status"] == status]
+    if not rows:
+        typer.echo("No legal case" + (f" with status {status}." if status else "."))
+    for r in rows:
+        typer.echo(f"{r['case_id']:>5}  {r['status']:<12} {r['debtor_id']:<12} {r['principal']:>12} {r['currency']}  "
+                   f"penalties {r['penalties'] or '-'}  indemnity {r['indemnity'] or '-'}  {r['invoice_numbers']}")
+
+
+@legal_app.command("show")
+def legal_show(case_id: int) -> None:
+    """One case: parties, amounts, invoices, evidence, every status change, the dossier."""
+    try:
+        case = _store().case_detail(case_id)
+    except LookupError as error:
+        _fail(str(error))
+    typer.echo(f"Case {case['id']} - {case['status']}" + (f" ({case['resolution']})" if case["resolution"] else ""))
+    typer.echo(f"Debtor: {case['debtor_id']} {case['debtor_name']}")
+    typer.echo(f"Opened on {case['opened_on']}; procedure: {case['procedure']}")
+    typer.echo(f"Principal {case['principal']} {case['currency']}; penalties {case['penalties'] or '-'}; "
+               f"indemnity {case['indemnity'] or '-'}" + (f" (computed to {case['penalties_to']})"
+                                                          if case["penalties_to"] else ""))
+    typer.echo("Invoices: " + ", ".join(f"{i['invoice_number']} ({i['amount']})" for i in case["invoices"]))
+    typer.echo("Evidence:")
+    for e in case["evidence"]:
+        reference = e.get("provider_message_id") or e.get("document_sha256") or e.get("document") or "-"
+        typer.echo(f"  {e['as_of']}  {e['invoice_number']:<14} {e['step']:<14} {e['channel']:<17} {reference}")
+    typer.echo("History:")
+    for ev in case["events"]:
+        typer.echo(f"  {ev['occurred_at']:%Y-%m-%d %H:%M} UTC  {ev['actor']}: {ev['from_status']} -> {ev['to_status']}"
+                   + (f" ({ev['resolution']})" if ev["resolution"] else "") + f" - {ev['note']}")
+    if case["dossier_path"]:
+        typer.echo(f"Dossier: {case['dossier_path']}")
+
+
+def _move_case(case_id: int, verb: str, note: str, operator: Optional[str], resolution=None) -> None:
+    from dunning.state.store import Trace
+
+    try:
+        message = _store().move_case(Trace(actor=_operator(operator)), case_id, verb, note, paris_today(),
+                                     resolution)
+    except (LookupError, ValueError) as error:
+        _fail(str(error))
+    typer.echo(message)
+
+
+_NOTE = typer.Option(..., "--note", help="Why: recorded with the change.")
+_OPERATOR = typer.Option(None, "--operator", help="Who (default: DUNNING_OPERATOR, else the login name).")
+
+
+@legal_app.command("ack")
+def legal_ack(case_id: int, note: str = _NOTE, operator: Optional[str] = _OPERATOR) -> None:
+    """Take a queued case (a lawyer or the credit manager has it)."""
+    _move_case(case_id, "ack", note, operator)
+
+
+@legal_app.command("file")
+def legal_file(case_id: int, note: str = _NOTE, operator: Optional[str] = _OPERATOR) -> None:
+    """Record that the injonction de payer request was filed."""
+    _move_case(case_id, "file", note, operator)
+
+
+@legal_app.command("resolve")
+def legal_resolve(case_id: int, resolution: str = typer.Option(..., "--resolution",
+                                                                help="paid, settled, written_off or abandoned"),
+                  note: str = _NOTE, operator: Optional[str] = _OPERATOR) -> None:
+    """Close a case with its outcome."""
+    from dunning.legal import Resolution
+
+    try:
+        outcome = Resolution(resolution)
+    except ValueError:
+        _fail(f"--resolution must be one of {', '.join(r.value for r in Resolution)}, got {resolution!r}")
+    _move_case(case_id, "resolve", note, operator, outcome)
 
 
 @app.command("export")

@@ -19,7 +19,7 @@ from dunning.state.store import check_migrated
 from tasks.analyse import compute_aged_balance, publish_aging_artifact, quarantine_invalid_rows, segment_debtors_task
 from tasks.context import store
 from tasks.extract import fetch_open_receivables, fetch_payment_history, fetch_unapplied_credits
-from tasks.legal import enqueue_legal_handoff
+from tasks.legal import close_paid_cases, enqueue_legal_handoff
 from tasks.plan import plan_collection_steps
 from tasks.runs import close_collection_run, open_collection_run
 
@@ -107,6 +107,7 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
             send_messages(messages, settings, gateway, as_of, invoices, run_id, summary)
         elif messages:
             summary.queued = len(messages)
+        summary.cases_closed = close_paid_cases(invoices, as_of, policy.tolerance, run_id)
         summary.cases_opened, summary.cases_extended = enqueue_legal_handoff(plan, invoices, as_of, run_id)
         if gateway.name == "outbox":
             summary.delivery_note = (f"No SENDGRID_API_KEY: emails were written to {outbox_dir()}, "

@@ -28,3 +28,14 @@ def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: d
                     ", ".join(d.invoice_number for d in request.decisions), request.principal, request.currency,
                     request.procedure)
     return opened, extended
+
+
+@task(name="close_paid_cases", cache_policy=NO_CACHE)
+def close_paid_cases(invoices: pd.DataFrame, as_of: date, tolerance, run_id: int) -> list[int]:
+    """A case whose invoices are all paid is resolved as paid: nobody chases a settled debt in court."""
+    still_open = {row["invoice_id"] for row in invoices.to_dict("records")
+                  if row["status"] == "posted" and row["residual"] > tolerance}
+    closed = store().close_paid_cases(trace_for(run_id), as_of, still_open)
+    for case_id in closed:
+        get_run_logger().info("Legal case %s resolved as paid: none of its invoices is open any more.", case_id)
+    return closed

@@ -178,22 +178,26 @@ def test_exports_are_json_arrays_and_csv(office_morning, sendgrid):
     assert len(csv_out) == 1 + len(export(office_morning, "actions"))
 
 
-def test_the_ladder_over_time_ends_in_the_legal_queue(backend, sendgrid):
-    """One standard invoice nobody pays: pre_due, three reminders, the formal notice, then a case."""
+def _run_the_ladder(backend) -> dict:
+    """One standard invoice nobody pays, run night after night on each step's date."""
     books = backend.accounting
     books.customer("LATE")
     due = date(2026, 1, 5)
     books.invoice("L1", "LATE", due=due, total="4800.00", issued=date(2025, 12, 1))
     policy = load_settings(backend.config_dir).policy
     dates = step_dates(due, policy.ladder.for_segment(Segment.standard), BusinessCalendar())
-
     for step in (Step.pre_due, Step.reminder_1, Step.reminder_2, Step.reminder_3, Step.formal_notice,
                  Step.legal_handoff):
         state = run_night(dates[step])
         assert state.is_completed(), (step, state.message)
         today = {r["step"]: r for r in export(backend, "actions", dates[step]) if r["status"] != "skipped"}
         assert step.value in today, (step, today)
+    return dates
 
+
+def test_the_ladder_over_time_ends_in_the_legal_queue(backend, sendgrid):
+    """pre_due, three reminders, the formal notice, then a case."""
+    _run_the_ladder(backend)
     ledger = by_invoice(export(backend, "actions"))
     assert [ledger[("FA-L1", s.value)]["status"] for s in Step] == ["sent"] * 5 + ["queued"]
     notice = ledger[("FA-L1", "formal_notice")]
@@ -326,3 +330,26 @@ def test_outside_the_window_the_night_queues_and_the_dispatch_run_sends(office_m
 
     assert dispatch_queue(return_state=True).is_completed()     # the queue is empty now
     assert len(sendgrid.accepted) == 1
+
+
+def test_a_legal_case_is_worked_then_closed_when_paid(backend, sendgrid):
+    dates = _run_the_ladder(backend)
+    [case] = export(backend, "legal-queue")
+    case_id, runner = str(case["case_id"]), CliRunner()
+    as_lawyer = ["--operator", "me.martin"]
+    assert runner.invoke(_cli(), ["legal", "ack", case_id, "--note", "dossier reçu", *as_lawyer]).exit_code == 0
+    refused = runner.invoke(_cli(), ["legal", "ack", case_id, "--note", "again", *as_lawyer])
+    assert refused.exit_code == 2 and "is acknowledged" in refused.output
+    assert runner.invoke(_cli(), ["legal", "file", case_id, "--note", "requête déposée", *as_lawyer]).exit_code == 0
+    shown = runner.invoke(_cli(), ["legal", "show", case_id])
+    assert "filed" in shown.output and "me.martin: acknowledged -> filed - requête déposée" in shown.output
+
+    backend.accounting.set_residual("L1", "0.00")   # the debtor paid after the filing
+    assert run_night(dates[Step.legal_handoff] + timedelta(days=3)).is_completed()
+    [case] = export(backend, "legal-queue")
+    assert case["status"] == "resolved"
+    moves = [e for e in export(backend, "audit") if e["subject_type"] == "case" and e["event"].startswith("case.")]
+    assert [(e["event"], e["actor"]) for e in moves] == [
+        ("case.opened", "nightly-run"), ("case.acknowledged", "me.martin"), ("case.filed", "me.martin"),
+        ("case.resolved", "nightly-run")]
+    assert "paid" in moves[-1]["message"]

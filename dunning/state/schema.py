@@ -9,7 +9,7 @@ from sqlalchemy import (
 from .types import Money, UTCDateTime
 
 __all__ = ["metadata", "runs", "actions", "decisions", "debtor_segments", "aging_lines", "quarantine", "audit_events",
-           "holds", "legal_cases", "legal_case_invoices"]
+           "holds", "legal_cases", "legal_case_invoices", "legal_case_events"]
 
 metadata = MetaData()
 
@@ -46,6 +46,7 @@ actions = Table(
     Column("provider", String(16)),         # sendgrid | outbox | print_queue
     Column("provider_message_id", String(128)),
     Column("document_path", Text),
+    Column("document_sha256", String(64)),  # the exact bytes sent: a formal notice can be proved
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("as_of", Date, nullable=False),  # as-of date of the run that last acted on the row
@@ -158,7 +159,27 @@ legal_cases = Table(
     Column("procedure", Text, nullable=False),
     Column("evidence", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("resolution", String(24)),                  # paid | settled | written_off | abandoned
+    Column("closed_on", Date),
+    Column("is_consumer", Boolean, nullable=False, default=False),
+    Column("dossier_path", Text),
+    Column("penalties_to", Date),
     Index("ix_legal_cases_debtor", "debtor_id"),
+)
+
+# Every status change of a case: who moved it, from what to what, and why.
+legal_case_events = Table(
+    "legal_case_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("legal_cases.id"), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("from_status", String(24)),
+    Column("to_status", String(24), nullable=False),
+    Column("resolution", String(24)),
+    Column("note", Text, nullable=False),
+    Column("amount", Money),
+    Index("ix_legal_case_events_case", "case_id"),
 )
 
 legal_case_invoices = Table(

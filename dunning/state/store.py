@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, create_engine, func, insert, make_url, or_, select, update
@@ -20,13 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..calendar import utc_now
 from ..config import Step
+from ..legal import CASE_MOVES, OPEN_STATUSES, CaseRequest, CaseStatus, Resolution
 from ..planner import MESSAGE_CHANNELS, Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
 from .schema import (
-    actions, aging_lines, audit_events, debtor_segments, decisions, holds, legal_case_invoices, legal_cases, quarantine, runs,
+    actions, aging_lines, audit_events, debtor_segments, decisions, holds, legal_case_events, legal_case_invoices,
+    legal_cases, quarantine, runs,
 )
-
-if TYPE_CHECKING:
-    from ..legal import CaseRequest
 
 __all__ = ["Trace", "StateStore", "PlannedMessage", "AlreadyHandled", "StateSchemaError", "state_url", "state_engine",
            "upgrade_database", "check_migrated", "jsonable"]
@@ -447,7 +446,7 @@ class StateStore:
                 actions.c.id.in_(message.action_ids), actions.c.document_path.is_not(None))).scalars().first()
 
     # -- legal queue -------------------------------------------------------------------------
-    def enqueue_legal_case(self, trace: Trace, as_of: date, request: "CaseRequest") -> tuple[int, bool]:
+    def enqueue_legal_case(self, trace: Trace, as_of: date, request: CaseRequest) -> tuple[int, bool]:
         """Hand invoices to the debtor's open case (or open one) with the evidence. Returns (case_id, opened).
 
         The legal_handoff ledger rows and the case are written in one transaction: an invoice is in
@@ -471,7 +470,7 @@ class StateStore:
                 for d in request.decisions])
             case = conn.execute(select(legal_cases).where(
                 legal_cases.c.debtor_id == request.debtor_id, legal_cases.c.currency == request.currency,
-                legal_cases.c.status.in_(["queued", "acknowledged", "filed"]))).first()
+                legal_cases.c.status.in_([s.value for s in OPEN_STATUSES]))).first()
             opened = case is None
             if opened:
                 case_id = conn.execute(insert(legal_cases).values(
@@ -496,3 +495,65 @@ class StateStore:
                                               f"invoices {numbers}; recommended procedure: {request.procedure}.",
                                               {"invoices": numbers, "procedure": request.procedure})])
         return case_id, opened
+
+    # -- life of a legal case ----------------------------------------------------------------
+    def move_case(self, trace: Trace, case_id: int, verb: str, note: str, on: date,
+                  resolution: Resolution | None = None) -> str:
+        """ack, file or resolve a case; refuses a move its status does not allow."""
+        move = CASE_MOVES[verb]
+        if move.to is CaseStatus.resolved and resolution is None:
+            raise ValueError("resolving a case needs a resolution: paid, settled, written_off or abandoned")
+        if not note.strip():
+            raise ValueError("say why: every change of a legal case is recorded with its reason")
+        with self.engine.begin() as conn:
+            case = conn.execute(select(legal_cases).where(legal_cases.c.id == case_id)).first()
+            if case is None:
+                raise LookupError(f"no legal case {case_id}")
+            if CaseStatus(case.status) not in move.allowed_from:
+                allowed = ", ".join(s.value for s in move.allowed_from)
+                raise LookupError(f"case {case_id} is {case.status}: `{verb}` applies to a case that is {allowed}")
+            self._move(conn, trace, case, move.to, note, resolution, on)
+        return f"Case {case_id}: {case.status} -> {move.to.value}" + (f" ({resolution.value})" if resolution else "")
+
+    def _move(self, conn: Connection, trace: Trace, case, to, note: str, resolution, on: date) -> None:
+        now = utc_now()
+        values = {"status": to.value, "updated_at": now}
+        if resolution is not None:
+            values.update(resolution=resolution.value, closed_on=on)
+        conn.execute(update(legal_cases).where(legal_cases.c.id == case.id).values(**values))
+        conn.execute(insert(legal_case_events).values(
+            case_id=case.id, occurred_at=now, actor=trace.actor, from_status=case.status, to_status=to.value,
+            resolution=resolution.value if resolution else None, note=note, amount=case.principal))
+        outcome = f" as {resolution.value}" if resolution else ""
+        self._append_audit(conn, trace, [(f"case.{to.value}", "case", str(case.id),
+                                          f"Legal case {case.id} of debtor {case.debtor_id} moved from {case.status} "
+                                          f"to {to.value}{outcome} by {trace.actor}: {note}",
+                                          {"from": case.status, "to": to.value, "resolution": resolution,
+                                           "note": note})])
+
+    def close_paid_cases(self, trace: Trace, as_of: date, open_invoice_ids: set[str]) -> list[int]:
+        """Open cases none of whose invoices is open any more are resolved as paid."""
+        closed = []
+        with self.engine.begin() as conn:
+            cases = conn.execute(select(legal_cases).where(
+                legal_cases.c.status.in_([s.value for s in OPEN_STATUSES]), legal_cases.c.opened_on <= as_of)).all()
+            for case in cases:
+                invoice_ids = conn.execute(select(legal_case_invoices.c.invoice_id).where(
+                    legal_case_invoices.c.case_id == case.id)).scalars().all()
+                if invoice_ids and not open_invoice_ids.intersection(invoice_ids):
+                    self._move(conn, trace, case, CaseStatus.resolved,
+                               f"every invoice of the case is paid in the accounting system as of {as_of}",
+                               Resolution.paid, as_of)
+                    closed.append(case.id)
+        return closed
+
+    def case_detail(self, case_id: int) -> dict:
+        with self.engine.connect() as conn:
+            case = conn.execute(select(legal_cases).where(legal_cases.c.id == case_id)).first()
+            if case is None:
+                raise LookupError(f"no legal case {case_id}")
+            invoices = [dict(r._mapping) for r in conn.execute(select(legal_case_invoices).where(
+                legal_case_invoices.c.case_id == case_id).order_by(legal_case_invoices.c.invoice_number))]
+            events = [dict(r._mapping) for r in conn.execute(select(legal_case_events).where(
+                legal_case_events.c.case_id == case_id).order_by(legal_case_events.c.id))]
+        return {**dict(case._mapping), "invoices": invoices, "events": events}
