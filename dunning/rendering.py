@@ -12,7 +12,11 @@ Templates are laid out per language (``templates/<language>/``):
 - ``<step>.subject.txt``, ``<step>.html``, ``<step>.txt``: one small file per step and part;
   ``<step>.html`` extends the layout it is given (email or letter), so a letter says exactly
   what the email says
-- ``_invoices.*``, ``_payment.*``, ``_macros.*``: partials shared by the steps
+- ``_invoices.*``, ``_penalties.*``, ``_payment.*``, ``_macros.*``: partials shared by the steps
+- ``documents/``: the PDF documents (dunning.documents), rendered by the same environment
+
+From reminder_2 onwards a message may carry a PenaltyStatement: the late-payment interest and the
+recovery indemnity are then shown beside the invoices, worded by the statement's legal basis.
 """
 
 from __future__ import annotations
@@ -26,14 +30,17 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_date as _babel_format_date
 from babel.numbers import format_currency as _babel_format_currency
+from babel.numbers import format_decimal as _babel_format_decimal
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, pass_context, select_autoescape
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from dunning.config import CompanyIdentity, Step
+from dunning.penalties import PenaltyStatement
 
 __all__ = [
     "MESSAGE_STEPS",
+    "PENALTY_STEPS",
     "LANGUAGES",
     "InvoiceLine",
     "Debtor",
@@ -43,7 +50,9 @@ __all__ = [
     "Renderer",
     "format_money",
     "format_date",
+    "format_rate",
     "resolve_language",
+    "template_environment",
 ]
 
 # legal_handoff is a case in the legal queue, not a message to the debtor.
@@ -54,6 +63,9 @@ MESSAGE_STEPS: tuple[str, ...] = (
     Step.reminder_3.value,
     Step.formal_notice.value,
 )
+# Penalties are owed from the day after the due date (B2B), but the courtesy steps do not mention
+# them: a first reminder that opens with interest reads as a threat to a customer who simply forgot.
+PENALTY_STEPS: tuple[str, ...] = (Step.reminder_2.value, Step.reminder_3.value, Step.formal_notice.value)
 LANGUAGES: tuple[str, ...] = ("fr", "en")
 _DEFAULT_LANGUAGE = "fr"
 # 'en' is babel's American English: '€1,234.56' and 'November 23, 2026'.
@@ -76,6 +88,13 @@ def format_money(amount: Decimal, currency: str, language: str) -> str:
         # A float here would already have lost cents; refuse rather than print a rounded guess.
         raise TypeError(f"format_money expects a Decimal, got {type(amount).__name__}")
     return _babel_format_currency(amount, currency, locale=_LOCALES[resolve_language(language)])
+
+
+def format_rate(rate: Decimal, language: str) -> str:
+    """An annual rate given in percent: '12,15 %' in French, '12.15%' in English."""
+    lang = resolve_language(language)
+    number = _babel_format_decimal(rate, format="#,##0.00", locale=_LOCALES[lang])
+    return f"{number}\u00a0%" if lang == "fr" else f"{number}%"
 
 
 def format_date(d: date, language: str) -> str:
@@ -122,6 +141,7 @@ class MessageContext:
     invoices: tuple[InvoiceLine, ...]
     currency: str
     response_deadline: date | None = None  # formal_notice only: as_of + policy response days
+    penalties: PenaltyStatement | None = None  # interest and indemnity owed on these invoices
 
     def __post_init__(self) -> None:
         # Step is a str Enum whose str() is 'Step.x'; keep the plain value for template names.
@@ -134,6 +154,18 @@ class MessageContext:
         object.__setattr__(self, "invoices", tuple(self.invoices))
         if step == Step.formal_notice.value and self.response_deadline is None:
             raise ValueError(f"formal_notice to debtor {self.debtor.id} needs a response_deadline")
+        if self.penalties is not None:
+            self._check_penalties(self.penalties)
+
+    def _check_penalties(self, statement: PenaltyStatement) -> None:
+        # A statement for other invoices or another currency would print figures the debtor does not owe.
+        where = f"message to debtor {self.debtor.id} at {self.step}"
+        if statement.currency != self.currency:
+            raise ValueError(f"{where}: penalties in {statement.currency}, invoices in {self.currency}")
+        numbers = {line.number for line in self.invoices}
+        foreign = [line.invoice_number for line in statement.lines if line.invoice_number not in numbers]
+        if foreign:
+            raise ValueError(f"{where}: penalties for invoice(s) not in the message: {', '.join(foreign)}")
 
     @property
     def language(self) -> str:
@@ -154,6 +186,24 @@ class MessageContext:
     def max_days_overdue(self) -> int:
         return max(line.days_overdue for line in self.invoices)
 
+    @property
+    def shows_penalties(self) -> bool:
+        """Whether the message prints the penalties: from reminder_2 on, and only when something is owed."""
+        statement = self.penalties
+        return (
+            self.step in PENALTY_STEPS
+            and statement is not None
+            and bool(statement.lines)
+            and (statement.interest != 0 or statement.indemnity != 0)
+        )
+
+    @property
+    def total_with_penalties(self) -> Decimal:
+        """The open amount plus interest and indemnity (the open amount alone when there are none)."""
+        if self.penalties is None:
+            return self.total_due
+        return self.total_due + self.penalties.interest + self.penalties.indemnity
+
 
 @dataclass(frozen=True)
 class RenderedMessage:
@@ -173,6 +223,11 @@ def _long_date_filter(ctx: Context, d: date, language: str | None = None) -> str
 
 
 @pass_context
+def _rate_filter(ctx: Context, rate: Decimal, language: str | None = None) -> str:
+    return format_rate(rate, language or ctx["language"])
+
+
+@pass_context
 def _country_name_filter(ctx: Context, code: str) -> str:
     # The last line of an international postal address: the country in the sender's language.
     return Locale.parse(_LOCALES[ctx["language"]]).territories.get(code.upper(), code)
@@ -185,26 +240,37 @@ def _refuse_none(value: Any) -> Any:
     return value
 
 
+def template_environment(templates_dir: Path) -> SandboxedEnvironment:
+    """The one Jinja2 environment of the product: sandboxed, strict, .html autoescaped, with our filters.
+
+    Templates read `currency` and `language` from their variables for the money, long_date and
+    rate filters; every caller passes both.
+    """
+    templates_dir = Path(templates_dir)
+    if not templates_dir.is_dir():
+        raise RenderingError(f"templates directory not found: {templates_dir}")
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(templates_dir)),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True, default=False),
+        undefined=StrictUndefined,
+        finalize=_refuse_none,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["money"] = _money_filter
+    env.filters["long_date"] = _long_date_filter
+    env.filters["rate"] = _rate_filter
+    env.filters["country_name"] = _country_name_filter
+    return env
+
+
 class Renderer:
     """Renders a MessageContext with the templates of one templates directory."""
 
     def __init__(self, templates_dir: Path) -> None:
-        templates_dir = Path(templates_dir)
-        if not templates_dir.is_dir():
-            raise RenderingError(f"templates directory not found: {templates_dir}")
-        self.templates_dir = templates_dir
-        self._env = SandboxedEnvironment(
-            loader=FileSystemLoader(str(templates_dir)),
-            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True, default=False),
-            undefined=StrictUndefined,
-            finalize=_refuse_none,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
-        self._env.filters["money"] = _money_filter
-        self._env.filters["long_date"] = _long_date_filter
-        self._env.filters["country_name"] = _country_name_filter
+        self.templates_dir = Path(templates_dir)
+        self._env = template_environment(self.templates_dir)
 
     def render_message(self, context: MessageContext) -> RenderedMessage:
         """The email: subject, HTML and plain-text parts."""
@@ -235,6 +301,9 @@ class Renderer:
             "currency": context.currency,
             "language": context.language,
             "response_deadline": context.response_deadline,
+            "penalties": context.penalties,
+            "show_penalties": context.shows_penalties,
+            "total_with_penalties": context.total_with_penalties,
             "total_due": context.total_due,
             "payment_reference": context.payment_reference,
             "max_days_overdue": context.max_days_overdue,

@@ -13,6 +13,7 @@ from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
 from dunning.config import CompanyIdentity, Step, load_settings
+from dunning.penalties import Basis, InvoicePenalty, PenaltyStatement, RatePeriod
 from dunning.rendering import (
     MESSAGE_STEPS,
     Debtor,
@@ -22,6 +23,7 @@ from dunning.rendering import (
     RenderingError,
     format_date,
     format_money,
+    format_rate,
     resolve_language,
 )
 
@@ -553,3 +555,146 @@ def test_html_is_autoescaped_and_text_is_not(tmp_path, company):
     assert message.subject == "A & B <C>"
     assert message.text == "A & B <C>"
     assert message.html == "A &amp; B &lt;C&gt;"
+
+
+# --- penalties, from reminder_2 on -----------------------------------------------------------------
+
+
+def statement_f0142(as_of: date, basis: Basis = Basis.commercial, interest: str = "6.16",
+                    indemnity: str = "40.00") -> PenaltyStatement:
+    """F2026-0142 at reminder_2 (15 days late): 1 234,56 x 12.15 % x 15/365 = 6.1643 -> 6,16, plus 40,00.
+
+    Later steps reuse these figures: the templates print what they are given, which is all these tests check.
+    """
+    return PenaltyStatement(computed_to=as_of, currency="EUR", lines=(
+        InvoicePenalty(
+            invoice_number="F2026-0142", principal=Decimal("1234.56"), due_date=DUE, basis=basis,
+            periods=(RatePeriod(DUE + timedelta(days=1), as_of, (as_of - DUE).days, Decimal("12.15"),
+                                Decimal("6.164344")),),
+            interest=Decimal(interest), indemnity=Decimal(indemnity),
+        ),
+    ))
+
+
+def with_penalties(context: MessageContext, **changes: object) -> MessageContext:
+    return replace(context, penalties=statement_f0142(context.as_of, **changes))
+
+
+def documents(renderer: Renderer, context: MessageContext) -> list[str]:
+    message = renderer.render_message(context)
+    return [plain(part) for part in (message.html, message.text, renderer.render_letter(context))]
+
+
+PENALTY_TEXT = {
+    "fr": ("Pénalités de retard au", "6,16 €", "Indemnité forfaitaire pour frais de recouvrement", "40,00 €",
+           "Total, pénalités et indemnité comprises", "1 280,72 €"),
+    "en": ("Late-payment penalties to", "€6.16", "Fixed recovery indemnity", "€40.00",
+           "Total including penalties and indemnity", "€1,280.72"),
+}
+COMMERCIAL_BASIS = {
+    "fr": "pénalités de retard au taux de la BCE majoré de 10 points (article L441-10 du Code de commerce) et "
+          "indemnité forfaitaire pour frais de recouvrement de 40 € par facture (article D441-5)",
+    "en": "late-payment penalties at the ECB rate plus 10 percentage points (article L441-10 of the French "
+          "Commercial Code) and a fixed recovery indemnity of €40 per invoice (article D441-5)",
+}
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", ["reminder_2", "reminder_3", "formal_notice"])
+def test_penalties_and_indemnity_are_shown_from_reminder_2_on(renderer, company, step, language):
+    context = with_penalties(one_invoice_context(company, step, language))
+    for document in documents(renderer, context):
+        for fragment in PENALTY_TEXT[language]:
+            assert fragment in document
+        assert COMMERCIAL_BASIS[language] in document
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", ["pre_due", "reminder_1"])
+def test_courtesy_steps_never_show_penalties(renderer, company, step, language):
+    context = with_penalties(one_invoice_context(company, step, language))
+    assert context.shows_penalties is False
+    for document in documents(renderer, context):
+        assert "L441" not in document
+        assert PENALTY_TEXT[language][0] not in document
+        assert PENALTY_TEXT[language][5] not in document
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_nothing_owed_shows_nothing(renderer, company, language):
+    context = with_penalties(one_invoice_context(company, "reminder_3", language), interest="0.00", indemnity="0.00")
+    assert context.shows_penalties is False
+    for document in documents(renderer, context):
+        assert "L441" not in document
+        assert PENALTY_TEXT[language][4] not in document
+
+
+def test_formal_notice_demands_the_total_with_penalties(renderer, company):
+    context = with_penalties(one_invoice_context(company, "formal_notice", "fr"))
+    letter = plain(renderer.render_letter(context))
+    assert (
+        "de nous régler la somme de <strong>1 234,56 €</strong>, majorée des pénalités de retard et de "
+        "l'indemnité forfaitaire indiquées ci-dessus, soit <strong>1 280,72 €</strong> au 7 janvier 2027, "
+        "au plus tard le <strong>15 janvier 2027</strong>" in letter
+    )
+    text = plain(renderer.render_message(context).text)
+    assert "soit 1 280,72 € au 7 janvier 2027, au plus tard le 15 janvier 2027" in text
+
+
+@pytest.mark.parametrize(
+    ("language", "wording"),
+    [
+        ("fr", "pénalités de retard au taux contractuel (article L441-10 du Code de commerce)"),
+        ("en", "late-payment penalties at the contractual rate (article L441-10 of the French Commercial Code)"),
+    ],
+)
+def test_contractual_rate_wording(renderer, company, language, wording):
+    context = with_penalties(one_invoice_context(company, "reminder_2", language), basis=Basis.contractual)
+    for document in documents(renderer, context):
+        assert wording in document
+        assert "BCE" not in document and "ECB" not in document
+
+
+@pytest.mark.parametrize(
+    ("language", "wording", "label"),
+    [
+        ("fr", "intérêts au taux légal (article 1344-1 du Code civil) à compter de la mise en demeure",
+         "Total, intérêts compris"),
+        ("en", "interest at the statutory rate (article 1344-1 of the French Civil Code) from the date of the "
+               "formal notice", "Total including interest"),
+    ],
+)
+def test_consumer_interest_is_worded_without_commercial_code(renderer, company, language, wording, label):
+    debtor = boulangerie(language, name="Mme Claire Dubois", is_consumer=True)
+    context = with_penalties(one_invoice_context(company, "formal_notice", language, debtor),
+                             basis=Basis.consumer, interest="2.10", indemnity="0.00")
+    for document in documents(renderer, context):
+        assert wording in document
+        assert label in document
+        for absent in ("Code de commerce", "Commercial Code", "L441", "D441", "40,00", "40.00", "ndemnity",
+                       "ndemnité"):
+            assert absent not in document
+
+
+def test_context_refuses_penalties_of_another_currency_or_invoice(company):
+    context = one_invoice_context(company, "reminder_2")
+    statement = statement_f0142(context.as_of)
+    with pytest.raises(ValueError, match="penalties in USD, invoices in EUR"):
+        replace(context, penalties=replace(statement, currency="USD"))
+    foreign = replace(statement, lines=(replace(statement.lines[0], invoice_number="F2026-0999"),))
+    with pytest.raises(ValueError, match="not in the message: F2026-0999"):
+        replace(context, penalties=foreign)
+
+
+def test_total_with_penalties_adds_interest_and_indemnity(company):
+    context = with_penalties(one_invoice_context(company, "reminder_2"))
+    assert context.total_with_penalties == Decimal("1280.72")
+    assert one_invoice_context(company, "reminder_2").total_with_penalties == Decimal("1234.56")
+
+
+@pytest.mark.parametrize(
+    ("rate", "language", "expected"),
+    [(Decimal("12.15"), "fr", "12,15 %"), (Decimal("12.15"), "en", "12.15%"), (Decimal("3"), "fr", "3,00 %")],
+)
+def test_format_rate(rate, language, expected):
+    assert plain(format_rate(rate, language)) == expected

@@ -1,0 +1,890 @@
+"""The documents a collections team posts and files: the mise en demeure (formal notice to pay) as a
+PDF, the cover sheet of its registered letter, and the legal dossier of a case in the legal queue.
+
+Every word comes from ``templates/<language>/documents/``, rendered by the product's one Jinja2
+environment (dunning.rendering.template_environment: sandboxed, autoescaped, strict). The
+templates are a small HTML subset that this module lays out with reportlab, so the dossier's
+summary.html and dossier.pdf come from one template and cannot disagree. The subset:
+
+- blocks: ``p h1 h2 h3 li td th``; containers: ``html body header section div ul ol table thead
+  tbody tfoot tr``; ``footer`` is repeated at the foot of every page; ``hr``
+- inline: ``strong b em i small code span a br`` (a link prints its text)
+- ``<col width="N%">`` sets table column widths; ``colspan`` spans cells
+- classes that change the layout: ``sender recipient place-date mention subject signature small
+  muted num center`` on blocks; ``plain boxed`` on tables; ``keep`` and ``page-break`` on divs.
+  Other classes only style the HTML for a browser.
+Anything else is refused, so a template cannot silently lose text on paper.
+
+Fonts: reportlab's standard Helvetica, whose WinAnsi encoding has '€', French accents and
+typographic quotes, so no font file ships with the product. Characters outside it are mapped to
+the nearest printable one, or refused with the code point named.
+
+The dossier is in French only: it is read by a French lawyer and filed with a French court, whatever
+the debtor's language.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from html.parser import HTMLParser
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape as _xml_escape
+
+from jinja2 import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    Flowable,
+    HRFlowable,
+    KeepTogether,
+    PageBreak,
+    Paragraph,
+    SimpleDocTemplate,
+    Table,
+    TableStyle,
+)
+
+from dunning.config import AMICABLE_STEPS, CompanyIdentity, Step
+from dunning.penalties import Basis, PenaltyStatement
+from dunning.rendering import Debtor, MessageContext, RenderingError, template_environment
+
+__all__ = [
+    "SMALL_CLAIMS_LIMIT",
+    "MIN_RESPONSE_DAYS",
+    "DOSSIER_FILES",
+    "DocumentError",
+    "FormalNoticeLetter",
+    "render_formal_notice_pdf",
+    "render_ar_cover_pdf",
+    "sha256_hex",
+    "ChronologyEntry",
+    "DossierContext",
+    "Piece",
+    "Procedure",
+    "recommended_procedure",
+    "write_dossier",
+]
+
+# Procédure simplifiée de recouvrement des petites créances (L125-1 and R125-1 CPCE): a
+# commissaire de justice may settle a contractual claim of at most 5,000 EUR "en principal et
+# intérêts", with the debtor's agreement. Interest counts; the 40 EUR indemnity (recovery costs) does not.
+SMALL_CLAIMS_LIMIT = Decimal("5000.00")
+# The shortest deadline the policy allows (config policy.formal_notice.response_days is 8 to 15).
+MIN_RESPONSE_DAYS = 8
+
+TRIBUNAL_DE_COMMERCE = "tribunal de commerce"
+TRIBUNAL_JUDICIAIRE = "tribunal judiciaire"
+# Which form the requête en injonction de payer uses. The brief this module was written from had
+# them the other way round; the form itself is titled "12946*01 Demande en injonction de payer au
+# président du tribunal de commerce", and public guides (se-faire-payer.com, matuile.com) give
+# 12946 for the tribunal de commerce and 12948 (12948*06) for the tribunal judiciaire, with 16040
+# for the juge des contentieux de la protection (rents, consumer credit: not our invoices).
+# Since 1 January 2025 some tribunaux de commerce sit as tribunaux des activités économiques
+# (an experiment until 2028); the form and the procedure are the same.
+_CERFA = {TRIBUNAL_DE_COMMERCE: "Cerfa n°12946", TRIBUNAL_JUDICIAIRE: "Cerfa n°12948"}
+
+NOTICE_FILE = "formal_notice.pdf"
+DOSSIER_FILES = ("summary.json", "summary.html", "dossier.pdf")
+
+
+class DocumentError(RenderingError):
+    """A document could not be laid out: a template outside the PDF subset, or unprintable text."""
+
+
+def sha256_hex(data: bytes) -> str:
+    """The fingerprint stored in the ledger with the action, and printed in the dossier."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _court(is_consumer: bool) -> str:
+    # Between merchants the tribunal de commerce; against a consumer (a civil claim) the tribunal
+    # judiciaire. A professional who is not a merchant (liberal profession, association, SCI) also
+    # goes to the tribunal judiciaire: the dossier says so, since the accounting data cannot tell.
+    return TRIBUNAL_JUDICIAIRE if is_consumer else TRIBUNAL_DE_COMMERCE
+
+
+def _check_basis(statement: PenaltyStatement, is_consumer: bool, who: str) -> None:
+    # A consumer owes neither commercial penalties nor the 40 EUR indemnity; a business never owes
+    # consumer-rate interest instead of them. Printing either would be wrong in law.
+    for line in statement.lines:
+        basis = Basis(line.basis)
+        if is_consumer and (basis is not Basis.consumer or line.indemnity != 0):
+            raise ValueError(
+                f"{who}: invoice {line.invoice_number}: a consumer owes interest at the legal rate only "
+                f"(got basis {basis.value}, indemnity {line.indemnity})"
+            )
+        if not is_consumer and basis is Basis.consumer:
+            raise ValueError(f"{who}: invoice {line.invoice_number}: consumer-rate interest for a business debtor")
+
+
+# --- the mise en demeure ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FormalNoticeLetter:
+    """One mise en demeure: the formal_notice message, posted from `place` on `letter_date`.
+
+    The context carries the response deadline and the penalty statement computed to the letter
+    date, for exactly the invoices of the letter.
+    """
+
+    context: MessageContext
+    place: str           # the creditor's city, printed before the date
+    letter_date: date
+
+    def __post_init__(self) -> None:
+        ctx = self.context
+        who = f"formal notice to debtor {ctx.debtor.id}"
+        if ctx.step != Step.formal_notice.value:
+            raise ValueError(f"{who}: the message context is for step {ctx.step}, not formal_notice")
+        if not self.place.strip():
+            raise ValueError(f"{who}: the place of the letter is empty")
+        missing = [name for name in ("address_line", "postal_code", "city") if not getattr(ctx.debtor, name)]
+        if missing:
+            raise ValueError(f"{who}: no postal address ({', '.join(missing)} missing): a registered letter cannot be sent")
+        assert ctx.response_deadline is not None  # MessageContext requires it at formal_notice
+        if (ctx.response_deadline - self.letter_date).days < MIN_RESPONSE_DAYS:
+            raise ValueError(
+                f"{who}: deadline {ctx.response_deadline} is less than {MIN_RESPONSE_DAYS} days after "
+                f"the letter date {self.letter_date}"
+            )
+        statement = ctx.penalties
+        if statement is None:
+            raise ValueError(f"{who}: the letter needs its penalty statement, computed to the letter date")
+        if statement.computed_to != self.letter_date:
+            raise ValueError(
+                f"{who}: penalties computed to {statement.computed_to}, the letter is dated {self.letter_date}"
+            )
+        by_number = {line.invoice_number: line for line in statement.lines}
+        for invoice in ctx.invoices:
+            line = by_number.get(invoice.number)
+            if line is None:
+                raise ValueError(f"{who}: no penalty line for invoice {invoice.number}")
+            if line.principal != invoice.residual:
+                raise ValueError(
+                    f"{who}: invoice {invoice.number}: penalties computed on {line.principal}, "
+                    f"the open amount is {invoice.residual}"
+                )
+        _check_basis(statement, ctx.debtor.is_consumer, who)
+
+    @property
+    def statement(self) -> PenaltyStatement:
+        assert self.context.penalties is not None  # checked in __post_init__
+        return self.context.penalties
+
+
+def render_formal_notice_pdf(letter: FormalNoticeLetter, templates_dir: Path) -> bytes:
+    """The mise en demeure, in the debtor's language, ready for the print queue."""
+    ctx = letter.context
+    html = _render(templates_dir, f"{ctx.language}/documents/formal_notice.html", _letter_variables(letter),
+                   f"debtor {ctx.debtor.id}")
+    return _html_to_pdf(html, f"formal notice to debtor {ctx.debtor.id}")
+
+
+def render_ar_cover_pdf(letter: FormalNoticeLetter, templates_dir: Path) -> bytes:
+    """The cover sheet of the registered letter with acknowledgement of receipt: both full addresses."""
+    ctx = letter.context
+    html = _render(templates_dir, f"{ctx.language}/documents/ar_cover.html", _letter_variables(letter),
+                   f"debtor {ctx.debtor.id}")
+    return _html_to_pdf(html, f"AR cover sheet for debtor {ctx.debtor.id}")
+
+
+def _letter_variables(letter: FormalNoticeLetter) -> dict[str, Any]:
+    ctx = letter.context
+    statement = letter.statement
+    order = {invoice.number: index for index, invoice in enumerate(ctx.invoices)}
+    return {
+        "company": ctx.company,
+        "debtor": ctx.debtor,
+        "invoices": ctx.invoices,
+        "currency": ctx.currency,
+        "language": ctx.language,
+        "place": letter.place,
+        "letter_date": letter.letter_date,
+        "response_deadline": ctx.response_deadline,
+        "penalties": statement,
+        "penalty_lines": sorted(statement.lines, key=lambda line: order[line.invoice_number]),
+        "principal": ctx.total_due,
+        "total": ctx.total_with_penalties,
+        "payment_reference": ctx.payment_reference,
+        "is_consumer": ctx.debtor.is_consumer,
+        "court": _court(ctx.debtor.is_consumer),
+    }
+
+
+# --- the legal dossier --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChronologyEntry:
+    """One action of the case's history, as the ledger recorded it."""
+
+    as_of: date
+    step: str
+    channel: str
+    reference: str       # the provider's message id, or the sha256 of the document printed
+
+    def __post_init__(self) -> None:
+        # Step and Channel are str Enums; keep their plain values for the JSON and the templates.
+        for name in ("step", "channel"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, getattr(value, "value", value))
+
+
+@dataclass(frozen=True)
+class DossierContext:
+    """Everything the dossier of one case says."""
+
+    case_id: int
+    status: str
+    opened_on: date
+    company: CompanyIdentity
+    debtor: Debtor
+    siren: str | None                      # the debtor's, when known
+    currency: str
+    statement: PenaltyStatement            # principal, penalties and indemnity of the case's invoices
+    chronology: tuple[ChronologyEntry, ...]
+    formal_notice_on: date | None
+    response_deadline: date | None
+    prescription_date: date                # the earliest of the case's invoices
+    is_consumer: bool
+
+    def __post_init__(self) -> None:
+        who = f"dossier of case {self.case_id}"
+        object.__setattr__(self, "chronology", tuple(sorted(self.chronology, key=lambda entry: entry.as_of)))
+        if self.is_consumer != self.debtor.is_consumer:
+            raise ValueError(f"{who}: is_consumer={self.is_consumer} but debtor {self.debtor.id} says {self.debtor.is_consumer}")
+        if self.statement.currency != self.currency:
+            raise ValueError(f"{who}: statement in {self.statement.currency}, case in {self.currency}")
+        if not self.statement.lines:
+            raise ValueError(f"{who}: the statement has no invoice")
+        if self.response_deadline is not None and self.formal_notice_on is None:
+            raise ValueError(f"{who}: a response deadline without a formal notice")
+        _check_basis(self.statement, self.is_consumer, who)
+
+    @property
+    def formal_notice_reference(self) -> str | None:
+        """What the ledger recorded for the formal notice: the letter's sha256 when there is one."""
+        references = [entry.reference for entry in self.chronology if entry.step == Step.formal_notice.value]
+        hashes = [reference for reference in references if _is_sha256(reference)]
+        return (hashes or references or [None])[0]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One piece to attach to the requête; the template words it from its kind."""
+
+    kind: str                  # invoice | contract | reminder | formal_notice | acknowledgement_of_receipt
+    reference: str | None = None
+    on: date | None = None
+    step: str | None = None    # reminders: which step
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """What the dossier recommends: an injonction de payer (order for payment), and where."""
+
+    name: str
+    court: str                         # "tribunal de commerce" | "tribunal judiciaire"
+    cerfa: str                         # the form of the requête before that court
+    venue_city: str | None             # the debtor's domicile (or registered office) decides which court
+    venue_postal_code: str | None
+    small_claims_alternative: bool     # principal and interest at most 5,000 EUR: commissaire de justice
+    pieces: tuple[Piece, ...] = field(default_factory=tuple)
+
+
+def recommended_procedure(ctx: DossierContext) -> Procedure:
+    court = _court(ctx.is_consumer)
+    claim = ctx.statement.principal + ctx.statement.interest
+    return Procedure(
+        name="injonction de payer",
+        court=court,
+        cerfa=_CERFA[court],
+        venue_city=ctx.debtor.city,
+        venue_postal_code=ctx.debtor.postal_code,
+        # The threshold is in euros; a claim in another currency is left to the lawyer.
+        small_claims_alternative=ctx.currency == "EUR" and claim <= SMALL_CLAIMS_LIMIT,
+        pieces=_pieces(ctx),
+    )
+
+
+def _pieces(ctx: DossierContext) -> tuple[Piece, ...]:
+    pieces = [Piece("invoice", line.invoice_number) for line in ctx.statement.lines]
+    pieces.append(Piece("contract"))
+    amicable = {step.value for step in AMICABLE_STEPS}
+    pieces += [Piece("reminder", entry.reference, entry.as_of, entry.step)
+               for entry in ctx.chronology if entry.step in amicable]
+    if ctx.formal_notice_on is not None:
+        pieces.append(Piece("formal_notice", ctx.formal_notice_reference, ctx.formal_notice_on))
+        pieces.append(Piece("acknowledgement_of_receipt"))
+    return tuple(pieces)
+
+
+def write_dossier(ctx: DossierContext, folder: Path, formal_notice_pdf: Path | None, templates_dir: Path) -> Path:
+    """Write ``folder/case-<id>/``: summary.json, summary.html, dossier.pdf and the formal notice PDF.
+
+    Everything is rendered first, then written to a hidden sibling folder that replaces the case
+    folder in two renames: a reader sees the old dossier or the new one, never half of each.
+    """
+    folder = Path(folder)
+    who = f"dossier of case {ctx.case_id}"
+    notice = Path(formal_notice_pdf).read_bytes() if formal_notice_pdf is not None else None
+    notice_sha = sha256_hex(notice) if notice is not None else None
+    recorded = ctx.formal_notice_reference
+    if notice_sha is not None and recorded is not None and _is_sha256(recorded) and recorded != notice_sha:
+        # The dossier must attach the letter that was posted, not a reprint.
+        raise ValueError(f"{who}: {formal_notice_pdf} has sha256 {notice_sha}, the ledger recorded {recorded}")
+    procedure = recommended_procedure(ctx)
+
+    variables = {
+        "case": ctx,
+        "company": ctx.company,
+        "debtor": ctx.debtor,
+        "statement": ctx.statement,
+        "penalties": ctx.statement,
+        "procedure": procedure,
+        "notice_file": NOTICE_FILE if notice is not None else None,
+        "notice_sha256": notice_sha,
+        "currency": ctx.currency,
+        "language": "fr",
+        "small_claims_limit": SMALL_CLAIMS_LIMIT,
+    }
+    html = _render(templates_dir, "fr/documents/dossier.html", variables, f"case {ctx.case_id}")
+    pdf = _html_to_pdf(html, who)
+    summary = json.dumps(_summary(ctx, procedure, notice_sha), ensure_ascii=False, indent=2) + "\n"
+
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"case-{ctx.case_id}"
+    staging = folder / f".{final.name}.tmp-{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        (staging / "summary.json").write_text(summary, encoding="utf-8")
+        (staging / "summary.html").write_text(html, encoding="utf-8")
+        (staging / "dossier.pdf").write_bytes(pdf)
+        if notice is not None:
+            (staging / NOTICE_FILE).write_bytes(notice)
+        _replace_folder(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def _replace_folder(staging: Path, final: Path) -> None:
+    if not final.exists():
+        os.rename(staging, final)
+        return
+    retired = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
+    os.rename(final, retired)
+    try:
+        os.rename(staging, final)
+    except OSError:
+        os.rename(retired, final)  # put the previous dossier back before reporting the failure
+        raise
+    shutil.rmtree(retired)
+
+
+def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) -> dict[str, Any]:
+    statement = ctx.statement
+    company = ctx.company
+    debtor = ctx.debtor
+    return {
+        "case_id": ctx.case_id,
+        "status": ctx.status,
+        "opened_on": ctx.opened_on.isoformat(),
+        "currency": ctx.currency,
+        "is_consumer": ctx.is_consumer,
+        "creditor": {
+            "legal_name": company.legal_name,
+            "siren": company.siren,
+            "address": company.address.model_dump(mode="json"),
+            "contact": company.contact.model_dump(mode="json"),
+            "iban": company.iban,
+            "bic": company.bic,
+        },
+        "debtor": {
+            "id": debtor.id,
+            "name": debtor.name,
+            "siren": ctx.siren,
+            "is_consumer": debtor.is_consumer,
+            "email": debtor.email,
+            "language": debtor.language,
+            "address": {"line": debtor.address_line, "postal_code": debtor.postal_code,
+                        "city": debtor.city, "country": debtor.country},
+        },
+        "amounts": {
+            "computed_to": statement.computed_to.isoformat(),
+            "basis": Basis(statement.lines[0].basis).value,
+            "principal": _decimal(statement.principal),
+            "penalties": _decimal(statement.interest),
+            "indemnity": _decimal(statement.indemnity),
+            "total": _decimal(statement.total),
+        },
+        "invoices": [
+            {
+                "number": line.invoice_number,
+                "due_date": line.due_date.isoformat(),
+                "basis": Basis(line.basis).value,
+                "principal": _decimal(line.principal),
+                "penalties": _decimal(line.interest),
+                "indemnity": _decimal(line.indemnity),
+                "total": _decimal(line.total),
+                "periods": [
+                    {"start": period.start.isoformat(), "end": period.end.isoformat(), "days": period.days,
+                     "rate": _decimal(period.rate), "interest": _decimal(period.interest)}
+                    for period in line.periods
+                ],
+            }
+            for line in statement.lines
+        ],
+        "chronology": [
+            {"as_of": entry.as_of.isoformat(), "step": entry.step, "channel": entry.channel,
+             "reference": entry.reference}
+            for entry in ctx.chronology
+        ],
+        "formal_notice": {
+            "sent_on": _iso(ctx.formal_notice_on),
+            "response_deadline": _iso(ctx.response_deadline),
+            "file": NOTICE_FILE if notice_sha is not None else None,
+            "sha256": notice_sha or ctx.formal_notice_reference,
+        },
+        "procedure": {
+            "name": procedure.name,
+            "court": procedure.court,
+            "cerfa": procedure.cerfa,
+            "venue": {"city": procedure.venue_city, "postal_code": procedure.venue_postal_code},
+            "small_claims_alternative": procedure.small_claims_alternative,
+            "pieces": [
+                {"kind": piece.kind, "reference": piece.reference, "on": _iso(piece.on), "step": piece.step}
+                for piece in procedure.pieces
+            ],
+        },
+        "prescription_date": ctx.prescription_date.isoformat(),
+    }
+
+
+def _decimal(value: Decimal) -> str:
+    # 'f' never switches to exponent notation ('0E-10'), which a spreadsheet would misread.
+    return format(value, "f")
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _is_sha256(reference: str) -> bool:
+    return len(reference) == 64 and all(ch in "0123456789abcdef" for ch in reference)
+
+
+# --- templates ------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _environment(templates_dir: str) -> SandboxedEnvironment:
+    return template_environment(Path(templates_dir))
+
+
+def _render(templates_dir: Path, template_name: str, variables: dict[str, Any], who: str) -> str:
+    env = _environment(str(Path(templates_dir).resolve()))
+    try:
+        return env.get_template(template_name).render(variables)
+    except (TemplateError, ValueError, TypeError) as exc:
+        # Opaque ids only: debtor names stay out of logs and error trackers.
+        raise RenderingError(f"{template_name} failed for {who}: {type(exc).__name__}: {exc}") from exc
+
+
+# --- HTML subset to PDF ---------------------------------------------------------------------------
+
+_PAGE = {"pagesize": A4, "leftMargin": 20 * mm, "rightMargin": 20 * mm, "topMargin": 16 * mm, "bottomMargin": 22 * mm}
+# Where a right-hand window envelope (DL, C5/6) shows the address: about 110 mm from the left edge.
+_WINDOW_INDENT = 90 * mm
+
+_BODY = ParagraphStyle("body", fontName="Helvetica", fontSize=10, leading=13.5, spaceAfter=6)
+_CELL = ParagraphStyle("cell", parent=_BODY, fontSize=9, leading=11.5, spaceAfter=0)
+_TAG_STYLES = {
+    "p": _BODY,
+    "h1": ParagraphStyle("h1", parent=_BODY, fontName="Helvetica-Bold", fontSize=15, leading=19, spaceBefore=2, spaceAfter=8),
+    "h2": ParagraphStyle("h2", parent=_BODY, fontName="Helvetica-Bold", fontSize=12, leading=15, spaceBefore=10, spaceAfter=4),
+    "h3": ParagraphStyle("h3", parent=_BODY, fontName="Helvetica-Bold", fontSize=10.5, leading=13.5, spaceBefore=6, spaceAfter=3),
+    "li": ParagraphStyle("li", parent=_BODY, leftIndent=14, bulletIndent=3, spaceAfter=2),
+    "td": _CELL,
+    "th": ParagraphStyle("th", parent=_CELL, fontName="Helvetica-Bold"),
+}
+_CLASS_STYLES: dict[str, dict[str, Any]] = {
+    "sender": {"fontSize": 9, "leading": 12, "spaceAfter": 0},
+    "recipient": {"leftIndent": _WINDOW_INDENT, "fontSize": 10.5, "leading": 14, "spaceBefore": 9 * mm, "spaceAfter": 9 * mm},
+    "place-date": {"leftIndent": _WINDOW_INDENT, "spaceAfter": 6 * mm},
+    "mention": {"fontName": "Helvetica-Bold", "spaceAfter": 3 * mm},
+    "subject": {"fontName": "Helvetica-Bold", "spaceAfter": 5 * mm},
+    "signature": {"leftIndent": _WINDOW_INDENT, "spaceBefore": 6 * mm},
+    "small": {"fontSize": 8.5, "leading": 11},
+    "muted": {"textColor": colors.HexColor("#444444")},
+    "num": {"alignment": TA_RIGHT},
+    "center": {"alignment": TA_CENTER},
+}
+_INLINE = {"strong": "b", "b": "b", "em": "i", "i": "i", "small": 'font size="8"', "code": 'font face="Courier"',
+           "span": None, "a": None}
+_BLOCKS = {"p", "h1", "h2", "h3", "li", "td", "th"}
+_CONTAINERS = {"html", "body", "header", "section", "div", "ul", "ol", "footer"}
+_TABLE_PARTS = {"thead": "head", "tbody": "body", "tfoot": "foot"}
+_SKIPPED = {"style", "title"}           # not printed (the title becomes the PDF's metadata)
+_TRANSPARENT = {"head", "colgroup"}     # only their children matter
+_VOID = {"br", "hr", "col", "meta", "link"}
+
+# Characters the WinAnsi fonts lack, mapped to one they have. Babel puts U+202F in French amounts.
+_SUBSTITUTES = {
+    "\u202f": "\u00a0", "\u2007": "\u00a0", "\u2009": " ", "\u200a": " ", "\u2002": " ", "\u2003": " ",
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2212": "-", "\u2032": "'", "\u2033": '"',
+    "\u0141": "L", "\u0142": "l", "\u0110": "D", "\u0111": "d", "\u0131": "i",
+}
+
+
+def _printable(text: str, who: str) -> str:
+    out = []
+    for ch in text:
+        ch = _SUBSTITUTES.get(ch, ch)
+        if _in_winansi(ch):
+            out.append(ch)
+            continue
+        # 'ő' -> 'o', 'ą' -> 'a': the base letter reads better than a missing glyph.
+        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        if base and all(_in_winansi(c) for c in base):
+            out.append(base)
+            continue
+        raise DocumentError(f"{who}: character U+{ord(ch):04X} ({unicodedata.name(ch, '?')}) cannot be printed")
+    return "".join(out)
+
+
+def _in_winansi(ch: str) -> bool:
+    if ch in "\n\t":
+        return True
+    try:
+        return ord(ch.encode("cp1252")) >= 0x20
+    except UnicodeEncodeError:
+        return False
+
+
+@dataclass
+class _Table:
+    classes: set[str]
+    widths: list[float] = field(default_factory=list)         # percentages from <col width>
+    rows: list[list[Any]] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)            # head | body | foot, per row
+    spans: list[tuple[int, int, int]] = field(default_factory=list)  # (row, first column, last column)
+    part: str = "body"
+
+
+@dataclass
+class _Block:
+    tag: str
+    classes: list[str]
+    markup: list[str] = field(default_factory=list)
+    colspan: int = 1
+    bullet: str | None = None
+
+
+class _Layout(HTMLParser):
+    """Reads the HTML subset (see the module docstring) into reportlab flowables."""
+
+    def __init__(self, width: float, who: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.width, self.who = width, who
+        self.title = ""
+        self.meta: dict[str, str] = {}
+        self.lang: str | None = None
+        self.footer: list[Flowable] = []
+        self._containers: list[tuple[str, list[str], list[Flowable]]] = [("document", [], [])]
+        self._block: _Block | None = None
+        self._inline: list[str] = []
+        self._table: _Table | None = None
+        self._skipping: list[str] = []
+        self._list_counters: list[int | None] = []
+
+    @property
+    def story(self) -> list[Flowable]:
+        return self._containers[0][2]
+
+    def _fail(self, message: str) -> DocumentError:
+        line, column = self.getpos()
+        return DocumentError(f"{self.who}: line {line}, column {column}: {message}")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        classes = attributes.get("class", "").split()
+        if self._skipping:
+            if tag not in _VOID:
+                self._skipping.append(tag)
+            return
+        if tag == "meta":
+            if "name" in attributes:
+                self.meta[attributes["name"]] = attributes.get("content", "")
+            return
+        if tag in _SKIPPED:
+            self._skipping.append(tag)
+            return
+        if tag in _TRANSPARENT:
+            return
+        if self._block is not None:
+            self._start_inline(tag)
+            return
+        if tag == "html":
+            self.lang = attributes.get("lang")
+        if tag in _CONTAINERS:
+            self._containers.append((tag, classes, []))
+            if tag in ("ul", "ol"):
+                self._list_counters.append(0 if tag == "ol" else None)
+        elif tag == "hr":
+            self._flow(HRFlowable(width="100%", thickness=0.5, color=colors.grey, spaceBefore=2 * mm, spaceAfter=2 * mm))
+        elif tag == "table":
+            if self._table is not None:
+                raise self._fail("nested tables are not supported")
+            self._table = _Table(set(classes))
+        elif tag in _TABLE_PARTS:
+            self._in_table(tag).part = _TABLE_PARTS[tag]
+        elif tag == "col":
+            width = attributes.get("width", "").rstrip("%")
+            try:
+                self._in_table(tag).widths.append(float(width))
+            except ValueError:
+                raise self._fail(f'<col> needs width="N%", got {attributes.get("width")!r}') from None
+        elif tag == "tr":
+            table = self._in_table(tag)
+            table.rows.append([])
+            table.kinds.append(table.part)
+        elif tag in _BLOCKS:
+            block = _Block(tag, classes)
+            if tag in ("td", "th"):
+                self._in_table(tag)
+                colspan = attributes.get("colspan") or "1"
+                if not colspan.isdigit() or int(colspan) < 1:
+                    raise self._fail(f"colspan must be a positive number, got {colspan!r}")
+                block.colspan = int(colspan)
+            if tag == "li":
+                if not self._list_counters:
+                    raise self._fail("<li> outside <ul> or <ol>")
+                counter = self._list_counters[-1]
+                if counter is None:
+                    block.bullet = "\u2022"
+                else:
+                    self._list_counters[-1] = counter + 1
+                    block.bullet = f"{counter + 1}."
+            self._block = block
+        elif tag == "br":
+            pass  # a line break between blocks is layout the styles already give
+        else:
+            raise self._fail(f"<{tag}> is not part of the PDF template subset")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skipping:
+            self._skipping.pop()
+            return
+        if tag in _VOID or tag in _TRANSPARENT:
+            return
+        block = self._block
+        if block is not None:
+            if tag == block.tag:
+                self._end_block(block)
+            else:
+                self._end_inline(tag)
+            return
+        if tag in _CONTAINERS:
+            name, classes, flowables = self._containers.pop()
+            if name != tag:
+                raise self._fail(f"</{tag}> closes <{name}>")
+            if tag in ("ul", "ol"):
+                self._list_counters.pop()
+            if tag == "footer":
+                self.footer.extend(flowables)
+            elif "page-break" in classes:
+                self._flow(PageBreak())
+            elif "keep" in classes:
+                self._flow(KeepTogether(flowables))
+            else:
+                for flowable in flowables:
+                    self._flow(flowable)
+        elif tag == "table":
+            table = self._in_table(tag)
+            self._table = None
+            self._flow(self._build_table(table))
+        elif tag in _TABLE_PARTS:
+            self._in_table(tag).part = "body"
+
+    def handle_data(self, data: str) -> None:
+        if self._skipping:
+            if self._skipping[-1] == "title":
+                self.title += data
+            return
+        if self._block is None:
+            if data.strip():
+                raise self._fail(f"text outside a block: {data.strip()[:40]!r}")
+            return
+        self._block.markup.append(_xml_escape(_printable(data, self.who)))
+
+    def close(self) -> None:
+        super().close()
+        if self._block is not None or self._table is not None or len(self._containers) > 1:
+            raise self._fail("the document ends inside an open element")
+
+    # --- helpers
+
+    def _in_table(self, tag: str) -> _Table:
+        if self._table is None:
+            raise self._fail(f"<{tag}> outside a <table>")
+        return self._table
+
+    def _start_inline(self, tag: str) -> None:
+        assert self._block is not None
+        if tag == "br":
+            self._block.markup.append("<br/>")
+            return
+        if tag not in _INLINE:
+            raise self._fail(f"<{tag}> inside <{self._block.tag}> is not supported")
+        self._inline.append(tag)
+        if _INLINE[tag]:
+            self._block.markup.append(f"<{_INLINE[tag]}>")
+
+    def _end_inline(self, tag: str) -> None:
+        assert self._block is not None
+        if not self._inline or self._inline[-1] != tag:
+            raise self._fail(f"</{tag}> does not close the open inline element")
+        self._inline.pop()
+        markup = _INLINE[tag]
+        if markup:
+            self._block.markup.append(f"</{markup.split()[0]}>")
+
+    def _end_block(self, block: _Block) -> None:
+        if self._inline:
+            raise self._fail(f"</{block.tag}> with <{self._inline[-1]}> still open")
+        self._block = None
+        paragraph = Paragraph("".join(block.markup).strip(), self._style(block.tag, block.classes),
+                              bulletText=block.bullet)
+        if block.tag in ("td", "th"):
+            table = self._in_table(block.tag)
+            if not table.rows:
+                raise self._fail(f"<{block.tag}> outside a <tr>")
+            row = table.rows[-1]
+            if block.colspan > 1:
+                table.spans.append((len(table.rows) - 1, len(row), len(row) + block.colspan - 1))
+            row.append(paragraph)
+            row.extend([""] * (block.colspan - 1))
+        else:
+            self._flow(paragraph)
+
+    def _flow(self, flowable: Flowable) -> None:
+        self._containers[-1][2].append(flowable)
+
+    def _style(self, tag: str, classes: list[str]) -> ParagraphStyle:
+        overrides: dict[str, Any] = {}
+        for name in classes:
+            overrides.update(_CLASS_STYLES.get(name, {}))
+        base = _TAG_STYLES[tag]
+        if not overrides:
+            return base
+        return ParagraphStyle(f"{tag}.{'.'.join(classes)}", parent=base, **overrides)
+
+    def _build_table(self, table: _Table) -> Table:
+        if not table.rows:
+            raise self._fail("a table without rows")
+        columns = max(len(row) for row in table.rows)
+        rows = [row + [""] * (columns - len(row)) for row in table.rows]
+        percents = table.widths or [100.0 / columns] * columns
+        if len(percents) != columns:
+            raise self._fail(f"{len(percents)} <col> widths for {columns} columns")
+        total = sum(percents)
+        widths = [self.width * share / total for share in percents]
+        heads = sum(1 for kind in table.kinds if kind == "head")
+        plain = "plain" in table.classes
+        pad = 2 if plain else 3
+        commands: list[tuple[Any, ...]] = [
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 4),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+            ("TOPPADDING", (0, 0), (-1, -1), pad),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), pad + 1),
+        ]
+        for index, kind in enumerate(table.kinds):
+            if kind == "head":
+                commands.append(("BACKGROUND", (0, index), (-1, index), colors.HexColor("#e6e6e6")))
+            elif kind == "foot":
+                commands.append(("LINEABOVE", (0, index), (-1, index), 0.8, colors.black))
+            elif not plain:
+                commands.append(("LINEBELOW", (0, index), (-1, index), 0.25, colors.HexColor("#b0b0b0")))
+        if "boxed" in table.classes:
+            commands.append(("BOX", (0, 0), (-1, -1), 0.8, colors.black))
+        for row, first, last in table.spans:
+            commands.append(("SPAN", (first, row), (last, row)))
+        flowable = Table(rows, colWidths=widths, repeatRows=heads, hAlign="LEFT", spaceBefore=2 * mm, spaceAfter=4 * mm)
+        flowable.setStyle(TableStyle(commands))
+        return flowable
+
+
+class _NumberedCanvas(Canvas):
+    """Holds pages back until the end so each can say 'page n/total' (only when there are several)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:  # noqa: N802 (reportlab's name)
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for state in self._pages:
+            self.__dict__.update(state)
+            if total > 1:
+                self.setFont("Helvetica", 8)
+                self.drawRightString(A4[0] - _PAGE["rightMargin"], 7 * mm, f"{self._pageNumber}/{total}")
+            super().showPage()
+        super().save()
+
+
+def _html_to_pdf(html: str, who: str) -> bytes:
+    width = A4[0] - _PAGE["leftMargin"] - _PAGE["rightMargin"]
+    layout = _Layout(width, who)
+    layout.feed(html)
+    layout.close()
+    if not layout.story:
+        raise DocumentError(f"{who}: the template produced no content")
+    buffer = BytesIO()
+    # invariant: no creation date nor random id in the file, so the same letter always has the
+    # same sha256 and a rerun can be matched with what the ledger recorded.
+    document = SimpleDocTemplate(
+        buffer, title=_printable(layout.title.strip(), who), author=layout.meta.get("author", ""),
+        subject=layout.meta.get("subject", ""), creator="dunning", lang=layout.lang, invariant=1, **_PAGE,
+    )
+    footer = layout.footer
+
+    def draw_footer(canvas: Canvas, doc: SimpleDocTemplate) -> None:
+        canvas.saveState()
+        y = 11 * mm
+        for paragraph in reversed(footer):
+            _, height = paragraph.wrap(doc.width, doc.bottomMargin)
+            paragraph.drawOn(canvas, doc.leftMargin, y)
+            y += height
+        canvas.restoreState()
+
+    document.build(layout.story, onFirstPage=draw_footer, onLaterPages=draw_footer, canvasmaker=_NumberedCanvas)
+    return buffer.getvalue()

@@ -1,0 +1,641 @@
+"""The mise en demeure PDF, its registered-letter cover sheet and the legal dossier (dunning.documents).
+
+Every check on a PDF reads the text pypdf extracts from the real file, as a clerk reading the
+printed page would. The penalty figures are worked out by hand in each scenario's docstring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from dunning.config import CompanyIdentity
+from dunning.documents import (
+    DOSSIER_FILES,
+    SMALL_CLAIMS_LIMIT,
+    ChronologyEntry,
+    DocumentError,
+    DossierContext,
+    FormalNoticeLetter,
+    recommended_procedure,
+    render_ar_cover_pdf,
+    render_formal_notice_pdf,
+    sha256_hex,
+    write_dossier,
+)
+from dunning.penalties import Basis, InvoicePenalty, PenaltyStatement, RatePeriod
+from dunning.rendering import Debtor, InvoiceLine, MessageContext, RenderingError
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+COMMERCIAL_RATE = Decimal("12.15")   # ECB 2.15 % (since 11 June 2025) + 10 points: H2 2025 and H1 2026
+LEGAL_RATE_H1_2026 = Decimal("2.62")  # taux d'intérêt légal, creditor not an individual, H1 2026
+
+
+def text_of(pdf: bytes) -> str:
+    """The PDF's text with every run of spaces (babel's no-break ones included) and line breaks as one space."""
+    reader = PdfReader(io.BytesIO(pdf))
+    raw = " ".join(page.extract_text() for page in reader.pages)
+    return " ".join(raw.replace("\u202f", " ").replace("\xa0", " ").split())
+
+
+def page_count(pdf: bytes) -> int:
+    return len(PdfReader(io.BytesIO(pdf)).pages)
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+
+
+def ateliers_demo() -> CompanyIdentity:
+    """The creditor: a Paris SAS."""
+    return CompanyIdentity.model_validate({
+        "legal_name": "Ateliers Demo SAS",
+        "siren": "552100554",
+        "address": {"line": "12 rue de la Paix", "postal_code": "75002", "city": "Paris", "country": "FR"},
+        "iban": "FR76 3000 6000 0112 3456 7890 189",
+        "bic": "AGRIFRPP",
+        "contact": {"name": "Service recouvrement", "email": "recouvrement@ateliers-demo.fr",
+                    "phone": "+33 1 23 45 67 89"},
+        "from_email": "relances@ateliers-demo.fr",
+        "from_name": "Ateliers Demo",
+    })
+
+
+def boulangerie(**changes: object) -> Debtor:
+    """A B2B debtor in Lyon."""
+    debtor = Debtor(id="C-0042", name="Boulangerie Martin SARL", email="compta@boulangerie-martin.fr",
+                    language="fr", is_consumer=False, address_line="8 place Bellecour",
+                    postal_code="69002", city="Lyon", country="FR")
+    return replace(debtor, **changes)
+
+
+def harbour_tools() -> Debtor:
+    """An English-speaking B2B debtor in Bristol."""
+    return Debtor(id="C-0077", name="Harbour Tools Ltd", email="accounts@harbourtools.co.uk", language="en",
+                  is_consumer=False, address_line="4 Dock Street", postal_code="BS1 4RT", city="Bristol",
+                  country="GB")
+
+
+def claire_dubois() -> Debtor:
+    """A consumer in Bordeaux."""
+    return Debtor(id="P-0310", name="Mme Claire Dubois", email=None, language="fr", is_consumer=True,
+                  address_line="14 rue des Lilas", postal_code="33000", city="Bordeaux", country="FR")
+
+
+LETTER_DATE = date(2026, 1, 7)
+DEADLINE = date(2026, 1, 15)
+
+
+def two_overdue_invoices() -> tuple[InvoiceLine, ...]:
+    return (
+        InvoiceLine(number="F2025-0142", issue_date=date(2025, 10, 24), due_date=date(2025, 11, 23),
+                    amount_total=Decimal("1234.56"), residual=Decimal("1234.56"), days_overdue=45),
+        InvoiceLine(number="F2025-0157", issue_date=date(2025, 10, 29), due_date=date(2025, 11, 28),
+                    amount_total=Decimal("500.00"), residual=Decimal("250.00"), days_overdue=40),
+    )
+
+
+def commercial_statement() -> PenaltyStatement:
+    """Both invoices at 12.15 % to 7 January 2026, actual/365, rounded once per invoice.
+
+    F2025-0142: 1 234,56 x 12.15 % x 38/365 (24 Nov - 31 Dec 2025) = 15.6163
+              + 1 234,56 x 12.15 % x  7/365 ( 1 Jan -  7 Jan 2026) =  2.8767  -> 18,49 + 40,00
+    F2025-0157:   250,00 x 12.15 % x 40/365 (29 Nov 2025 - 7 Jan 2026) = 3.3288 ->  3,33 + 40,00
+    Principal 1 484,56 + penalties 21,82 + indemnity 80,00 = 1 586,38
+    """
+    return PenaltyStatement(computed_to=LETTER_DATE, currency="EUR", lines=(
+        InvoicePenalty(
+            invoice_number="F2025-0142", principal=Decimal("1234.56"), due_date=date(2025, 11, 23),
+            basis=Basis.commercial,
+            periods=(
+                RatePeriod(date(2025, 11, 24), date(2025, 12, 31), 38, COMMERCIAL_RATE,
+                           Decimal("1234.56") * COMMERCIAL_RATE / 100 * 38 / 365),
+                RatePeriod(date(2026, 1, 1), date(2026, 1, 7), 7, COMMERCIAL_RATE,
+                           Decimal("1234.56") * COMMERCIAL_RATE / 100 * 7 / 365),
+            ),
+            interest=Decimal("18.49"), indemnity=Decimal("40.00"),
+        ),
+        InvoicePenalty(
+            invoice_number="F2025-0157", principal=Decimal("250.00"), due_date=date(2025, 11, 28),
+            basis=Basis.commercial,
+            periods=(RatePeriod(date(2025, 11, 29), date(2026, 1, 7), 40, COMMERCIAL_RATE,
+                                Decimal("250.00") * COMMERCIAL_RATE / 100 * 40 / 365),),
+            interest=Decimal("3.33"), indemnity=Decimal("40.00"),
+        ),
+    ))
+
+
+def b2b_letter(debtor: Debtor | None = None) -> FormalNoticeLetter:
+    """The boulangerie's mise en demeure for its two overdue invoices, posted from Paris on 7 January 2026."""
+    context = MessageContext(step="formal_notice", as_of=LETTER_DATE, company=ateliers_demo(),
+                             debtor=debtor or boulangerie(), invoices=two_overdue_invoices(), currency="EUR",
+                             response_deadline=DEADLINE, penalties=commercial_statement())
+    return FormalNoticeLetter(context=context, place="Paris", letter_date=LETTER_DATE)
+
+
+CONSUMER_NOTICE_ON = date(2026, 3, 2)
+
+
+def consumer_invoice() -> InvoiceLine:
+    return InvoiceLine(number="F2025-0201", issue_date=date(2025, 12, 15), due_date=date(2026, 1, 15),
+                       amount_total=Decimal("860.00"), residual=Decimal("860.00"), days_overdue=46)
+
+
+def consumer_statement(computed_to: date) -> PenaltyStatement:
+    """Interest at the legal rate from the formal notice of 2 March 2026 only (Code civil 1344-1), no indemnity.
+
+    To 15 April 2026: 860,00 x 2.62 % x 44/365 (3 March - 15 April) = 2.7162 -> 2,72; total 862,72.
+    On the day of the formal notice itself nothing has run yet.
+    """
+    days = (computed_to - CONSUMER_NOTICE_ON).days
+    periods = ()
+    interest = Decimal("0.00")
+    if days > 0:
+        periods = (RatePeriod(date(2026, 3, 3), computed_to, days, LEGAL_RATE_H1_2026,
+                              Decimal("860.00") * LEGAL_RATE_H1_2026 / 100 * days / 365),)
+        interest = (Decimal("860.00") * LEGAL_RATE_H1_2026 / 100 * days / 365).quantize(Decimal("0.01"))
+    return PenaltyStatement(computed_to=computed_to, currency="EUR", lines=(
+        InvoicePenalty(invoice_number="F2025-0201", principal=Decimal("860.00"), due_date=date(2026, 1, 15),
+                       basis=Basis.consumer, periods=periods, interest=interest, indemnity=Decimal("0.00")),
+    ))
+
+
+def consumer_letter() -> FormalNoticeLetter:
+    """Mme Dubois's mise en demeure, posted on 2 March 2026: from today interest runs at the legal rate."""
+    context = MessageContext(step="formal_notice", as_of=CONSUMER_NOTICE_ON, company=ateliers_demo(),
+                             debtor=claire_dubois(), invoices=(consumer_invoice(),), currency="EUR",
+                             response_deadline=date(2026, 3, 10), penalties=consumer_statement(CONSUMER_NOTICE_ON))
+    return FormalNoticeLetter(context=context, place="Paris", letter_date=CONSUMER_NOTICE_ON)
+
+
+# --- the mise en demeure --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def b2b_pdf() -> bytes:
+    return render_formal_notice_pdf(b2b_letter(), TEMPLATES_DIR)
+
+
+@pytest.fixture(scope="module")
+def consumer_pdf() -> bytes:
+    return render_formal_notice_pdf(consumer_letter(), TEMPLATES_DIR)
+
+
+def test_formal_notice_is_a_pdf_of_at_most_two_pages(b2b_pdf):
+    assert b2b_pdf.startswith(b"%PDF-")
+    assert 1 <= page_count(b2b_pdf) <= 2
+
+
+@pytest.mark.parametrize(
+    ("what", "fragment"),
+    [
+        ("creditor raison sociale", "Ateliers Demo SAS"),
+        ("creditor SIREN", "SIREN 552100554"),
+        ("creditor address", "12 rue de la Paix 75002 Paris"),
+        ("debtor", "Boulangerie Martin SARL 8 place Bellecour 69002 Lyon"),
+        ("place and date", "Paris, le 7 janvier 2026"),
+        ("registered letter", "Lettre recommandée avec demande d'avis de réception"),
+        ("the words", "mise en demeure"),
+        ("first invoice", "F2025-0142 24 octobre 2025 23 novembre 2025 1 234,56 € 1 234,56 €"),
+        ("second invoice, half paid", "F2025-0157 29 octobre 2025 28 novembre 2025 500,00 € 250,00 €"),
+        ("principal", "Principal restant dû 1 484,56 €"),
+        ("interest detail", "38 jours à 12,15 % du 24 novembre 2025 au 31 décembre 2025"),
+        ("interest across 1 January", "7 jours à 12,15 % du 1er janvier 2026 au 7 janvier 2026"),
+        ("interest of the first invoice", "18,49 €"),
+        ("interest of the second invoice", "3,33 €"),
+        ("penalties to the letter's date", "Pénalités de retard au 7 janvier 2026 21,82 €"),
+        ("indemnity", "Indemnité forfaitaire pour frais de recouvrement 80,00 €"),
+        ("indemnity per invoice", "40,00 €"),
+        ("total", "Total dû au 7 janvier 2026 1 586,38 €"),
+        ("legal basis", "pénalités de retard au taux de la BCE majoré de 10 points (article L441-10 du Code de commerce)"),
+        ("indemnity basis", "indemnité forfaitaire pour frais de recouvrement de 40 € par facture (article D441-5)"),
+        ("demand and deadline", "nous vous mettons en demeure de nous régler la somme de 1 586,38 € au plus tard le 15 janvier 2026"),
+        ("consequence", "nous saisirons le tribunal de commerce compétent d'une requête en injonction de payer"),
+        ("IBAN", "IBAN FR76 3000 6000 0112 3456 7890 189"),
+        ("BIC", "BIC AGRIFRPP"),
+        ("amount to pay", "Montant 1 586,38 €"),
+        ("payment reference", "Référence à indiquer C-0042-20260107"),
+        ("contact", "recouvrement@ateliers-demo.fr"),
+        ("contact phone", "+33 1 23 45 67 89"),
+        ("signature", "Service recouvrement Ateliers Demo SAS"),
+    ],
+)
+def test_b2b_formal_notice_states(b2b_pdf, what, fragment):
+    assert fragment in text_of(b2b_pdf), what
+
+
+def test_formal_notice_in_english_for_an_english_debtor_abroad():
+    text = text_of(render_formal_notice_pdf(b2b_letter(harbour_tools()), TEMPLATES_DIR))
+
+    for fragment in (
+        "formal notice",
+        "Registered letter with acknowledgement of receipt",
+        "Harbour Tools Ltd 4 Dock Street BS1 4RT Bristol UNITED KINGDOM",
+        "75002 Paris FRANCE",                # the sender's country, on a letter going abroad
+        "Paris, January 7, 2026",
+        "F2025-0142", "F2025-0157",
+        "€1,234.56", "€250.00",
+        "Late-payment penalties to January 7, 2026 €21.82",
+        "Fixed recovery indemnity €80.00",
+        "Total due as at January 7, 2026 €1,586.38",
+        "no later than January 15, 2026",
+        "order for payment (injonction de payer)",
+        "article L441-10 of the French Commercial Code",
+        "FR76 3000 6000 0112 3456 7890 189",
+        "Payment reference C-0077-20260107",
+    ):
+        assert fragment in text
+    assert "Madame" not in text
+
+
+def test_consumer_formal_notice_has_no_commercial_code_and_no_indemnity(consumer_pdf):
+    text = text_of(consumer_pdf)
+
+    for absent in ("L441", "D441", "Code de commerce", "40,00", "40 €", "ndemnité", "BCE"):
+        assert absent not in text
+    # Nothing has run on the day of the notice: no table of zeros.
+    assert "Intérêts au taux légal au" not in text and "aucun jour échu" not in text
+    for fragment in (
+        "Mme Claire Dubois 14 rue des Lilas 33000 Bordeaux",
+        "mise en demeure",
+        "F2025-0201", "860,00 €",
+        "La présente mise en demeure fait courir sur ces sommes les intérêts au taux légal (article 1344-1 du Code civil)",
+        "la somme de 860,00 € au plus tard",
+        "au plus tard le 10 mars 2026",
+        "nous saisirons le tribunal judiciaire compétent d'une requête en injonction de payer",
+    ):
+        assert fragment in text
+
+
+def test_the_same_letter_gives_the_same_bytes(b2b_pdf):
+    # The ledger stores the sha256: a rerun must be able to recognise the letter it printed.
+    again = render_formal_notice_pdf(b2b_letter(), TEMPLATES_DIR)
+    assert again == b2b_pdf
+    assert sha256_hex(again) == sha256_hex(b2b_pdf)
+
+
+def test_sha256_hex_matches_hashlib(b2b_pdf):
+    assert sha256_hex(b2b_pdf) == hashlib.sha256(b2b_pdf).hexdigest()
+    assert sha256_hex(b"") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert re.fullmatch(r"[0-9a-f]{64}", sha256_hex(b2b_pdf))
+
+
+def test_pdf_metadata_names_the_document(b2b_pdf):
+    info = PdfReader(io.BytesIO(b2b_pdf)).metadata
+    assert info.title.startswith("Mise en demeure de payer")
+    assert info.author == "Ateliers Demo SAS"
+
+
+# --- what a letter refuses to print ------------------------------------------------------------
+
+
+def _with_context(letter: FormalNoticeLetter, **changes: object) -> FormalNoticeLetter:
+    return FormalNoticeLetter(context=replace(letter.context, **changes), place=letter.place,
+                              letter_date=letter.letter_date)
+
+
+def _statement_with(statement: PenaltyStatement, **line_changes: object) -> PenaltyStatement:
+    return replace(statement, lines=(replace(statement.lines[0], **line_changes),) + statement.lines[1:])
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: replace(b2b_letter(), letter_date=date(2026, 1, 6)), "computed to 2026-01-07"),
+        (lambda: _with_context(b2b_letter(), penalties=None), "needs its penalty statement"),
+        (lambda: _with_context(b2b_letter(), penalties=replace(commercial_statement(),
+                                                                lines=commercial_statement().lines[:1])),
+         "no penalty line for invoice F2025-0157"),
+        (lambda: _with_context(b2b_letter(), penalties=_statement_with(commercial_statement(),
+                                                                        principal=Decimal("1000.00"))),
+         "the open amount is 1234.56"),
+        (lambda: _with_context(b2b_letter(), penalties=_statement_with(commercial_statement(),
+                                                                        basis=Basis.consumer)),
+         "consumer-rate interest for a business debtor"),
+        (lambda: _with_context(consumer_letter(), penalties=_statement_with(consumer_statement(CONSUMER_NOTICE_ON),
+                                                                             indemnity=Decimal("40.00"))),
+         "a consumer owes interest at the legal rate only"),
+        (lambda: _with_context(consumer_letter(), penalties=_statement_with(consumer_statement(CONSUMER_NOTICE_ON),
+                                                                             basis=Basis.commercial)),
+         "a consumer owes interest at the legal rate only"),
+        (lambda: _with_context(b2b_letter(), debtor=boulangerie(address_line=None)), "no postal address"),
+        (lambda: _with_context(b2b_letter(), response_deadline=date(2026, 1, 12)), "less than 8 days"),
+        (lambda: _with_context(b2b_letter(), step="reminder_3"), "not formal_notice"),
+        (lambda: replace(b2b_letter(), place="  "), "place of the letter is empty"),
+    ],
+    ids=["stale-penalties", "no-penalties", "missing-line", "wrong-principal", "business-at-consumer-rate",
+         "consumer-with-indemnity", "consumer-at-commercial-rate", "no-address", "short-deadline",
+         "not-a-formal-notice", "no-place"],
+)
+def test_letter_refuses_what_would_be_wrong_on_paper(build, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build()
+
+
+def test_hostile_debtor_name_is_printed_as_text_never_as_markup():
+    name = "<b>Dupont</b> & Fils {{ 7*7 }}"
+    text = text_of(render_formal_notice_pdf(b2b_letter(boulangerie(name=name)), TEMPLATES_DIR))
+    assert name in text  # neither bold nor 49: the sandbox and the escaping both held
+
+
+def test_accents_survive_and_letters_outside_the_font_are_transliterated():
+    debtor = boulangerie(name="Zoë Łukasiewicz – Crème brûlée & Cie", address_line="3 allée d’Œuvre")
+    text = text_of(render_formal_notice_pdf(b2b_letter(debtor), TEMPLATES_DIR))
+    assert "Zoë Lukasiewicz – Crème brûlée & Cie" in text
+    assert "3 allée d’Œuvre" in text
+
+
+def test_a_character_no_font_can_print_is_refused_with_its_code_point():
+    with pytest.raises(DocumentError, match=r"U\+5317") as caught:
+        render_formal_notice_pdf(b2b_letter(boulangerie(name="北京 Trading")), TEMPLATES_DIR)
+    assert isinstance(caught.value, RenderingError)  # what dispatch already catches
+
+
+# --- the registered-letter cover sheet ----------------------------------------------------------
+
+
+def test_ar_cover_sheet_carries_both_full_addresses():
+    text = text_of(render_ar_cover_pdf(b2b_letter(), TEMPLATES_DIR))
+
+    assert "Lettre recommandée avec demande d'avis de réception" in text
+    assert "Expéditeur Ateliers Demo SAS 12 rue de la Paix 75002 Paris SIREN 552100554" in text
+    assert "Destinataire Boulangerie Martin SARL 8 place Bellecour 69002 Lyon" in text
+    assert "Mise en demeure de payer du 7 janvier 2026" in text
+    assert "15 janvier 2026" in text
+
+
+def test_ar_cover_sheet_in_english_keeps_the_french_postal_mention():
+    text = text_of(render_ar_cover_pdf(b2b_letter(harbour_tools()), TEMPLATES_DIR))
+
+    assert "Registered letter with acknowledgement of receipt" in text
+    assert "Lettre recommandée avec demande d'avis de réception" in text
+    assert "Sender Ateliers Demo SAS 12 rue de la Paix 75002 Paris FRANCE" in text
+    assert "Recipient Harbour Tools Ltd 4 Dock Street BS1 4RT Bristol UNITED KINGDOM" in text
+
+
+def test_ar_cover_sheet_for_a_consumer():
+    text = text_of(render_ar_cover_pdf(consumer_letter(), TEMPLATES_DIR))
+    assert "Destinataire Mme Claire Dubois 14 rue des Lilas 33000 Bordeaux" in text
+    assert "L441" not in text and "40,00" not in text
+
+
+# --- the legal dossier ----------------------------------------------------------------------------
+
+
+def b2b_case(statement: PenaltyStatement | None = None, *, notice_sha: str = "ab" * 32,
+             currency: str = "EUR") -> DossierContext:
+    """Case 12: the boulangerie, after two reminders by email and the registered mise en demeure."""
+    statement = statement or commercial_statement()
+    return DossierContext(
+        case_id=12, status="queued", opened_on=date(2026, 1, 19), company=ateliers_demo(),
+        debtor=boulangerie(), siren="801234567", currency=currency, statement=statement,
+        chronology=(
+            ChronologyEntry(date(2026, 1, 7), "formal_notice", "email_and_letter", notice_sha),
+            ChronologyEntry(date(2025, 11, 26), "reminder_1", "email", "sg-msg-0001"),
+            ChronologyEntry(date(2025, 12, 8), "reminder_2", "email", "sg-msg-0002"),
+        ),
+        formal_notice_on=LETTER_DATE, response_deadline=DEADLINE,
+        prescription_date=date(2030, 11, 23), is_consumer=False,
+    )
+
+
+def consumer_case() -> DossierContext:
+    """Case 13: Mme Dubois, six weeks after her formal notice, with interest at the legal rate."""
+    return DossierContext(
+        case_id=13, status="acknowledged", opened_on=date(2026, 4, 15), company=ateliers_demo(),
+        debtor=claire_dubois(), siren=None, currency="EUR", statement=consumer_statement(date(2026, 4, 15)),
+        chronology=(
+            ChronologyEntry(date(2026, 1, 18), "reminder_1", "letter", "cd" * 32),
+            ChronologyEntry(date(2026, 3, 2), "formal_notice", "letter", "ef" * 32),
+        ),
+        formal_notice_on=CONSUMER_NOTICE_ON, response_deadline=date(2026, 3, 10),
+        prescription_date=date(2028, 1, 15), is_consumer=True,
+    )
+
+
+@pytest.fixture()
+def b2b_dossier(tmp_path, b2b_pdf) -> Path:
+    notice = tmp_path / "posted" / "formal_notice-C-0042.pdf"
+    notice.parent.mkdir()
+    notice.write_bytes(b2b_pdf)
+    return write_dossier(b2b_case(notice_sha=sha256_hex(b2b_pdf)), tmp_path / "legal", notice, TEMPLATES_DIR)
+
+
+def test_dossier_folder_holds_the_four_files(b2b_dossier, tmp_path, b2b_pdf):
+    assert b2b_dossier == tmp_path / "legal" / "case-12"
+    assert sorted(path.name for path in b2b_dossier.iterdir()) == sorted((*DOSSIER_FILES, "formal_notice.pdf"))
+    assert (b2b_dossier / "formal_notice.pdf").read_bytes() == b2b_pdf
+    assert [path.name for path in (tmp_path / "legal").iterdir()] == ["case-12"]  # no temporary left behind
+
+
+def test_dossier_summary_json_has_the_right_totals(b2b_dossier, b2b_pdf):
+    summary = json.loads((b2b_dossier / "summary.json").read_text(encoding="utf-8"))
+
+    assert summary["amounts"] == {
+        "computed_to": "2026-01-07", "basis": "commercial",
+        "principal": "1484.56", "penalties": "21.82", "indemnity": "80.00", "total": "1586.38",
+    }
+    assert [(i["number"], i["penalties"], i["indemnity"], i["total"]) for i in summary["invoices"]] == [
+        ("F2025-0142", "18.49", "40.00", "1293.05"),
+        ("F2025-0157", "3.33", "40.00", "293.33"),
+    ]
+    assert summary["case_id"] == 12 and summary["status"] == "queued" and summary["opened_on"] == "2026-01-19"
+    assert summary["debtor"]["siren"] == "801234567" and summary["debtor"]["address"]["city"] == "Lyon"
+    assert summary["creditor"]["siren"] == "552100554"
+    assert [entry["step"] for entry in summary["chronology"]] == ["reminder_1", "reminder_2", "formal_notice"]
+    assert summary["formal_notice"] == {
+        "sent_on": "2026-01-07", "response_deadline": "2026-01-15", "file": "formal_notice.pdf",
+        "sha256": sha256_hex(b2b_pdf),
+    }
+    assert summary["procedure"]["court"] == "tribunal de commerce"
+    assert summary["procedure"]["cerfa"] == "Cerfa n°12946"
+    assert summary["procedure"]["venue"] == {"city": "Lyon", "postal_code": "69002"}
+    assert summary["procedure"]["small_claims_alternative"] is True
+    assert [piece["kind"] for piece in summary["procedure"]["pieces"]] == [
+        "invoice", "invoice", "contract", "reminder", "reminder", "formal_notice", "acknowledgement_of_receipt",
+    ]
+    assert summary["prescription_date"] == "2030-11-23"
+    # Money is a string in the JSON: a float would already have lost cents somewhere.
+    assert all(isinstance(summary["amounts"][key], str) for key in ("principal", "penalties", "indemnity", "total"))
+
+
+def test_dossier_html_and_pdf_say_the_same_things(b2b_dossier, b2b_pdf):
+    html = (b2b_dossier / "summary.html").read_text(encoding="utf-8")
+    pdf_text = text_of((b2b_dossier / "dossier.pdf").read_bytes())
+    html_text = " ".join(re.sub(r"<[^>]+>", " ", html).replace("\u202f", " ").replace("\xa0", " ").split())
+
+    for fragment in (
+        "Dossier contentieux n° 12",
+        "Ateliers Demo SAS", "SIREN 552100554", "Boulangerie Martin SARL", "SIREN 801234567",
+        "Principal restant dû 1 484,56 €", "Pénalités de retard 21,82 €",
+        "Indemnité forfaitaire pour frais de recouvrement 80,00 €", "Total 1 586,38 €",
+        "26 novembre 2025 Première relance e-mail sg-msg-0001",
+        "8 décembre 2025 Deuxième relance e-mail sg-msg-0002",
+        "délai de paiement expirant le 15 janvier 2026",
+        "injonction de payer", "tribunal de commerce", "Lyon (69002)", "Cerfa n°12946",
+        "procédure simplifiée de recouvrement des petites créances", "commissaire de justice",
+        "23 novembre 2030", "L110-4",
+        "Facture F2025-0142", "Contrat, bon de commande", "Avis de réception signé",
+    ):
+        assert fragment in html_text, f"summary.html lacks {fragment!r}"
+        assert fragment in pdf_text, f"dossier.pdf lacks {fragment!r}"
+    assert html.lstrip().startswith("{#") is False and "<!DOCTYPE html>" in html
+    assert sha256_hex(b2b_pdf) in html
+
+
+def test_consumer_dossier_goes_to_the_tribunal_judiciaire_without_commercial_code(tmp_path):
+    case = write_dossier(consumer_case(), tmp_path, None, TEMPLATES_DIR)
+    summary = json.loads((case / "summary.json").read_text(encoding="utf-8"))
+    text = text_of((case / "dossier.pdf").read_bytes())
+
+    assert sorted(path.name for path in case.iterdir()) == sorted(DOSSIER_FILES)
+    assert summary["amounts"] == {
+        "computed_to": "2026-04-15", "basis": "consumer",
+        "principal": "860.00", "penalties": "2.72", "indemnity": "0.00", "total": "862.72",
+    }
+    assert summary["procedure"]["court"] == "tribunal judiciaire"
+    assert summary["procedure"]["cerfa"] == "Cerfa n°12948"
+    assert summary["formal_notice"]["file"] is None
+    assert summary["formal_notice"]["sha256"] == "ef" * 32  # what the ledger recorded
+    for fragment in ("tribunal judiciaire", "Cerfa n°12948", "Particulier (consommateur)", "Bordeaux (33000)",
+                     "Intérêts au taux légal 2,72 €", "Total 862,72 €",
+                     "44 jours à 2,62 % du 3 mars 2026 au 15 avril 2026",
+                     "article 1344-1 du Code civil", "L218-2", "15 janvier 2028"):
+        assert fragment in text
+    for absent in ("L441", "D441", "Code de commerce", "40,00", "tribunal de commerce", "Indemnité"):
+        assert absent not in text
+
+
+@pytest.mark.parametrize(
+    ("is_consumer", "court", "cerfa"),
+    [(False, "tribunal de commerce", "Cerfa n°12946"), (True, "tribunal judiciaire", "Cerfa n°12948")],
+)
+def test_procedure_court_and_form_follow_who_the_debtor_is(is_consumer, court, cerfa):
+    ctx = consumer_case() if is_consumer else b2b_case()
+    procedure = recommended_procedure(ctx)
+    assert (procedure.name, procedure.court, procedure.cerfa) == ("injonction de payer", court, cerfa)
+    assert procedure.venue_city == ctx.debtor.city
+
+
+def _one_invoice_statement(principal: str, interest: str) -> PenaltyStatement:
+    return PenaltyStatement(computed_to=LETTER_DATE, currency="EUR", lines=(
+        InvoicePenalty(invoice_number="F2025-0300", principal=Decimal(principal), due_date=date(2025, 11, 23),
+                       basis=Basis.commercial, periods=(), interest=Decimal(interest), indemnity=Decimal("40.00")),
+    ))
+
+
+@pytest.mark.parametrize(
+    ("principal", "interest", "offered"),
+    [
+        ("5000.00", "0.00", True),
+        ("5000.01", "0.00", False),
+        ("4990.00", "10.00", True),     # R125-1 CPCE counts principal and interest...
+        ("4990.00", "10.01", False),
+        ("4960.00", "0.00", True),      # ...but not the 40 EUR indemnity (total 5 000,00 + 40,00)
+        ("120.00", "1.00", True),
+    ],
+)
+def test_small_claims_alternative_up_to_5000_eur_principal_and_interest(principal, interest, offered):
+    procedure = recommended_procedure(b2b_case(_one_invoice_statement(principal, interest)))
+    assert procedure.small_claims_alternative is offered
+    assert SMALL_CLAIMS_LIMIT == Decimal("5000.00")
+
+
+def test_small_claims_threshold_is_in_euros_only():
+    statement = replace(_one_invoice_statement("100.00", "0.00"), currency="USD")
+    assert recommended_procedure(b2b_case(statement, currency="USD")).small_claims_alternative is False
+
+
+def test_small_claims_alternative_is_printed_only_when_offered(tmp_path):
+    big = write_dossier(b2b_case(_one_invoice_statement("5000.01", "0.00")), tmp_path, None, TEMPLATES_DIR)
+    assert "petites créances" not in text_of((big / "dossier.pdf").read_bytes())
+
+
+def test_no_formal_notice_means_no_notice_or_ar_piece(tmp_path):
+    ctx = replace(b2b_case(), chronology=b2b_case().chronology[1:], formal_notice_on=None, response_deadline=None)
+    kinds = [piece.kind for piece in recommended_procedure(ctx).pieces]
+    assert "formal_notice" not in kinds and "acknowledgement_of_receipt" not in kinds
+    text = text_of((write_dossier(ctx, tmp_path, None, TEMPLATES_DIR) / "dossier.pdf").read_bytes())
+    assert "Aucune mise en demeure n'a été adressée" in text
+
+
+def test_rewriting_a_dossier_replaces_it_whole(b2b_dossier):
+    # Written again without the notice (say, an operator regenerates it): no stale file survives.
+    again = write_dossier(b2b_case(), b2b_dossier.parent, None, TEMPLATES_DIR)
+    assert again == b2b_dossier
+    assert sorted(path.name for path in again.iterdir()) == sorted(DOSSIER_FILES)
+    assert [path.name for path in again.parent.iterdir()] == ["case-12"]
+
+
+def test_dossier_refuses_a_formal_notice_other_than_the_one_posted(tmp_path, b2b_pdf):
+    reprint = tmp_path / "reprint.pdf"
+    reprint.write_bytes(b2b_pdf + b"\n")
+    with pytest.raises(ValueError, match="the ledger recorded"):
+        write_dossier(b2b_case(notice_sha=sha256_hex(b2b_pdf)), tmp_path / "legal", reprint, TEMPLATES_DIR)
+    assert not (tmp_path / "legal" / "case-12").exists()
+
+
+def test_failed_rewrite_keeps_the_previous_dossier(b2b_dossier, tmp_path):
+    broken = tmp_path / "broken-templates"
+    shutil.copytree(TEMPLATES_DIR, broken)
+    (broken / "fr" / "documents" / "dossier.html").write_text("{{ no_such_variable }}", encoding="utf-8")
+    before = (b2b_dossier / "summary.json").read_bytes()
+    with pytest.raises(RenderingError, match="no_such_variable"):
+        write_dossier(b2b_case(), b2b_dossier.parent, None, broken)
+    assert (b2b_dossier / "summary.json").read_bytes() == before
+    assert (b2b_dossier / "formal_notice.pdf").exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"is_consumer": True}, "is_consumer=True"),
+        ({"currency": "USD"}, "statement in EUR, case in USD"),
+        ({"formal_notice_on": None}, "a response deadline without a formal notice"),
+    ],
+)
+def test_dossier_context_refuses_contradictions(changes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        replace(b2b_case(), **changes)
+
+
+def test_templates_outside_the_pdf_subset_are_refused(tmp_path):
+    broken = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, broken)
+    path = broken / "fr" / "documents" / "ar_cover.html"
+    path.write_text(path.read_text(encoding="utf-8").replace("<h1>", "<h1><blink>").replace("</h1>", "</blink></h1>"),
+                    encoding="utf-8")
+    with pytest.raises(DocumentError, match="<blink>"):
+        render_ar_cover_pdf(b2b_letter(), broken)
+
+
+# --- what a person sees -------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
+def test_every_document_rasterises_to_a_page_image(tmp_path, b2b_pdf, consumer_pdf, b2b_dossier):
+    documents = {
+        "formal_notice_fr": b2b_pdf,
+        "formal_notice_consumer": consumer_pdf,
+        "formal_notice_en": render_formal_notice_pdf(b2b_letter(harbour_tools()), TEMPLATES_DIR),
+        "ar_cover": render_ar_cover_pdf(b2b_letter(), TEMPLATES_DIR),
+        "dossier": (b2b_dossier / "dossier.pdf").read_bytes(),
+    }
+    for name, pdf in documents.items():
+        source = tmp_path / f"{name}.pdf"
+        source.write_bytes(pdf)
+        subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(source),
+                        str(tmp_path / name)], check=True, timeout=60)
+        image = tmp_path / f"{name}.png"
+        assert image.read_bytes().startswith(b"\x89PNG")
+        assert image.stat().st_size > 5_000, f"{name}: page 1 looks blank"
