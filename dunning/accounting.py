@@ -14,13 +14,11 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Date, Engine, bindparam, create_engine, event, text
 
-__all__ = ["SQL_DIR", "AccountingSource", "accounting_url", "default_var_dir"]
+from .paths import default_var_dir
+
+__all__ = ["SQL_DIR", "AccountingSource", "accounting_url"]
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-
-
-def default_var_dir() -> Path:
-    return Path(os.environ.get("DUNNING_VAR_DIR", Path.cwd() / "var"))
 
 
 def accounting_url() -> str:

@@ -9,14 +9,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
 from .config import CompanyIdentity, Policy, Step
+from .documents import FormalNoticeLetter, render_ar_cover_pdf, render_formal_notice_pdf, sha256_hex
 from .gateway import EmailGateway, OutboundEmail, PermanentSendError, SendError, UnconfirmedSendError
+from .legal_fr import LegalTables, penalty_statement
+from .penalties import PenaltyStatement
 from .planner import Channel
-from .rendering import Debtor, InvoiceLine, MessageContext, Renderer, RenderingError
+from .rendering import PENALTY_STEPS, Debtor, InvoiceLine, MessageContext, Renderer, RenderingError
 from .state.store import AlreadyHandled, PlannedMessage, StateStore, Trace
 
 __all__ = ["Delivery", "DeliveryError", "EmailCopyNotDelivered", "PrintQueue", "Dispatcher"]
@@ -41,29 +45,42 @@ class Delivery:
 
 
 class PrintQueue:
-    """Letters waiting to be printed and posted: one HTML file per message, by as-of date."""
+    """Letters waiting to be printed and posted, by as-of date: HTML letters, and for a formal
+    notice its PDF and the cover sheet of the registered letter."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def write(self, as_of: date, message: PlannedMessage, step: str, html: str) -> Path:
+    def write(self, as_of: date, message: PlannedMessage, name: str, content: str | bytes, suffix: str) -> Path:
         day = self.folder / as_of.isoformat()
         day.mkdir(parents=True, exist_ok=True)
         debtor = re.sub(r"[^A-Za-z0-9_-]", "_", message.decisions[0].debtor_id)
-        path = day / f"{step}-{debtor}-{message.message_key}.html"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(html, encoding="utf-8")
+        path = day / f"{name}-{debtor}-{message.message_key}{suffix}"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
         tmp.replace(path)
         return path
+
+
+@dataclass(frozen=True)
+class _Letter:
+    """What goes to the print queue for one message."""
+
+    name: str
+    content: str | bytes
+    suffix: str
+    cover: bytes | None = None     # the registered letter's cover sheet (formal notice)
 
 
 class Dispatcher:
     """Everything one night's sends share; `deliver` handles one message end to end."""
 
     def __init__(self, *, store: StateStore, renderer: Renderer, gateway: EmailGateway, print_queue: PrintQueue,
-                 company: CompanyIdentity, policy: Policy, as_of: date, invoices: pd.DataFrame) -> None:
+                 company: CompanyIdentity, policy: Policy, as_of: date, invoices: pd.DataFrame,
+                 legal: LegalTables, contract_rates: dict[str, Decimal]) -> None:
         self.store, self.renderer, self.gateway, self.print_queue = store, renderer, gateway, print_queue
         self.company, self.policy, self.as_of = company, policy, as_of
+        self.legal, self.contract_rates = legal, contract_rates
         self._invoices = {row["invoice_id"]: row for row in invoices.to_dict("records")}
 
     def context(self, message: PlannedMessage) -> MessageContext:
@@ -84,7 +101,26 @@ class Dispatcher:
             currency=first["currency"],
             response_deadline=self.as_of + timedelta(days=self.policy.formal_notice.response_days)
             if step is Step.formal_notice else None,
+            penalties=self._penalties(step, first, rows),
         )
+
+    def _penalties(self, step: Step, debtor: dict, rows: list[dict]) -> PenaltyStatement | None:
+        """Late-payment interest and indemnity to today, for the steps that state them."""
+        if step.value not in PENALTY_STEPS:
+            return None
+        return penalty_statement(
+            self.legal, [(r["number"], r["residual"], r["due_date"]) for r in rows], to_date=self.as_of,
+            currency=debtor["currency"], is_consumer=debtor["is_consumer"],
+            contractual_rate=self.contract_rates.get(debtor["debtor_id"]),
+            # A consumer owes moratory interest from the formal notice only: from this letter on.
+            formal_notice_on=self.as_of if step is Step.formal_notice else None, debtor_id=debtor["debtor_id"])
+
+    def _letter(self, context: MessageContext) -> _Letter:
+        if context.step == Step.formal_notice.value:
+            notice = FormalNoticeLetter(context=context, place=self.company.address.city, letter_date=self.as_of)
+            return _Letter("formal_notice", render_formal_notice_pdf(notice, self.renderer.templates_dir), ".pdf",
+                           cover=render_ar_cover_pdf(notice, self.renderer.templates_dir))
+        return _Letter(context.step, self.renderer.render_letter(context), ".html")
 
     def deliver(self, message: PlannedMessage, trace: Trace, will_retry: bool) -> Delivery:
         """Send or print one message; every outcome is on the ledger before this returns or raises.
@@ -106,9 +142,9 @@ class Dispatcher:
         # marked 'sending', where it would wait for an operator.
         try:
             context = self.context(message)
-            letter_html = self.renderer.render_letter(context) if channel is not Channel.email else None
+            letter = self._letter(context) if channel is not Channel.email else None
             email = self._email(context, message) if channel is not Channel.letter else None
-        except (RenderingError, ValueError) as error:
+        except (RenderingError, ValueError) as error:   # ConfigError (legal tables) is a ValueError
             self.store.mark_failed(trace, message, f"could not be prepared: {error}", will_retry=False)
             raise DeliveryError(f"{what} could not be prepared: {error}") from error
         template = f"{context.language}/{context.step}"
@@ -119,16 +155,20 @@ class Dispatcher:
             return Delivery(message.message_key, channel.value, "none", None, None, summary)
 
         document = None
-        if letter_html is not None:
+        if letter is not None:
             # A retry must not print the same letter twice.
             document = self.store.document_of(message)
             if document is None:
                 try:
-                    document = str(self.print_queue.write(self.as_of, message, context.step, letter_html))
+                    document = str(self.print_queue.write(self.as_of, message, letter.name, letter.content,
+                                                          letter.suffix))
+                    if letter.cover is not None:
+                        self.print_queue.write(self.as_of, message, f"{letter.name}-ar-cover", letter.cover, ".pdf")
                 except OSError as error:
                     self.store.mark_failed(trace, message, f"print queue not writable: {error}", will_retry=False)
                     raise DeliveryError(f"{what}: the print queue is not writable ({error})") from error
-                self.store.record_document(message, document)
+                content = letter.content if isinstance(letter.content, bytes) else letter.content.encode("utf-8")
+                self.store.record_document(message, document, sha256_hex(content))
         if email is None:
             summary = f"{what} placed in the print queue (no email address)."
             self.store.mark_sent(trace, message, "print_queue", None, document, summary)

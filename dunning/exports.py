@@ -42,7 +42,8 @@ def _ledger_row(r) -> dict:
             "step": r.step, "channel": r.channel, "status": r.status, "reason": r.reason,
             "provider_message_id": r.provider_message_id, "attempts": r.attempts, "sent_at": r.sent_at,
             "amount": r.amount, "currency": r.currency, "message_key": r.message_key, "provider": r.provider,
-            "last_error": r.last_error, "document_path": r.document_path, "run_id": r.run_id}
+            "last_error": r.last_error, "document_path": r.document_path, "document_sha256": r.document_sha256,
+            "run_id": r.run_id}
 
 
 def _actions(conn: Connection, as_of: date | None) -> list[dict]:
@@ -62,7 +63,8 @@ def _actions(conn: Connection, as_of: date | None) -> list[dict]:
                      "step": r.step, "channel": r.channel, "status": _DECISION_STATUS[r.outcome],
                      "reason": r.reason, "provider_message_id": None, "attempts": 0, "sent_at": None,
                      "amount": r.amount, "currency": r.currency, "message_key": None, "provider": None,
-                     "last_error": None, "document_path": None, "run_id": run_id, "outcome": r.outcome})
+                     "last_error": None, "document_path": None, "document_sha256": None, "run_id": run_id,
+                     "outcome": r.outcome})
     for row in done:
         row["outcome"] = None
     return done + rest
@@ -93,7 +95,8 @@ def _legal_queue(conn: Connection, as_of: date | None) -> list[dict]:
     return [{"case_id": r.id, "debtor_id": r.debtor_id, "debtor_name": r.debtor_name,
              "invoice_numbers": ", ".join(numbers.get(r.id, [])), "principal": r.principal,
              "penalties": r.penalties, "indemnity": r.indemnity, "currency": r.currency, "opened_on": r.opened_on,
-             "status": r.status, "procedure": r.procedure, "evidence": r.evidence}
+             "status": r.status, "resolution": r.resolution, "closed_on": r.closed_on, "procedure": r.procedure,
+             "penalties_to": r.penalties_to, "dossier_path": r.dossier_path, "evidence": r.evidence}
             for r in conn.execute(query)]
 
 

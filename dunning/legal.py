@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Sequence
 
 import pandas as pd
 
+from .config import CompanyIdentity, Step
+from .documents import ChronologyEntry, DossierContext, Procedure
+from .legal_fr import LegalTables, penalty_statement, prescription_date
 from .planner import Decision, Outcome
+from .rendering import Debtor
 
 __all__ = ["CaseStatus", "Resolution", "CaseMove", "CASE_MOVES", "OPEN_STATUSES", "CaseRequest", "cases_to_open",
-           "recommended_procedure"]
+           "dossier_context", "procedure_text"]
 
 
 class CaseStatus(str, Enum):
@@ -54,18 +59,50 @@ class CaseRequest:
     debtor_name: str
     currency: str
     decisions: tuple[Decision, ...]
-    procedure: str
+    is_consumer: bool
 
     @property
     def principal(self) -> Decimal:
         return sum((d.residual for d in self.decisions), Decimal("0.00"))
 
 
-def recommended_procedure(is_consumer: bool) -> str:
-    """Injonction de payer (order for payment): the court depends on who the debtor is."""
-    if is_consumer:
-        return "injonction de payer - tribunal judiciaire of the debtor's domicile"
-    return "injonction de payer - tribunal de commerce of the debtor's registered office"
+def procedure_text(procedure: Procedure) -> str:
+    """The recommended procedure in one line, for the legal queue."""
+    where = f" of {procedure.venue_city}" if procedure.venue_city else " of the debtor's domicile"
+    text = f"{procedure.name} - {procedure.court}{where} ({procedure.cerfa})"
+    if procedure.small_claims_alternative:
+        text += "; or the simplified small-claims procedure through a commissaire de justice"
+    return text
+
+
+def dossier_context(case: dict, invoices: dict[str, dict], *, legal: LegalTables, company: CompanyIdentity,
+                    contract_rate: Decimal | None, response_days: int, as_of: date) -> DossierContext:
+    """What the dossier of a case says as of `as_of`: amounts computed to that day, the evidence in order."""
+    lines = [invoices[i["invoice_id"]] for i in case["invoices"] if i["invoice_id"] in invoices]
+    first = lines[0]
+    evidence = case["evidence"]
+    notices = [date.fromisoformat(str(e["as_of"])) for e in evidence if e["step"] == Step.formal_notice.value]
+    formal_notice_on = min(notices) if notices else None
+    statement = penalty_statement(
+        legal, [(r["number"], r["residual"], r["due_date"]) for r in lines], to_date=as_of,
+        currency=case["currency"], is_consumer=first["is_consumer"], contractual_rate=contract_rate,
+        formal_notice_on=formal_notice_on, debtor_id=case["debtor_id"])
+    return DossierContext(
+        case_id=case["id"], status=case["status"], opened_on=case["opened_on"], company=company,
+        debtor=Debtor(id=first["debtor_id"], name=first["debtor_name"], email=first["email"],
+                      language=first["language"], is_consumer=first["is_consumer"],
+                      address_line=first["address_line"], postal_code=first["postal_code"], city=first["city"],
+                      country=first["country"]),
+        siren=first["siren"], currency=case["currency"], statement=statement,
+        chronology=tuple(ChronologyEntry(as_of=date.fromisoformat(str(e["as_of"])), step=e["step"],
+                                         channel=e["channel"],
+                                         reference=e.get("document_sha256") or e.get("provider_message_id") or "-")
+                         for e in evidence),
+        formal_notice_on=formal_notice_on,
+        response_deadline=formal_notice_on + timedelta(days=response_days) if formal_notice_on else None,
+        prescription_date=min(prescription_date(r["due_date"], r["is_consumer"], legal) for r in lines),
+        is_consumer=first["is_consumer"],
+    )
 
 
 def cases_to_open(plan: Sequence[Decision], invoices: pd.DataFrame) -> list[CaseRequest]:
@@ -80,6 +117,6 @@ def cases_to_open(plan: Sequence[Decision], invoices: pd.DataFrame) -> list[Case
         requests.append(CaseRequest(
             debtor_id=debtor_id, debtor_name=first["debtor_name"], currency=currency,
             decisions=tuple(members),
-            procedure=recommended_procedure(bool(first["is_consumer"])),
+            is_consumer=bool(first["is_consumer"]),
         ))
     return requests

@@ -38,6 +38,8 @@ def dispatch_queue():
     if queue:
         # Balances as they stand today: an invoice paid since planning is skipped, not chased, and
         # the messages (days overdue, the formal notice's deadline) are dated the day they go out.
+        # A message stating penalties for a half-year config/legal_fr.yaml does not cover fails alone,
+        # saying which file to update; the others go out.
         invoices = validate_open_receivables(fetch_open_receivables(today))
         send_messages(queue, settings, gateway, today, invoices, queue[0].run_id, summary)
     logger.info("Dispatch done: %d message(s) handled, %d failed.", sum(summary.sends.values()), summary.failed)

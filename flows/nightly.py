@@ -23,7 +23,7 @@ from tasks.legal import close_paid_cases, enqueue_legal_handoff
 from tasks.plan import plan_collection_steps
 from tasks.runs import close_collection_run, open_collection_run
 
-from .paths import outbox_dir
+from dunning.paths import outbox_dir
 from .sending import RunRefused, failure_message, open_gateway, send_messages, within_send_window
 
 
@@ -108,7 +108,8 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
         elif messages:
             summary.queued = len(messages)
         summary.cases_closed = close_paid_cases(invoices, as_of, policy.tolerance, run_id)
-        summary.cases_opened, summary.cases_extended = enqueue_legal_handoff(plan, invoices, as_of, run_id)
+        summary.cases_opened, summary.cases_extended = enqueue_legal_handoff(plan, invoices, as_of, settings, legal,
+                                                                             run_id)
         if gateway.name == "outbox":
             summary.delivery_note = (f"No SENDGRID_API_KEY: emails were written to {outbox_dir()}, "
                                      "none was sent.")

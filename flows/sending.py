@@ -14,13 +14,14 @@ from dunning.calendar import BusinessCalendar, utc_now
 from dunning.config import Settings
 from dunning.dispatch import Delivery, Dispatcher, PrintQueue
 from dunning.gateway import EmailGateway, gateway_from_environment
+from dunning.legal_fr import load_contract_rates, load_legal_tables
 from dunning.reports import RunSummary
 from dunning.rendering import Renderer
 from dunning.state.store import PlannedMessage
 from tasks.context import store
 from tasks.dispatch import send_reminder
 
-from .paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
+from dunning.paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
 
 
 class RunRefused(ValueError):
@@ -51,7 +52,8 @@ def send_messages(messages: list[PlannedMessage], settings: Settings, gateway: E
     policy = settings.policy
     dispatcher = Dispatcher(store=store(), renderer=Renderer(TEMPLATES_DIR), gateway=gateway,
                             print_queue=PrintQueue(print_queue_dir()), company=settings.company, policy=policy,
-                            as_of=as_of, invoices=invoices)
+                            as_of=as_of, invoices=invoices, legal=load_legal_tables(settings.config_dir),
+                            contract_rates=load_contract_rates(settings.config_dir))
     sender = send_reminder.with_options(
         retries=policy.dispatch.retries,
         retry_delay_seconds=exponential_backoff(policy.dispatch.retry_delay_seconds)(policy.dispatch.retries),

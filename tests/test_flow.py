@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from dunning.calendar import BusinessCalendar
@@ -201,8 +203,12 @@ def test_the_ladder_over_time_ends_in_the_legal_queue(backend, sendgrid):
     ledger = by_invoice(export(backend, "actions"))
     assert [ledger[("FA-L1", s.value)]["status"] for s in Step] == ["sent"] * 5 + ["queued"]
     notice = ledger[("FA-L1", "formal_notice")]
-    assert notice["channel"] == "email_and_letter" and Path(notice["document_path"]).is_file()
-    assert "mise en demeure" in Path(notice["document_path"]).read_text().lower()
+    assert notice["channel"] == "email_and_letter"
+    pdf = Path(notice["document_path"])
+    assert pdf.suffix == ".pdf" and hashlib.sha256(pdf.read_bytes()).hexdigest() == notice["document_sha256"]
+    text = " ".join(" ".join(page.extract_text() for page in PdfReader(pdf).pages).split())
+    assert "mise en demeure" in text.lower() and "FA-L1" in text
+    assert pdf.with_name(pdf.name.replace("formal_notice-", "formal_notice-ar-cover-")).is_file()
     assert len(sendgrid.accepted) == 5
 
     [case] = export(backend, "legal-queue")
@@ -212,6 +218,14 @@ def test_the_ladder_over_time_ends_in_the_legal_queue(backend, sendgrid):
     assert [e["step"] for e in case["evidence"]] == ["pre_due", "reminder_1", "reminder_2", "reminder_3",
                                                      "formal_notice"]
     assert all(e["provider_message_id"] for e in case["evidence"])
+    # Penalties to the handoff date, Friday 6 March 2026: 60 days (6 January to 6 March) at 12.15 %
+    # (ECB 2.15 % in force on 1 January 2026, plus 10 points): 4,800.00 x 12.15 % x 60 / 365 = 95.87.
+    assert (str(case["penalties"]), str(case["indemnity"])) == ("95.87", "40.00")
+    assert "tribunal de commerce" in case["procedure"] and "12946" in case["procedure"]
+    dossier = Path(export(backend, "legal-queue")[0]["dossier_path"])
+    assert {p.name for p in dossier.iterdir()} >= {"summary.json", "summary.html", "dossier.pdf", "formal_notice.pdf"}
+    summary = json.loads((dossier / "summary.json").read_text())
+    assert (summary["amounts"]["total"], summary["amounts"]["basis"]) == ("4935.87", "commercial")
 
 
 def _cli():
@@ -348,7 +362,7 @@ def test_a_legal_case_is_worked_then_closed_when_paid(backend, sendgrid):
     assert run_night(dates[Step.legal_handoff] + timedelta(days=3)).is_completed()
     [case] = export(backend, "legal-queue")
     assert case["status"] == "resolved"
-    moves = [e for e in export(backend, "audit") if e["subject_type"] == "case" and e["event"].startswith("case.")]
+    moves = [e for e in export(backend, "audit") if e["subject_type"] == "case" and e["event"] != "case.dossier"]
     assert [(e["event"], e["actor"]) for e in moves] == [
         ("case.opened", "nightly-run"), ("case.acknowledged", "me.martin"), ("case.filed", "me.martin"),
         ("case.resolved", "nightly-run")]

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, func, inser
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..calendar import utc_now
+from ..paths import default_var_dir
 from ..config import Step
 from ..legal import CASE_MOVES, OPEN_STATUSES, CaseRequest, CaseStatus, Resolution
 from ..planner import MESSAGE_CHANNELS, Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
@@ -42,8 +43,7 @@ class StateSchemaError(RuntimeError):
 
 
 def state_url() -> str:
-    var = Path(os.environ.get("DUNNING_VAR_DIR", Path.cwd() / "var"))
-    return os.environ.get("DUNNING_STATE_URL") or f"sqlite:///{var / 'state.sqlite'}"
+    return os.environ.get("DUNNING_STATE_URL") or f"sqlite:///{default_var_dir() / 'state.sqlite'}"
 
 
 def state_engine(url: str | None = None) -> Engine:
@@ -378,10 +378,11 @@ class StateStore:
                  {"provider": provider, "provider_message_id": provider_message_id, "document": document_path})
                 for action_id in message.action_ids])
 
-    def record_document(self, message: PlannedMessage, document_path: str) -> None:
+    def record_document(self, message: PlannedMessage, document_path: str, sha256: str) -> None:
+        """The document printed for the message, and the hash of its exact bytes (proof of content)."""
         with self.engine.begin() as conn:
             conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
-                document_path=document_path, updated_at=utc_now()))
+                document_path=document_path, document_sha256=sha256, updated_at=utc_now()))
 
     def mark_failed(self, trace: Trace, message: PlannedMessage, error: str, will_retry: bool) -> None:
         with self.engine.begin() as conn:
@@ -457,7 +458,8 @@ class StateStore:
         with self.engine.begin() as conn:
             evidence = [
                 {"invoice_number": r.invoice_number, "step": r.step, "as_of": r.as_of, "channel": r.channel,
-                 "provider": r.provider, "provider_message_id": r.provider_message_id, "document": r.document_path}
+                 "provider": r.provider, "provider_message_id": r.provider_message_id, "document": r.document_path,
+                 "document_sha256": r.document_sha256}
                 for r in conn.execute(select(actions).where(
                     actions.c.invoice_id.in_(invoice_ids), actions.c.status == LedgerStatus.sent.value
                 ).order_by(actions.c.as_of, actions.c.id))
@@ -476,7 +478,11 @@ class StateStore:
                 case_id = conn.execute(insert(legal_cases).values(
                     debtor_id=request.debtor_id, debtor_name=request.debtor_name, currency=request.currency,
                     status="queued", principal=Decimal("0"), opened_on=as_of, opened_by_run=trace.run_id,
-                    procedure=request.procedure, evidence=[], updated_at=now).returning(legal_cases.c.id)).scalar_one()
+                    is_consumer=request.is_consumer, evidence=[], updated_at=now,
+                    # Refined by the dossier (venue, form, small claims) right after this transaction.
+                    procedure="injonction de payer - " + ("tribunal judiciaire" if request.is_consumer
+                                                          else "tribunal de commerce"),
+                ).returning(legal_cases.c.id)).scalar_one()
                 previous_evidence: list = []
             else:
                 case_id, previous_evidence = case.id, list(case.evidence or [])
@@ -492,9 +498,19 @@ class StateStore:
             verb = "opened" if opened else "extended"
             self._append_audit(conn, trace, [(f"case.{verb}", "case", str(case_id),
                                               f"Legal case {case_id} {verb} for debtor {request.debtor_id}: "
-                                              f"invoices {numbers}; recommended procedure: {request.procedure}.",
-                                              {"invoices": numbers, "procedure": request.procedure})])
+                                              f"invoices {numbers}.", {"invoices": numbers})])
         return case_id, opened
+
+    def record_case_dossier(self, trace: Trace, case_id: int, procedure: str, penalties: Decimal,
+                            indemnity: Decimal, computed_to: date, dossier_path: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(legal_cases).where(legal_cases.c.id == case_id).values(
+                procedure=procedure, penalties=penalties, indemnity=indemnity, penalties_to=computed_to,
+                dossier_path=dossier_path, updated_at=utc_now()))
+            self._append_audit(conn, trace, [("case.dossier", "case", str(case_id),
+                                              f"Dossier of legal case {case_id} written: penalties {penalties}, "
+                                              f"indemnity {indemnity} to {computed_to}; {procedure}.",
+                                              {"dossier": dossier_path})])
 
     # -- life of a legal case ----------------------------------------------------------------
     def move_case(self, trace: Trace, case_id: int, verb: str, note: str, on: date,
