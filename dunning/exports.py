@@ -64,9 +64,12 @@ def _actions(conn: Connection, as_of: date | None) -> list[dict]:
                      "reason": r.reason, "provider_message_id": None, "attempts": 0, "sent_at": None,
                      "amount": r.amount, "currency": r.currency, "message_key": None, "provider": None,
                      "last_error": None, "document_path": None, "document_sha256": None, "run_id": run_id,
-                     "outcome": r.outcome})
+                     "outcome": r.outcome, "prescription_date": r.prescription_date})
+    prescriptions = {r.invoice_number: r.prescription_date for r in conn.execute(
+        select(decisions.c.invoice_number, decisions.c.prescription_date).where(decisions.c.run_id == run_id))}
     for row in done:
         row["outcome"] = None
+        row["prescription_date"] = prescriptions.get(row["invoice_numbers"])
     return done + rest
 
 

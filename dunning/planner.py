@@ -102,6 +102,7 @@ class Decision:
     channel: Channel | None = None
     step_date: date | None = None
     segment: str | None = None
+    prescription_date: date | None = None   # the last day the claim can be brought to court
     group_key: str | None = field(default=None, compare=False)  # decisions sharing it make one message
 
 
@@ -135,7 +136,9 @@ class _Planner:
                 holds: Sequence[Hold], covering_credit: str | None) -> list[Decision]:
         base = dict(invoice_id=invoice["invoice_id"], invoice_number=invoice["number"],
                     debtor_id=invoice["debtor_id"], currency=invoice["currency"],
-                    residual=invoice["residual"], due_date=invoice["due_date"], segment=segment.value)
+                    residual=invoice["residual"], due_date=invoice["due_date"], segment=segment.value,
+                    prescription_date=prescription_date(invoice["due_date"], invoice["is_consumer"], self.legal)
+                    if self.legal is not None else None)
 
         def held(reason: str, step: Step | None = None, step_date: date | None = None) -> list[Decision]:
             return [Decision(**base, outcome=Outcome.held, reason=reason, step=step, step_date=step_date)]
@@ -146,7 +149,7 @@ class _Planner:
         if invoice["residual"] <= self.policy.tolerance:
             return held(f"residual {invoice['residual']} is at or below the tolerance {self.policy.tolerance}")
         if self.legal is not None:
-            prescribed_on = prescription_date(invoice["due_date"], invoice["is_consumer"], self.legal)
+            prescribed_on = base["prescription_date"]
             if is_prescribed(invoice["due_date"], invoice["is_consumer"], self.as_of, self.legal):
                 return held(f"prescribed on {prescribed_on}: the claim can no longer be enforced, never dunned again")
             handed_off = entries.get(Step.legal_handoff)

@@ -367,3 +367,10 @@ def test_a_legal_case_is_worked_then_closed_when_paid(backend, sendgrid):
         ("case.opened", "nightly-run"), ("case.acknowledged", "me.martin"), ("case.filed", "me.martin"),
         ("case.resolved", "nightly-run")]
     assert "paid" in moves[-1]["message"]
+
+
+def test_every_invoice_carries_its_prescription_date(office_morning, sendgrid):
+    run_night(AS_OF)
+    rows = {r["invoice_numbers"]: r for r in export(office_morning, "actions", AS_OF)}
+    assert rows["FA-R1"]["prescription_date"] == date(2031, 3, 13)      # merchants: five years
+    assert rows["FA-DISP"]["prescription_date"] == date(2031, 2, 20)

@@ -70,6 +70,7 @@ decisions = Table(
     Column("segment", String(16)),
     Column("step", String(24)),
     Column("step_date", Date),
+    Column("prescription_date", Date),
     Column("outcome", String(24), nullable=False),
     Column("channel", String(24)),
     Column("reason", Text, nullable=False),

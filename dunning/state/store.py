@@ -262,7 +262,7 @@ class StateStore:
             rows = [{
                 "run_id": trace.run_id, "invoice_id": d.invoice_id, "invoice_number": d.invoice_number,
                 "debtor_id": d.debtor_id, "segment": d.segment, "step": d.step.value if d.step else None,
-                "step_date": d.step_date, "outcome": d.outcome.value,
+                "step_date": d.step_date, "prescription_date": d.prescription_date, "outcome": d.outcome.value,
                 "channel": d.channel.value if d.channel else None, "reason": d.reason,
                 "amount": d.residual, "currency": d.currency,
                 "action_id": action_ids.get((d.invoice_id, d.step.value)) if d.step else None,

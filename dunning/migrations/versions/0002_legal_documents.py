@@ -1,4 +1,4 @@
-"""Legal documents: the hash of each document sent, and the life of a legal case.
+"""Legal documents: the hash of each document sent, prescription dates, and the life of a legal case.
 
 Revision ID: 0002
 Revises: 0001
@@ -18,6 +18,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("actions") as batch:
         batch.add_column(sa.Column("document_sha256", sa.String(64)))
+    with op.batch_alter_table("decisions") as batch:
+        batch.add_column(sa.Column("prescription_date", sa.Date))   # each invoice carries its own
     with op.batch_alter_table("legal_cases") as batch:
         batch.add_column(sa.Column("resolution", sa.String(24)))        # paid | settled | written_off | abandoned
         batch.add_column(sa.Column("closed_on", sa.Date))
@@ -45,5 +47,7 @@ def downgrade() -> None:
     with op.batch_alter_table("legal_cases") as batch:
         for column in ("penalties_to", "dossier_path", "is_consumer", "closed_on", "resolution"):
             batch.drop_column(column)
+    with op.batch_alter_table("decisions") as batch:
+        batch.drop_column("prescription_date")
     with op.batch_alter_table("actions") as batch:
         batch.drop_column("document_sha256")
