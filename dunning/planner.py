@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from .calendar import BusinessCalendar
+from .arrangements import ESCALATION, Arrangements, HoldKind
 from .config import AMICABLE_STEPS, Policy, Segment, SegmentLadder, Step, StepAction
 from .legal_fr import LegalTables, is_prescribed, prescription_approaching, prescription_date
 from .money import ZERO
@@ -81,6 +82,8 @@ class Hold:
     until: date | None = None
     debtor_id: str | None = None
     invoice_id: str | None = None
+    kind: HoldKind = HoldKind.manual
+    claim_deadline: date | None = None      # collective procedure: declare the claim by then
 
     def covers(self, debtor_id: str, invoice_id: str, as_of: date) -> bool:
         if self.until is not None and as_of > self.until:
@@ -103,6 +106,7 @@ class Decision:
     step_date: date | None = None
     segment: str | None = None
     prescription_date: date | None = None   # the last day the claim can be brought to court
+    broken_promise_on: date | None = None   # the message says the promise of that date was not kept
     group_key: str | None = field(default=None, compare=False)  # decisions sharing it make one message
 
 
@@ -133,7 +137,7 @@ class _Planner:
         self.policy, self.calendar, self.as_of, self.legal = policy, calendar, as_of, legal
 
     def invoice(self, invoice: dict, segment: Segment, entries: dict[Step, LedgerEntry],
-                holds: Sequence[Hold], covering_credit: str | None) -> list[Decision]:
+                holds: Sequence[Hold], covering_credit: str | None, agreed: Arrangements) -> list[Decision]:
         base = dict(invoice_id=invoice["invoice_id"], invoice_number=invoice["number"],
                     debtor_id=invoice["debtor_id"], currency=invoice["currency"],
                     residual=invoice["residual"], due_date=invoice["due_date"], segment=segment.value,
@@ -148,6 +152,11 @@ class _Planner:
             return held(f"{invoice['status']} invoice: only posted invoices are chased")
         if invoice["residual"] <= self.policy.tolerance:
             return held(f"residual {invoice['residual']} is at or below the tolerance {self.policy.tolerance}")
+        holding = next((h for h in holds if h.covers(invoice["debtor_id"], invoice["invoice_id"], self.as_of)), None)
+        if holding is not None and holding.kind is HoldKind.collective_procedure:
+            # A procédure collective freezes individual action: no message, no court, a declaration.
+            return held(f"collective procedure (procédure collective): no reminder and no legal handoff; declare "
+                        f"the claim to the mandataire judiciaire by {holding.claim_deadline} - {holding.reason}")
         if self.legal is not None:
             prescribed_on = base["prescription_date"]
             if is_prescribed(invoice["due_date"], invoice["is_consumer"], self.as_of, self.legal):
@@ -159,13 +168,24 @@ class _Planner:
                 return [Decision(**base, outcome=Outcome.legal_handoff, channel=Channel.legal,
                                  step=Step.legal_handoff, step_date=self.as_of,
                                  reason=f"prescription approaching: the claim is prescribed on {prescribed_on}")]
+        dispute = agreed.disputes.get(invoice["invoice_id"])
+        if dispute is not None:
+            note = f": {dispute.note}" if dispute.note else ""
+            return held(f"disputed ({dispute.reason.value}) since {dispute.opened_on}{note}")
         if invoice["disputed"]:
             detail = f": {invoice['disputed_reason']}" if invoice["disputed_reason"] else ""
             return held(f"disputed in the accounting system{detail}")
-        for hold in holds:
-            if hold.covers(invoice["debtor_id"], invoice["invoice_id"], self.as_of):
-                until = f" until {hold.until}" if hold.until else ""
-                return held(f"on hold{until}: {hold.reason}")
+        if holding is not None:
+            until = f" until {holding.until}" if holding.until else ""
+            return held(f"on hold{until}: {holding.reason}")
+        plan = next((p for p in agreed.plans if invoice["invoice_id"] in p.invoice_ids), None)
+        if plan is not None:
+            return held(f"in payment plan {plan.id}: held while its installments are honoured")
+        promise = next((p for p in agreed.promises if invoice["invoice_id"] in p.invoice_ids
+                        and self.as_of <= p.pause_until), None)
+        if promise is not None:
+            return held(f"promise to pay {promise.amount} {invoice['currency']} on {promise.promised_on}: "
+                        f"reminders wait until {promise.pause_until}")
         if covering_credit is not None:
             return held(covering_credit)
         sending = [e for e in entries.values() if e.status == LedgerStatus.sending]
@@ -174,6 +194,11 @@ class _Planner:
             return held(f"the {e.step.value} send started by the run of {e.as_of} was never confirmed: "
                         f"check with the provider before anything else goes out")
 
+        broken_on = agreed.broken_promises.get(invoice["debtor_id"])
+        if broken_on is not None:
+            # A broken promise: the next step follows the next stricter ladder, and says so.
+            segment = Segment(ESCALATION[segment.value])
+            base["broken_promise_on"] = broken_on
         ladder = self.policy.ladder.for_segment(segment)
         dates = step_dates(invoice["due_date"], ladder, self.calendar)
         return self._ladder(base, invoice, ladder, dates, entries, held)
@@ -205,8 +230,12 @@ class _Planner:
                                      channel)
 
         rule = ladder.rule(target)
-        reason = (f"{target.value} due on {dates[target]} ({base['segment']} ladder: "
+        broken_on = base.get("broken_promise_on")
+        used = ESCALATION[base["segment"]] if broken_on else base["segment"]
+        reason = (f"{target.value} due on {dates[target]} ({used} ladder: "
                   f"{rule.days:+d} days from the due date {due})")
+        if broken_on:
+            reason += f"; the promise to pay of {broken_on} was not kept: one segment stricter than {base['segment']}"
         if note:
             reason += f"; {note}"
         if left_behind:
@@ -353,6 +382,7 @@ def plan_collection(
     policy: Policy,
     calendar: BusinessCalendar,
     legal: LegalTables | None = None,
+    arrangements: Arrangements | None = None,
 ) -> list[Decision]:
     """Decide today's step for every validated receivable. Pure: reads nothing, writes nothing.
 
@@ -365,6 +395,7 @@ def plan_collection(
         by_invoice[entry.invoice_id][entry.step] = entry
     covered = _covering_credits(invoices, credits, as_of, policy.tolerance)
     planner = _Planner(policy, calendar, as_of, legal)
+    agreed = arrangements or Arrangements()
     grouped = policy.limits.group_invoices_per_step
 
     decisions: list[Decision] = []
@@ -372,7 +403,7 @@ def plan_collection(
     for invoice in ordered.to_dict("records"):
         segment = segment_of.get(invoice["debtor_id"], Segment.standard)
         for d in planner.invoice(invoice, segment, by_invoice.get(invoice["invoice_id"], {}), holds,
-                                 covered.get((invoice["debtor_id"], invoice["currency"]))):
+                                 covered.get((invoice["debtor_id"], invoice["currency"])), agreed):
             if d.outcome is Outcome.send:
                 key = f"{d.debtor_id}|{d.step.value}|{d.currency}|{d.channel.value}" if grouped \
                     else f"{d.invoice_id}|{d.step.value}"

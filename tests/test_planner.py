@@ -709,3 +709,78 @@ def test_an_invoice_already_handed_off_is_not_handed_off_twice():
     [decision] = [d for d in plan_with_law(nearly_prescribed, as_of=AS_OF, ledger=handed)
                   if d.outcome is not Outcome.superseded]
     assert decision.outcome is Outcome.held
+
+
+# -- what was agreed: disputes, promises, plans, holds (issue 4) ----------------------------------------
+
+from decimal import Decimal  # noqa: E402
+
+from dunning.arrangements import (  # noqa: E402
+    Arrangements, Dispute, DisputeReason, HoldKind, Installment, PaymentPlan, Promise,
+)
+
+
+def plan_agreed(invoices, agreed: Arrangements, *, holds=(), ledger=(), as_of: date = AS_OF) -> list[Decision]:
+    return plan_collection(invoices, everyone_in(invoices, "standard"), no_credits(), list(holds), list(ledger),
+                           as_of, POLICY, CALENDAR, None, agreed)
+
+
+def test_an_open_dispute_holds_its_invoice_and_names_the_reason():
+    disputed = receivables(invoice_due_for_reminder_1())
+    agreed = Arrangements(disputes={"I1": Dispute(1, "I1", DisputeReason.delivery, date(2026, 3, 10), "colis abîmé")})
+    decision = today(plan_agreed(disputed, agreed), "I1")
+    assert_held(decision, "disputed (delivery) since 2026-03-10", "colis abîmé")
+
+
+def test_closing_a_dispute_resumes_at_the_step_due_by_then_under_catch_up():
+    # Due 13 March; disputed until 1 April: by then reminder_2 (+15, Monday 30 March) is due.
+    resumed = plan_agreed(receivables(invoice_due_for_reminder_1()), Arrangements(), as_of=date(2026, 4, 1))
+    assert today(resumed, "I1").step is Step.reminder_2
+    assert {d.step for d in resumed if d.outcome is Outcome.superseded} == {Step.pre_due, Step.reminder_1}
+
+
+def test_a_promise_pauses_reminders_until_its_date_plus_grace():
+    promised = Promise(1, "C-DUPONT", frozenset({"I1"}), Decimal("1200.00"), date(2026, 3, 20))
+    invoices = receivables(invoice_due_for_reminder_1())
+    waiting = today(plan_agreed(invoices, Arrangements(promises=(promised,))), "I1")
+    assert_held(waiting, "promise to pay 1200.00 EUR on 2026-03-20", "wait until 2026-03-23")
+    after_grace = today(plan_agreed(invoices, Arrangements(promises=(promised,)), as_of=date(2026, 3, 24)), "I1")
+    assert after_grace.outcome is Outcome.send
+
+
+def test_a_broken_promise_moves_the_debtor_one_segment_stricter_and_the_message_says_so():
+    # Standard: reminder_2 at +15 (30 March). Chronic: reminder_2 at +10 (23 March).
+    invoices = receivables(invoice_due_for_reminder_1())
+    reminded = [sent("I1", Step.reminder_1, date(2026, 3, 16))]
+    kept_word = today(plan_agreed(invoices, Arrangements(), ledger=reminded, as_of=date(2026, 3, 24)), "I1")
+    assert kept_word.outcome is Outcome.held
+    broken = Arrangements(broken_promises={"C-DUPONT": date(2026, 3, 20)})
+    decision = today(plan_agreed(invoices, broken, ledger=reminded, as_of=date(2026, 3, 24)), "I1")
+    assert (decision.outcome, decision.step, decision.broken_promise_on) == (Outcome.send, Step.reminder_2,
+                                                                           date(2026, 3, 20))
+    assert "chronic ladder" in decision.reason and "promise to pay of 2026-03-20 was not kept" in decision.reason
+
+
+def test_invoices_in_an_active_payment_plan_are_held():
+    plan = PaymentPlan(7, "C-DUPONT", "EUR", frozenset({"I1"}),
+                       (Installment(1, date(2026, 4, 30), Decimal("600.00")),
+                        Installment(2, date(2026, 5, 31), Decimal("600.00"))))
+    decision = today(plan_agreed(receivables(invoice_due_for_reminder_1()), Arrangements(plans=(plan,))), "I1")
+    assert_held(decision, "payment plan 7")
+
+
+def test_a_collective_procedure_blocks_messages_and_the_legal_handoff():
+    from dunning.legal_fr import load_legal_tables
+
+    nearly_prescribed = receivables(invoice("I1", due_date=date(2021, 5, 29)))
+    procedure = Hold(reason="redressement judiciaire", debtor_id="C-DUPONT", kind=HoldKind.collective_procedure,
+                     claim_deadline=date(2026, 5, 15))
+    [decision] = plan_collection(nearly_prescribed, everyone_in(nearly_prescribed, "standard"), no_credits(),
+                                 [procedure], [], AS_OF, POLICY, CALENDAR, load_legal_tables())
+    assert_held(decision, "collective procedure", "mandataire judiciaire by 2026-05-15")
+
+
+def test_an_expired_hold_no_longer_holds():
+    hold = Hold(reason="client en vacances", until=date(2026, 3, 17), debtor_id="C-DUPONT")
+    decision = today(plan_agreed(receivables(invoice_due_for_reminder_1()), Arrangements(), holds=[hold]), "I1")
+    assert decision.outcome is Outcome.send
