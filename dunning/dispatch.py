@@ -171,7 +171,7 @@ class Dispatcher:
                 self.store.record_document(message, document, sha256_hex(content))
         if email is None:
             summary = f"{what} placed in the print queue (no email address)."
-            self.store.mark_sent(trace, message, "print_queue", None, document, summary)
+            self.store.mark_sent(trace, message, "print_queue", None, document, summary, self.as_of)
             return Delivery(message.message_key, channel.value, "print_queue", None, document, summary)
 
         try:
@@ -184,7 +184,7 @@ class Dispatcher:
                 # The registered letter is the formal notice; the email is its copy. The letter is
                 # queued, so the action stands; the missing copy is recorded and reported.
                 summary = f"{what}: registered letter queued for printing, but its email copy was refused ({error})."
-                self.store.mark_sent(trace, message, "print_queue", None, document, summary,
+                self.store.mark_sent(trace, message, "print_queue", None, document, summary, self.as_of,
                                      last_error=f"email copy not delivered: {error}")
                 raise EmailCopyNotDelivered(f"email copy not delivered (letter queued): {error.reason}",
                                             status=error.status) from error
@@ -194,7 +194,7 @@ class Dispatcher:
             else f"accepted by SendGrid as {provider_id}"
         letter = " and its registered letter queued for printing" if document else ""
         summary = f"{what} {where}{letter}."
-        self.store.mark_sent(trace, message, self.gateway.name, provider_id, document, summary)
+        self.store.mark_sent(trace, message, self.gateway.name, provider_id, document, summary, self.as_of)
         return Delivery(message.message_key, channel.value, self.gateway.name, provider_id, document, summary)
 
     def _email(self, context: MessageContext, message: PlannedMessage) -> OutboundEmail:

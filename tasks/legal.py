@@ -10,11 +10,12 @@ from prefect.cache_policies import NO_CACHE
 
 from pathlib import Path
 
-from dunning.config import Settings, Step
+from dunning.config import ConfigError, Settings, Step
 from dunning.documents import recommended_procedure, write_dossier
 from dunning.legal import cases_to_open, dossier_context, procedure_text
 from dunning.legal_fr import LegalTables, load_contract_rates
 from dunning.planner import Decision
+from dunning.rendering import RenderingError
 from dunning.paths import TEMPLATES_DIR, legal_dir
 
 from .context import store, trace_for
@@ -28,25 +29,45 @@ def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: d
     rows = {row["invoice_id"]: row for row in invoices.to_dict("records")}
     contract_rates = load_contract_rates(settings.config_dir)
     opened, extended = [], []
+    touched = []
     for request in cases_to_open(plan, invoices):
         case_id, is_new = state.enqueue_legal_case(trace, as_of, request)
         (opened if is_new else extended).append(str(case_id))
-        case = state.case_detail(case_id)
-        context = dossier_context(case, rows, legal=legal, company=settings.company,
-                                  contract_rate=contract_rates.get(request.debtor_id),
-                                  response_days=settings.policy.formal_notice.response_days, as_of=as_of)
-        notice = next((Path(e["document"]) for e in case["evidence"]
-                       if e["step"] == Step.formal_notice.value and e.get("document", "").endswith(".pdf")), None)
-        folder = write_dossier(context, legal_dir(), notice if notice and notice.is_file() else None, TEMPLATES_DIR)
-        procedure = procedure_text(recommended_procedure(context))
-        state.record_case_dossier(trace, case_id, procedure, context.statement.interest,
-                                  context.statement.indemnity, as_of, str(folder))
-        logger.info("Legal case %s %s for debtor %s: invoice(s) %s, principal %s %s, penalties %s, indemnity %s; "
-                    "recommended procedure: %s. Dossier: %s.", case_id, "opened" if is_new else "extended",
-                    request.debtor_id, ", ".join(d.invoice_number for d in request.decisions),
-                    context.statement.principal, request.currency, context.statement.interest,
-                    context.statement.indemnity, procedure, folder)
+        touched.append(case_id)
+        logger.info("Legal case %s %s for debtor %s: invoice(s) %s.", case_id, "opened" if is_new else "extended",
+                    request.debtor_id, ", ".join(d.invoice_number for d in request.decisions))
+    # Tonight's cases, and any whose dossier failed before: the handoff stands either way.
+    for case_id in dict.fromkeys(touched + state.cases_without_dossier()):
+        try:
+            folder, context, procedure = _write_case_dossier(state, case_id, rows, settings, legal, contract_rates,
+                                                             as_of)
+        except (ConfigError, RenderingError, OSError, LookupError) as error:
+            state.audit(trace, "case.dossier_failed", "case", str(case_id),
+                        f"Dossier of legal case {case_id} could not be written: {error}. The next run tries again.")
+            logger.error("The dossier of legal case %s could not be written: %s. The next run tries again.",
+                         case_id, error)
+            continue
+        statement = context.statement
+        state.record_case_dossier(trace, case_id, procedure, statement.principal, statement.interest,
+                                  statement.indemnity, as_of, str(folder))
+        logger.info("Legal case %s: principal %s %s, penalties %s, indemnity %s to %s; %s. Dossier: %s.", case_id,
+                    statement.principal, statement.currency, statement.interest, statement.indemnity, as_of,
+                    procedure, folder)
     return opened, extended
+
+
+def _write_case_dossier(state, case_id: int, rows: dict, settings: Settings, legal: LegalTables,
+                        contract_rates: dict, as_of: date):
+    case = state.case_detail(case_id)
+    if not any(i["invoice_id"] in rows for i in case["invoices"]):
+        raise LookupError("none of its invoices is open in the accounting system today")
+    context = dossier_context(case, rows, legal=legal, company=settings.company,
+                              contract_rate=contract_rates.get(case["debtor_id"]),
+                              response_days=settings.policy.formal_notice.response_days, as_of=as_of)
+    notice = next((Path(e["document"]) for e in case["evidence"]
+                   if e["step"] == Step.formal_notice.value and (e.get("document") or "").endswith(".pdf")), None)
+    folder = write_dossier(context, legal_dir(), notice if notice and notice.is_file() else None, TEMPLATES_DIR)
+    return folder, context, procedure_text(recommended_procedure(context))
 
 
 @task(name="close_paid_cases", cache_policy=NO_CACHE)

@@ -44,7 +44,7 @@ def test_a_second_run_does_not_take_over_a_row_being_sent(backend):
     assert store.record_plan(second, AS_OF, [reminder_1()], dry_run=False, languages={}) == []
     with pytest.raises(AlreadyHandled):
         store.claim(second, message, "fr/reminder_1")
-    store.mark_sent(first, message, "sendgrid", "SG-1", None, "sent")
+    store.mark_sent(first, message, "sendgrid", "SG-1", None, "sent", AS_OF)
     [row] = store.ledger_for(["I1"])
     assert row.status.value == "sent"
 

@@ -365,10 +365,12 @@ class StateStore:
             run_id=rows[0].run_id, as_of=rows[0].as_of) for key, rows in groups.items()]
 
     def mark_sent(self, trace: Trace, message: PlannedMessage, provider: str, provider_message_id: str | None,
-                  document_path: str | None, summary: str, last_error: str | None = None) -> None:
+                  document_path: str | None, summary: str, on: date, last_error: str | None = None) -> None:
+        """`on` is the business date the message went out (the date a letter carries): rules 4, 5 and
+        9, the legal dossier and consumer interest all count from it."""
         now = utc_now()
         values = {"status": LedgerStatus.sent.value, "provider": provider, "provider_message_id": provider_message_id,
-                  "sent_at": now, "updated_at": now, "last_error": last_error}
+                  "sent_at": now, "updated_at": now, "last_error": last_error, "as_of": on}
         if document_path:
             values["document_path"] = document_path
         with self.engine.begin() as conn:
@@ -501,15 +503,17 @@ class StateStore:
                                               f"invoices {numbers}.", {"invoices": numbers})])
         return case_id, opened
 
-    def record_case_dossier(self, trace: Trace, case_id: int, procedure: str, penalties: Decimal,
-                            indemnity: Decimal, computed_to: date, dossier_path: str) -> None:
+    def record_case_dossier(self, trace: Trace, case_id: int, procedure: str, principal: Decimal,
+                            penalties: Decimal, indemnity: Decimal, computed_to: date, dossier_path: str) -> None:
+        """The amounts as the dossier states them, all to the same date (principal still open included)."""
         with self.engine.begin() as conn:
             conn.execute(update(legal_cases).where(legal_cases.c.id == case_id).values(
-                procedure=procedure, penalties=penalties, indemnity=indemnity, penalties_to=computed_to,
-                dossier_path=dossier_path, updated_at=utc_now()))
+                procedure=procedure, principal=principal, penalties=penalties, indemnity=indemnity,
+                penalties_to=computed_to, dossier_path=dossier_path, updated_at=utc_now()))
             self._append_audit(conn, trace, [("case.dossier", "case", str(case_id),
-                                              f"Dossier of legal case {case_id} written: penalties {penalties}, "
-                                              f"indemnity {indemnity} to {computed_to}; {procedure}.",
+                                              f"Dossier of legal case {case_id} written: principal {principal}, "
+                                              f"penalties {penalties}, indemnity {indemnity} to {computed_to}; "
+                                              f"{procedure}.",
                                               {"dossier": dossier_path})])
 
     # -- life of a legal case ----------------------------------------------------------------
@@ -562,6 +566,13 @@ class StateStore:
                                Resolution.paid, as_of)
                     closed.append(case.id)
         return closed
+
+    def cases_without_dossier(self) -> list[int]:
+        """Open cases whose dossier could not be written yet (retried by each run)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(legal_cases.c.id).where(
+                legal_cases.c.dossier_path.is_(None),
+                legal_cases.c.status.in_([s.value for s in OPEN_STATUSES])).order_by(legal_cases.c.id)).scalars().all()
 
     def case_detail(self, case_id: int) -> dict:
         with self.engine.connect() as conn:
