@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -77,8 +78,10 @@ class Dispatcher:
 
     def __init__(self, *, store: StateStore, renderer: Renderer, gateway: EmailGateway, print_queue: PrintQueue,
                  company: CompanyIdentity, policy: Policy, as_of: date, invoices: pd.DataFrame,
-                 legal: LegalTables, contract_rates: dict[str, Decimal]) -> None:
+                 legal: LegalTables, contract_rates: dict[str, Decimal],
+                 may_send: Callable[[], bool] = lambda: True) -> None:
         self.store, self.renderer, self.gateway, self.print_queue = store, renderer, gateway, print_queue
+        self.may_send = may_send
         self.company, self.policy, self.as_of = company, policy, as_of
         self.legal, self.contract_rates = legal, contract_rates
         self._invoices = {row["invoice_id"]: row for row in invoices.to_dict("records")}
@@ -132,6 +135,10 @@ class Dispatcher:
         numbers = ", ".join(d.invoice_number for d in message.decisions)
         what = f"{decision.step.value} for invoice(s) {numbers} of debtor {decision.debtor_id}"
         channel = decision.channel
+        if not self.may_send():
+            # Checked per message: a long queue must not run past the end of the sending window.
+            return Delivery(message.message_key, channel.value, "none", None, None,
+                            f"{what} left queued: the sending window has closed; the dispatch run sends it.")
         closed = [d.invoice_number for d in message.decisions if d.invoice_id not in self._invoices]
         if closed:
             # Read again just before sending: an invoice settled since planning is not chased.

@@ -53,7 +53,8 @@ def send_messages(messages: list[PlannedMessage], settings: Settings, gateway: E
     dispatcher = Dispatcher(store=store(), renderer=Renderer(TEMPLATES_DIR), gateway=gateway,
                             print_queue=PrintQueue(print_queue_dir()), company=settings.company, policy=policy,
                             as_of=as_of, invoices=invoices, legal=load_legal_tables(settings.config_dir),
-                            contract_rates=load_contract_rates(settings.config_dir))
+                            contract_rates=load_contract_rates(settings.config_dir),
+                            may_send=lambda: within_send_window(settings, gateway))
     sender = send_reminder.with_options(
         retries=policy.dispatch.retries,
         retry_delay_seconds=exponential_backoff(policy.dispatch.retry_delay_seconds)(policy.dispatch.retries),
