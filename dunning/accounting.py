@@ -31,7 +31,7 @@ def _query(name: str):
 
 
 class AccountingSource:
-    """The three extraction queries, returning raw DataFrames (validated downstream)."""
+    """The extraction queries, returning raw DataFrames (validated downstream)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -64,3 +64,16 @@ class AccountingSource:
 
     def payment_history(self, as_of: date, history_days: int) -> pd.DataFrame:
         return self._read("payment_history", as_of=as_of, since=as_of - timedelta(days=history_days))
+
+    def invoices_by_number(self, numbers: list[str]) -> pd.DataFrame:
+        """invoice_id, number, customer_id, currency, amount_residual (plus kind, status) of these numbers."""
+        return self._read_list("invoices_by_number", "numbers", numbers)
+
+    def customers_by_id(self, ids: list[str]) -> pd.DataFrame:
+        """customer_id, name of these customers (the ones that exist)."""
+        return self._read_list("customers_by_id", "ids", ids)
+
+    def _read_list(self, name: str, key: str, values: list[str]) -> pd.DataFrame:
+        query = _query(name).bindparams(bindparam(key, expanding=True))
+        with self.engine.connect() as conn:
+            return pd.read_sql_query(query, conn, params={key: list(values)}, coerce_float=False)

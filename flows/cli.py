@@ -9,7 +9,7 @@ import sys
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from sqlalchemy import create_engine
@@ -19,6 +19,7 @@ from dunning.accounting import accounting_url
 from dunning.calendar import paris_today
 from dunning.config import ConfigError, load_settings
 from dunning.legal_fr import load_contract_rates, load_legal_tables, require_coverage
+from dunning.levers import OperatorDisputeOutcome, OperatorDisputeReason
 from dunning.state.store import StateSchemaError, StateStore, check_migrated, state_engine, upgrade_database
 
 app = typer.Typer(help="Receivables collection (relances clients): nightly runs, exports, demo data.",
@@ -31,6 +32,17 @@ action_app = typer.Typer(help="Operator levers on the actions ledger.", no_args_
 app.add_typer(action_app, name="action")
 legal_app = typer.Typer(help="The legal queue: cases handed over after the formal notice.", no_args_is_help=True)
 app.add_typer(legal_app, name="legal")
+dispute_app = typer.Typer(help="Disputes (litiges): no reminder goes out on a disputed invoice.", no_args_is_help=True)
+app.add_typer(dispute_app, name="dispute")
+promise_app = typer.Typer(help="Promises to pay: reminders wait until the promised date plus grace.",
+                          no_args_is_help=True)
+app.add_typer(promise_app, name="promise")
+plan_app = typer.Typer(help="Payment plans (échéanciers): invoices paid by installments instead of chased.",
+                       no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+hold_app = typer.Typer(help="Holds: pause a debtor or one invoice, for a while or until released.",
+                       no_args_is_help=True)
+app.add_typer(hold_app, name="hold")
 
 
 def _operator(value: Optional[str]) -> str:
@@ -295,6 +307,172 @@ def export(what: Export, as_of: Optional[str] = typer.Option(None, "--as-of"),
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [])
         writer.writeheader()
         writer.writerows(rows)
+
+
+# -- the operator's levers: disputes, promises, payment plans, holds ------------------------------
+def _pull(lever: Callable) -> None:
+    """Call `lever(store, source, today)` (one of dunning.levers, as the lever flows do); print what it did.
+
+    Refusals (unknown invoice, a second open dispute, a plan that does not add up...) exit 2 with
+    the reason.
+    """
+    from dunning.accounting import AccountingSource
+    from dunning.state.levers import LeverStore
+
+    store = LeverStore(_store().engine)
+    try:
+        result = lever(store, AccountingSource.from_url(), paris_today())
+    except (LookupError, ValueError) as error:
+        _fail(str(error))
+    except SQLAlchemyError as error:
+        _fail(f"could not read or write a database: {error.__class__.__name__}: {str(error).splitlines()[0]}")
+    typer.echo(result.message)
+
+
+def _option_date(value: str, option: str) -> date:
+    from dunning.levers import parse_date
+
+    try:
+        return parse_date(value, option)
+    except ValueError as error:
+        _fail(str(error))
+
+
+def _option_amount(value: str, option: str):
+    from dunning.levers import parse_amount
+
+    try:
+        return parse_amount(value, option)
+    except ValueError as error:
+        _fail(str(error))
+
+
+def _trace(operator: Optional[str]):
+    from dunning.state.store import Trace
+
+    return Trace(actor=_operator(operator))
+
+
+_INVOICES = typer.Option(..., "--invoices", help="Invoice numbers, comma separated: FA-1,FA-2.")
+_GRACE = typer.Option(3, "--grace-days", min=0, help="Days after the date before it counts as missed.")
+
+
+@dispute_app.command("open")
+def dispute_open(invoice: str = typer.Argument(..., help="Invoice number."),
+                 reason: OperatorDisputeReason = typer.Option(..., "--reason", help="What the customer contests."),
+                 note: str = typer.Option(..., "--note", help="What the customer said: recorded with the dispute."),
+                 operator: Optional[str] = _OPERATOR) -> None:
+    """Open a dispute on an invoice: no reminder goes out on it while it is open."""
+    from dunning import levers
+
+    trace = _trace(operator)
+    _pull(lambda store, source, today: levers.open_dispute(store, source, trace, invoice, reason, note, today))
+
+
+@dispute_app.command("close")
+def dispute_close(invoice: str = typer.Argument(..., help="Invoice number."),
+                  outcome: OperatorDisputeOutcome = typer.Option(..., "--outcome", help="How it ended."),
+                  note: str = _NOTE, operator: Optional[str] = _OPERATOR) -> None:
+    """Close an invoice's dispute: collection resumes at the step due by now (catch-up rule)."""
+    from dunning import levers
+
+    trace = _trace(operator)
+    _pull(lambda store, source, today: levers.close_dispute(store, source, trace, invoice, outcome, note, today))
+
+
+@promise_app.command("add")
+def promise_add(debtor: str = typer.Argument(..., help="Debtor (customer) id."), invoices: str = _INVOICES,
+                amount: str = typer.Option(..., "--amount", help="Amount promised, e.g. 1200.00."),
+                promised_on: str = typer.Option(..., "--date", help="Date promised, YYYY-MM-DD."),
+                grace_days: int = _GRACE,
+                note: str = typer.Option(..., "--note", help="What the customer said: recorded with the promise."),
+                operator: Optional[str] = _OPERATOR) -> None:
+    """Record a promise to pay: reminders on those invoices wait until the date plus grace."""
+    from dunning import levers
+
+    money, day, trace = _option_amount(amount, "--amount"), _option_date(promised_on, "--date"), _trace(operator)
+    _pull(lambda store, source, today: levers.add_promise(store, source, trace, debtor, invoices, money, day,
+                                                          grace_days, note, today))
+
+
+@plan_app.command("create")
+def plan_create(debtor: str = typer.Argument(..., help="Debtor (customer) id."), invoices: str = _INVOICES,
+                installment: list[str] = typer.Option(..., "--installment",
+                                                      help="DATE:AMOUNT, e.g. 2026-04-30:600.00; once per installment."),
+                grace_days: int = _GRACE,
+                note: str = typer.Option(..., "--note", help="What was agreed: recorded with the plan."),
+                operator: Optional[str] = _OPERATOR) -> None:
+    """Create a payment plan: the installments must add up to what the invoices still owe."""
+    from dunning import levers
+
+    schedule = []
+    for value in installment:
+        try:
+            schedule.append(levers.parse_installment(value))
+        except ValueError as error:
+            _fail(f"--installment: {error}")
+    trace = _trace(operator)
+    _pull(lambda store, source, today: levers.create_plan(store, source, trace, debtor, invoices, schedule,
+                                                          grace_days, note, today))
+
+
+@plan_app.command("show")
+def plan_show(plan_id: int = typer.Argument(..., help="Payment plan id.")) -> None:
+    """One payment plan: status, invoices, installments, who created it and why."""
+    from dunning.state.levers import LeverStore
+
+    try:
+        plan = LeverStore(_store().engine).plan_detail(plan_id)
+    except LookupError as error:
+        _fail(str(error))
+    typer.echo(f"Payment plan {plan['id']} - {plan['status']}")
+    typer.echo(f"Debtor: {plan['debtor_id']}; {plan['total']} {plan['currency']}; grace {plan['grace_days']} days")
+    typer.echo(f"Created on {plan['created_on']} by {plan['created_by']}: {plan['note']}")
+    typer.echo("Invoices: " + ", ".join(f"{i['invoice_number']} ({i['amount']})" for i in plan["invoices"]))
+    typer.echo("Installments:")
+    for i in plan["installments"]:
+        typer.echo(f"  {i['seq']:>3}  {i['due_date']}  {i['amount']:>12} {plan['currency']}")
+    if plan["ended_on"]:
+        typer.echo(f"Ended on {plan['ended_on']} ({plan['status']}): {plan['ended_note']}")
+
+
+@hold_app.command("add")
+def hold_add(debtor: Optional[str] = typer.Option(None, "--debtor", help="Hold every invoice of this debtor."),
+             invoice: Optional[str] = typer.Option(None, "--invoice", help="Hold this invoice (number) only."),
+             until: Optional[str] = typer.Option(None, "--until", help="Last day held, YYYY-MM-DD (default: "
+                                                                      "until released)."),
+             reason: str = typer.Option(..., "--reason", help="Why: recorded with the hold."),
+             collective_procedure: bool = typer.Option(False, "--collective-procedure",
+                                                       help="The debtor is in a procédure collective."),
+             bodacc_date: Optional[str] = typer.Option(None, "--bodacc-date",
+                                                       help="Date the judgment was published in the BODACC."),
+             operator: Optional[str] = _OPERATOR) -> None:
+    """Pause a debtor or an invoice; a collective procedure also blocks the legal handoff."""
+    from dunning import levers
+
+    if (debtor is None) == (invoice is None):
+        _fail("give --debtor ID or --invoice NUMBER (exactly one)")
+    if collective_procedure and bodacc_date is None:
+        _fail("--collective-procedure needs --bodacc-date: the claim declaration deadline runs from the "
+              "publication of the judgment in the BODACC")
+    if bodacc_date is not None and not collective_procedure:
+        _fail("--bodacc-date goes with --collective-procedure")
+    last_day = _option_date(until, "--until") if until else None
+    published = _option_date(bodacc_date, "--bodacc-date") if bodacc_date else None
+    trace = _trace(operator)
+    _pull(lambda store, source, today: levers.add_hold(
+        store, source, trace, debtor_id=debtor, invoice_number=invoice, until=last_day, reason=reason,
+        collective_procedure=collective_procedure, bodacc_published_on=published, on=today))
+
+
+@hold_app.command("release")
+def hold_release(hold_id: int = typer.Argument(..., help="Hold id."), note: str = _NOTE,
+                 operator: Optional[str] = _OPERATOR) -> None:
+    """Release a hold: collection resumes at the step due by now."""
+    from dunning import levers
+
+    trace = _trace(operator)
+    _pull(lambda store, source, today: levers.release_hold(store, trace, hold_id, note))
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Serve the nightly and dispatch deployments from this one machine: no work pool, no worker.
+"""Serve the nightly and dispatch deployments, and the operator's levers, from this one machine:
+no work pool, no worker.
 
     python -m flows.serve          # keep it running (systemd, tmux...); Ctrl-C stops it
 
@@ -13,6 +14,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.schedules import Cron
 
 from .dispatch import dispatch_queue
+from .levers import LEVER_FLOWS
 from .nightly import nightly_collection
 
 NIGHTLY_CRON = "0 2 * * *"
@@ -41,5 +43,12 @@ def dispatch_deployment():
     )
 
 
+def lever_deployments():
+    """One deployment per lever, never scheduled: an operator runs them from the UI's Run form."""
+    return [lever.to_deployment(name=name, description=" ".join((lever.__doc__ or "").split("\n\n")[0].split()),
+                                tags=["lever"])
+            for name, lever in LEVER_FLOWS.items()]
+
+
 if __name__ == "__main__":
-    serve(nightly_deployment(), dispatch_deployment())
+    serve(nightly_deployment(), dispatch_deployment(), *lever_deployments())

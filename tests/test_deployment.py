@@ -65,3 +65,52 @@ def test_served_deployment_registers_with_schedule_and_limit():
     with get_client(sync_client=True) as client:
         dispatch = client.read_deployment(dispatch_deployment().apply())
     assert dispatch.schedules[0].schedule.cron == DISPATCH_CRON
+
+
+# -- the operator's levers ---------------------------------------------------------------------
+LEVERS = {"open-dispute": "open_dispute", "close-dispute": "close_dispute", "add-promise": "add_promise",
+          "create-payment-plan": "create_payment_plan", "add-hold": "add_hold", "release-hold": "release_hold"}
+
+
+@pytest.mark.parametrize(("name", "function"), sorted(LEVERS.items()))
+def test_prefect_yaml_declares_each_lever_without_a_schedule(name, function, monkeypatch):
+    lever = _deployment(name)
+    assert lever["entrypoint"] == f"flows/levers.py:{function}"
+    assert not lever.get("schedules") and lever["work_pool"]["name"] == "dunning"
+    monkeypatch.chdir(PROJECT)
+    flow = load_flow_from_entrypoint(lever["entrypoint"])
+    assert flow.name == name
+    assert "operator" in flow.parameters.required      # every lever names who pulled it
+
+
+def test_lever_flows_offer_typed_parameters_to_the_run_form():
+    from flows.levers import LEVER_FLOWS
+
+    assert set(LEVER_FLOWS) == set(LEVERS)
+    dispute = LEVER_FLOWS["open-dispute"].parameters
+    assert dispute.definitions["OperatorDisputeReason"]["enum"] == [
+        "pricing", "delivery", "quality", "not_received", "duplicate", "other"]
+    outcome = LEVER_FLOWS["close-dispute"].parameters
+    assert outcome.definitions["OperatorDisputeOutcome"]["enum"] == ["credit_note_issued", "claim_rejected", "other"]
+    promise = LEVER_FLOWS["add-promise"].parameters.properties
+    assert promise["promised_on"]["format"] == "date"
+    assert promise["invoice_numbers"] == {**promise["invoice_numbers"], "type": "array", "items": {"type": "string"}}
+    assert {"type": "string"} in promise["amount"]["anyOf"]          # "1200.00" stays an exact Decimal
+    plan = LEVER_FLOWS["create-payment-plan"].parameters
+    assert plan.properties["installments"]["items"] == {"$ref": "#/definitions/InstallmentTerm"}
+    assert set(plan.definitions["InstallmentTerm"]["required"]) == {"due_date", "amount"}
+    validated = LEVER_FLOWS["add-promise"].validate_parameters({
+        "debtor_id": "D1", "invoice_numbers": ["FA-1"], "amount": "1200.10", "promised_on": "2026-03-31",
+        "note": "n", "operator": "alice"})
+    assert str(validated["amount"]) == "1200.10" and validated["promised_on"] == date(2026, 3, 31)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_served_lever_deployments_register_without_schedules():
+    from flows.serve import lever_deployments
+
+    with get_client(sync_client=True) as client:
+        for deployment in lever_deployments():
+            registered = client.read_deployment(deployment.apply())
+            assert registered.name in LEVERS and registered.schedules == []
+            assert "lever" in registered.tags and registered.parameter_openapi_schema["required"]

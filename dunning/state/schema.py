@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    JSON, Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text,
 )
 
 from .types import Money, UTCDateTime
 
 __all__ = ["metadata", "runs", "actions", "decisions", "debtor_segments", "aging_lines", "quarantine", "audit_events",
-           "holds", "legal_cases", "legal_case_invoices", "legal_case_events"]
+           "holds", "legal_cases", "legal_case_invoices", "legal_case_events", "disputes", "promises",
+           "promise_invoices", "payment_plans", "plan_invoices", "plan_installments"]
 
 metadata = MetaData()
 
@@ -143,6 +144,98 @@ holds = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("released_at", UTCDateTime),
     Column("released_by", String(128)),
+    Column("kind", String(24), nullable=False, default="manual", server_default="manual"),  # manual | collective_procedure
+    Column("bodacc_published_on", Date),    # collective procedure: the opening judgment's BODACC publication
+    Column("claim_deadline", Date),         # ... and the last day to declare the claim to the mandataire
+)
+
+_OPEN_DISPUTE = text("closed_at IS NULL")
+
+# A dispute (litige) on one invoice, from an operator or from the accounting system's flag.
+disputes = Table(
+    "disputes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("invoice_id", String(64), nullable=False),
+    Column("invoice_number", String(64), nullable=False),
+    Column("debtor_id", String(64), nullable=False),
+    Column("reason", String(24), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("source", String(16), nullable=False),           # operator | accounting
+    Column("opened_on", Date, nullable=False),
+    Column("opened_by", String(128), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("closed_on", Date),
+    Column("closed_by", String(128)),
+    Column("closed_at", UTCDateTime),
+    Column("outcome", String(24)),
+    Column("outcome_note", Text),
+    Index("ix_disputes_invoice", "invoice_id"),
+    Index("ix_disputes_debtor", "debtor_id"),
+    # At most one open dispute per invoice, also under concurrent writers.
+    Index("uq_disputes_open_invoice", "invoice_id", unique=True,
+          postgresql_where=_OPEN_DISPUTE, sqlite_where=_OPEN_DISPUTE),
+)
+
+promises = Table(
+    "promises", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("debtor_id", String(64), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("promised_on", Date, nullable=False),
+    Column("grace_days", Integer, nullable=False),
+    Column("status", String(16), nullable=False),           # open | kept | broken
+    Column("made_on", Date, nullable=False),
+    Column("made_by", String(128), nullable=False),
+    Column("made_at", UTCDateTime, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("settled_on", Date),
+    Column("settled_note", Text),
+    Index("ix_promises_debtor", "debtor_id"),
+    Index("ix_promises_status", "status"),
+)
+
+promise_invoices = Table(
+    "promise_invoices", metadata,
+    Column("promise_id", Integer, ForeignKey("promises.id"), primary_key=True),
+    Column("invoice_id", String(64), primary_key=True),
+    Column("invoice_number", String(64), nullable=False),
+    Index("ix_promise_invoices_invoice", "invoice_id"),
+)
+
+# An échéancier: chosen invoices paid by installments instead of being chased.
+payment_plans = Table(
+    "payment_plans", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("debtor_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),           # active | completed | broken | cancelled
+    Column("grace_days", Integer, nullable=False),
+    Column("created_on", Date, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("ended_on", Date),
+    Column("ended_note", Text),
+    Index("ix_payment_plans_debtor", "debtor_id"),
+    Index("ix_payment_plans_status", "status"),
+)
+
+plan_invoices = Table(
+    "plan_invoices", metadata,
+    Column("plan_id", Integer, ForeignKey("payment_plans.id"), primary_key=True),
+    Column("invoice_id", String(64), primary_key=True),
+    Column("invoice_number", String(64), nullable=False),
+    Column("amount", Money, nullable=False),                # the residual the plan covers
+    Index("ix_plan_invoices_invoice", "invoice_id"),
+)
+
+plan_installments = Table(
+    "plan_installments", metadata,
+    Column("plan_id", Integer, ForeignKey("payment_plans.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("due_date", Date, nullable=False),
+    Column("amount", Money, nullable=False),
 )
 
 legal_cases = Table(
