@@ -73,7 +73,16 @@ class AccountingSource:
         """customer_id, name of these customers (the ones that exist)."""
         return self._read_list("customers_by_id", "ids", ids)
 
-    def _read_list(self, name: str, key: str, values: list[str]) -> pd.DataFrame:
-        query = _query(name).bindparams(bindparam(key, expanding=True))
+    def invoice_payments(self, ids: list[str], as_of: date) -> pd.DataFrame:
+        """invoice_id, paid_on, amount of the payments lettered to these invoices up to as_of."""
+        return self._read_list("invoice_payments", "ids", ids, as_of=as_of)
+
+    def invoice_balances(self, ids: list[str]) -> pd.DataFrame:
+        """invoice_id, number, debtor_id, kind, status, currency, residual, disputed(_reason), as of now."""
+        return self._read_list("invoice_balances", "ids", ids)
+
+    def _read_list(self, name: str, key: str, values: list[str], **dates: date) -> pd.DataFrame:
+        query = _query(name).bindparams(bindparam(key, expanding=True),
+                                        *(bindparam(d, type_=Date) for d in dates))
         with self.engine.connect() as conn:
-            return pd.read_sql_query(query, conn, params={key: list(values)}, coerce_float=False)
+            return pd.read_sql_query(query, conn, params={key: list(values), **dates}, coerce_float=False)

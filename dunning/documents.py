@@ -77,6 +77,9 @@ __all__ = [
     "DossierContext",
     "Piece",
     "Procedure",
+    "INJONCTION_DE_PAYER",
+    "EUROPEAN_ORDER_FOR_PAYMENT",
+    "FOREIGN_COURT",
     "recommended_procedure",
     "write_dossier",
 ]
@@ -99,6 +102,23 @@ TRIBUNAL_JUDICIAIRE = "tribunal judiciaire"
 # (an experiment until 2028); the form and the procedure are the same.
 _CERFA = {TRIBUNAL_DE_COMMERCE: "Cerfa n°12946", TRIBUNAL_JUDICIAIRE: "Cerfa n°12948"}
 
+INJONCTION_DE_PAYER = "injonction de payer"
+# A debtor established abroad: no French court or form can be named from the accounting data alone
+# (Brussels I bis, a jurisdiction clause in the terms of sale, where the goods were delivered...).
+# Within the EU the European order for payment is the counterpart of the injonction de payer; it
+# binds every member state except Denmark (Regulation (EC) 1896/2006, article 2(3)).
+EUROPEAN_ORDER_FOR_PAYMENT = (
+    "injonction de payer européenne (règlement (CE) n° 1896/2006) ou action devant la juridiction "
+    "étrangère compétente"
+)
+FOREIGN_COURT = "action devant la juridiction étrangère compétente"
+_EUROPEAN_ORDER_STATES = frozenset({
+    "AT", "BE", "BG", "CY", "CZ", "DE", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU",
+    "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+})
+# France, and the overseas departments, which carry ISO codes of their own in an address.
+_DOMESTIC = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT"})
+
 NOTICE_FILE = "formal_notice.pdf"
 DOSSIER_FILES = ("summary.json", "summary.html", "dossier.pdf")
 
@@ -112,11 +132,24 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _court(is_consumer: bool) -> str:
+def _country(debtor: Debtor) -> str | None:
+    """The debtor's ISO country code, upper case; None when the accounting data has none (France)."""
+    return (debtor.country or "").strip().upper() or None
+
+
+def _abroad(debtor: Debtor) -> bool:
+    country = _country(debtor)
+    return country is not None and country not in _DOMESTIC
+
+
+def _court(debtor: Debtor) -> str | None:
     # Between merchants the tribunal de commerce; against a consumer (a civil claim) the tribunal
     # judiciaire. A professional who is not a merchant (liberal profession, association, SCI) also
     # goes to the tribunal judiciaire: the dossier says so, since the accounting data cannot tell.
-    return TRIBUNAL_JUDICIAIRE if is_consumer else TRIBUNAL_DE_COMMERCE
+    # A debtor abroad: None, the competent court is for the lawyer to determine.
+    if _abroad(debtor):
+        return None
+    return TRIBUNAL_JUDICIAIRE if debtor.is_consumer else TRIBUNAL_DE_COMMERCE
 
 
 def _check_basis(statement: PenaltyStatement, is_consumer: bool, who: str) -> None:
@@ -224,7 +257,7 @@ def _letter_variables(letter: FormalNoticeLetter) -> dict[str, Any]:
         "total": ctx.total_with_penalties,
         "payment_reference": ctx.payment_reference,
         "is_consumer": ctx.debtor.is_consumer,
-        "court": _court(ctx.debtor.is_consumer),
+        "court": _court(ctx.debtor),
     }
 
 
@@ -298,22 +331,48 @@ class Piece:
 
 @dataclass(frozen=True)
 class Procedure:
-    """What the dossier recommends: an injonction de payer (order for payment), and where."""
+    """What the dossier recommends: an injonction de payer (order for payment), and where.
 
-    name: str
-    court: str                         # "tribunal de commerce" | "tribunal judiciaire"
-    cerfa: str                         # the form of the requête before that court
+    For a debtor abroad no French court nor form is recommended: court and cerfa are None, the name
+    says which route to consider, and the lawyer checks jurisdiction.
+    """
+
+    name: str                          # INJONCTION_DE_PAYER, EUROPEAN_ORDER_FOR_PAYMENT or FOREIGN_COURT
+    court: str | None                  # "tribunal de commerce" | "tribunal judiciaire"; None abroad
+    cerfa: str | None                  # the form of the requête before that court; None abroad
     venue_city: str | None             # the debtor's domicile (or registered office) decides which court
     venue_postal_code: str | None
     small_claims_alternative: bool     # principal and interest at most 5,000 EUR: commissaire de justice
     pieces: tuple[Piece, ...] = field(default_factory=tuple)
+    venue_country: str | None = None   # the debtor's ISO country code, when the accounting data has one
+    european_order_for_payment: bool = False  # debtor in another EU state bound by Regulation 1896/2006
+
+    @property
+    def abroad(self) -> bool:
+        """The debtor is established outside France: the competent court is to be determined."""
+        return self.court is None
 
 
 def recommended_procedure(ctx: DossierContext) -> Procedure:
-    court = _court(ctx.is_consumer)
+    country = _country(ctx.debtor)
+    court = _court(ctx.debtor)
+    if court is None:
+        european = country in _EUROPEAN_ORDER_STATES
+        return Procedure(
+            name=EUROPEAN_ORDER_FOR_PAYMENT if european else FOREIGN_COURT,
+            court=None,
+            cerfa=None,
+            venue_city=ctx.debtor.city,
+            venue_postal_code=ctx.debtor.postal_code,
+            # L125-1 CPCE is a French enforcement procedure: not offered against a debtor abroad.
+            small_claims_alternative=False,
+            pieces=_pieces(ctx),
+            venue_country=country,
+            european_order_for_payment=european,
+        )
     claim = ctx.statement.principal + ctx.statement.interest
     return Procedure(
-        name="injonction de payer",
+        name=INJONCTION_DE_PAYER,
         court=court,
         cerfa=_CERFA[court],
         venue_city=ctx.debtor.city,
@@ -321,6 +380,7 @@ def recommended_procedure(ctx: DossierContext) -> Procedure:
         # The threshold is in euros; a claim in another currency is left to the lawyer.
         small_claims_alternative=ctx.currency == "EUR" and claim <= SMALL_CLAIMS_LIMIT,
         pieces=_pieces(ctx),
+        venue_country=country,
     )
 
 
@@ -435,6 +495,8 @@ def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) 
             "penalties": _decimal(statement.interest),
             "indemnity": _decimal(statement.indemnity),
             "total": _decimal(statement.total),
+            # In EUR whatever `currency`, and not in `total`: the D441-5 indemnity of non-EUR invoices.
+            "separate_eur_indemnity": _decimal(statement.separate_eur_indemnity),
         },
         "invoices": [
             {
@@ -444,10 +506,12 @@ def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) 
                 "principal": _decimal(line.principal),
                 "penalties": _decimal(line.interest),
                 "indemnity": _decimal(line.indemnity),
+                "separate_eur_indemnity": _decimal(line.separate_eur_indemnity),
                 "total": _decimal(line.total),
                 "periods": [
                     {"start": period.start.isoformat(), "end": period.end.isoformat(), "days": period.days,
-                     "rate": _decimal(period.rate), "interest": _decimal(period.interest)}
+                     "principal": _decimal(period.principal), "rate": _decimal(period.rate),
+                     "interest": _decimal(period.interest)}
                     for period in line.periods
                 ],
             }
@@ -468,8 +532,10 @@ def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) 
             "name": procedure.name,
             "court": procedure.court,
             "cerfa": procedure.cerfa,
-            "venue": {"city": procedure.venue_city, "postal_code": procedure.venue_postal_code},
+            "venue": {"city": procedure.venue_city, "postal_code": procedure.venue_postal_code,
+                      "country": procedure.venue_country},
             "small_claims_alternative": procedure.small_claims_alternative,
+            "european_order_for_payment": procedure.european_order_for_payment,
             "pieces": [
                 {"kind": piece.kind, "reference": piece.reference, "on": _iso(piece.on), "step": piece.step}
                 for piece in procedure.pieces

@@ -14,7 +14,8 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Callable, Sequence, TypeVar
+from types import MappingProxyType
+from typing import Annotated, Callable, Mapping, Sequence, TypeVar
 
 import yaml
 from pydantic import (
@@ -46,6 +47,8 @@ __all__ = [
     "check_contractual_rate",
     "last_covered_day",
     "require_coverage",
+    "check_contract_rates_since",
+    "Payments",
     "invoice_penalty",
     "penalty_statement",
     "prescription_date",
@@ -60,6 +63,10 @@ CONTRACTS_FILE = "contracts.yaml"
 # far beyond the cent, whatever decimal context the caller runs in.
 _INTEREST_CONTEXT = Context(prec=34, rounding=ROUND_HALF_EVEN)
 _DAYS_PER_YEAR = 365  # actual/365: every year, leap or not, divides by 365
+
+# Payments received on one invoice: (day received, amount), in the invoice currency.
+Payments = Sequence[tuple[date, Decimal]]
+_NO_PAYMENTS: Mapping[str, Payments] = MappingProxyType({})
 
 
 class LegalTablesError(ConfigError):
@@ -302,12 +309,46 @@ def last_covered_day(tables: LegalTables) -> date:
     return min(tables.ecb_main_refinancing_rate.covers_through, legal).last_day
 
 
-def require_coverage(tables: LegalTables, day: date, contract_rates: dict[str, Decimal]) -> None:
-    """Fail before a run does anything when its half-year or a contractual rate cannot be applied."""
+def require_coverage(tables: LegalTables, day: date, contract_rates: Mapping[str, Decimal],
+                     since: date | None = None) -> None:
+    """Fail before a run does anything when its half-year or a contractual rate cannot be applied.
+
+    Without `since` a contractual rate is checked on `day` only; with it, on every half-year from
+    `since` to `day` (see check_contract_rates_since), as invoice_penalty will.
+    """
     commercial_rate(tables, day)
     legal_rate(tables, day)
     for debtor_id, rate in sorted(contract_rates.items()):
         check_contractual_rate(tables, debtor_id, rate, day)
+    if since is not None:
+        check_contract_rates_since(tables, contract_rates, since, day)
+
+
+def check_contract_rates_since(tables: LegalTables, contract_rates: Mapping[str, Decimal],
+                               first_day: date, last_day: date) -> None:
+    """Refuse, before a run starts, a contractual rate that invoice_penalty would refuse mid-run.
+
+    invoice_penalty checks the floor of every half-year an invoice's interest spans, and the floor
+    moves with the taux de l'intérêt légal: a rate above today's floor can be below an earlier one.
+    Every half-year from first_day to last_day (both included) that legal_interest_rate has a row
+    for is checked; a half-year without a row is the LegalTablesError of the computation itself.
+    first_day is the first day interest runs: the day after the earliest due date still open (call
+    once per debtor with its own first day to avoid refusing a rate for a half-year it never
+    reaches). All refusals are reported at once, one line per debtor and half-year. An empty range
+    (first_day after last_day: nothing overdue yet) checks nothing.
+    """
+    problems = []
+    half, last = HalfYear.of(first_day), HalfYear.of(last_day)
+    while first_day <= last_day and half <= last:
+        if half in tables.legal_interest_rate:
+            for debtor_id, rate in sorted(contract_rates.items()):
+                try:
+                    check_contractual_rate(tables, debtor_id, rate, half.first_day)
+                except ContractualRateError as exc:
+                    problems.append(str(exc))
+        half = half.next()
+    if problems:
+        raise ContractualRateError("\n".join(problems))
 
 
 def check_contractual_rate(tables: LegalTables, debtor_id: str, rate: Decimal, on: date) -> Decimal:
@@ -346,19 +387,55 @@ def _half_year_spans(first: date, last: date) -> list[tuple[date, date]]:
     return spans
 
 
-def _periods(principal: Decimal, first: date | None, last: date,
+def _balance_spans(first: date, last: date, payments: Payments) -> list[tuple[date, date]]:
+    """The half-year spans from first to last, cut again the day after each payment received in them."""
+    drops = sorted({paid_on + timedelta(days=1) for paid_on, _ in payments})
+    spans = []
+    for start, end in _half_year_spans(first, last):
+        for drop in drops:
+            if start < drop <= end:
+                spans.append((start, drop - timedelta(days=1)))
+                start = drop
+        spans.append((start, end))
+    return spans
+
+
+def _periods(principal: Decimal, payments: Payments, first: date | None, last: date,
              rate_of: Callable[[date], Decimal]) -> tuple[RatePeriod, ...]:
     if first is None:
         return ()
     periods = []
     with localcontext(_INTEREST_CONTEXT):
-        for start, end in _half_year_spans(first, last):
+        for start, end in _balance_spans(first, last, payments):
             days = (end - start).days + 1
             rate = rate_of(start)
-            # One division per period: principal x rate x days is exact, only the quotient is not.
-            interest = principal * rate * days / (100 * _DAYS_PER_YEAR)
-            periods.append(RatePeriod(start=start, end=end, days=days, rate=rate, interest=interest))
+            # Interest runs on each day's balance, and a payment bears interest through the day it is
+            # received: the amount open on `start` is what is open at the end plus every payment
+            # received on or after `start`. (Days late = payment date - due date, as French practice
+            # counts them; a payment on or before the due date is already out of the principal.)
+            balance = principal + sum((amount for paid_on, amount in payments if paid_on >= start), Decimal(0))
+            # One division per period: balance x rate x days is exact, only the quotient is not.
+            interest = balance * rate * days / (100 * _DAYS_PER_YEAR)
+            periods.append(RatePeriod(start=start, end=end, days=days, principal=balance, rate=rate,
+                                      interest=interest))
     return tuple(periods)
+
+
+def _checked_payments(number: str, payments: Payments, due_date: date, to_date: date) -> Payments:
+    """The payments that change interest: those received after the due date, each checked."""
+    late = []
+    for paid_on, amount in payments:
+        if not isinstance(amount, Decimal) or not isinstance(paid_on, date):
+            raise TypeError(f"invoice {number}: a payment is (date, Decimal), got ({paid_on!r}, {amount!r})")
+        if amount <= 0:
+            raise ValueError(f"invoice {number}: payment of {amount} on {paid_on} is not positive")
+        if paid_on > to_date:
+            # principal is the amount open on to_date: a later payment is not yet out of it.
+            raise ValueError(f"invoice {number}: payment of {amount} on {paid_on} is after {to_date}, "
+                             "the date penalties are computed to; leave it out")
+        if paid_on > due_date:
+            late.append((paid_on, amount))
+    return tuple(late)
 
 
 def invoice_penalty(
@@ -373,6 +450,7 @@ def invoice_penalty(
     formal_notice_on: date | None = None,
     currency: str = "EUR",
     debtor_id: str | None = None,
+    payments: Payments = (),
 ) -> InvoicePenalty:
     """What one invoice costs its debtor on to_date, interest day by day at each half-year's rate.
 
@@ -381,11 +459,17 @@ def invoice_penalty(
     the 40 EUR indemnity once the invoice is overdue. A consumer (Code civil 1344-1): moratory
     interest at the taux de l'intérêt légal from the day after the formal notice only, nothing
     without one, no indemnity. debtor_id only names the debtor in a refused-rate error.
+
+    principal is the amount still open on to_date. payments are the (date, amount) received on the
+    invoice up to to_date: interest runs on each day's balance, so an amount paid late bears
+    interest from the day after the due date through the day it was received, both included.
+    Payments on or before the due date change nothing (they are already out of the principal).
     """
     if not isinstance(principal, Decimal) or (contractual_rate is not None and not isinstance(contractual_rate, Decimal)):
         raise TypeError(f"invoice {number}: principal and contractual_rate must be Decimal, never float")
     if principal < 0:
         raise ValueError(f"invoice {number}: principal {principal} is negative; a credit bears no late interest")
+    payments = _checked_payments(number, payments, due_date, to_date)
     # Where the rate came from, for an error: the debtor's line of config/contracts.yaml.
     key = f"late_interest_rates.{debtor_id}" if debtor_id is not None else f"late_interest_rates (debtor of invoice {number})"
 
@@ -399,12 +483,13 @@ def invoice_penalty(
         basis = Basis.consumer
         # Interest never runs before the debt is due, even if the notice was sent earlier.
         first = max(formal_notice_on, due_date) + timedelta(days=1) if formal_notice_on else None
-        periods = _periods(principal, first, to_date, lambda day: legal_rate(tables, day))
-        indemnity = ZERO
+        periods = _periods(principal, payments, first, to_date, lambda day: legal_rate(tables, day))
+        indemnity = separate_eur_indemnity = ZERO
     else:
         if contractual_rate is None:
             basis = Basis.commercial
-            periods = _periods(principal, due_date + timedelta(days=1), to_date, partial(commercial_rate, tables))
+            periods = _periods(principal, payments, due_date + timedelta(days=1), to_date,
+                               partial(commercial_rate, tables))
         else:
             basis = Basis.contractual
             rate = contractual_rate
@@ -414,11 +499,14 @@ def invoice_penalty(
                 _check_floor(tables, key, rate, day)
                 return rate
 
-            periods = _periods(principal, due_date + timedelta(days=1), to_date, checked_rate)
+            periods = _periods(principal, payments, due_date + timedelta(days=1), to_date, checked_rate)
         # D441-5 fixes the indemnity in euros. For an invoice in another currency we do not convert
-        # (whose rate, which day?): it is 0.00 here and the letter mentions it separately.
+        # (whose rate, which day?): `indemnity` is 0.00 and the euros go to separate_eur_indemnity.
         overdue = to_date > due_date
-        indemnity = tables.commercial.recovery_indemnity_eur if overdue and currency.upper() == "EUR" else ZERO
+        owed = tables.commercial.recovery_indemnity_eur if overdue else ZERO
+        in_euros = currency.upper() == "EUR"
+        indemnity = owed if in_euros else ZERO
+        separate_eur_indemnity = ZERO if in_euros else owed
 
     with localcontext(_INTEREST_CONTEXT):
         unrounded = sum((period.interest for period in periods), Decimal(0))
@@ -432,6 +520,7 @@ def invoice_penalty(
         periods=periods,
         interest=interest,
         indemnity=indemnity,
+        separate_eur_indemnity=separate_eur_indemnity,
     )
 
 
@@ -445,8 +534,16 @@ def penalty_statement(
     contractual_rate: Decimal | None = None,
     formal_notice_on: date | None = None,
     debtor_id: str | None = None,
+    payments: Mapping[str, Payments] = _NO_PAYMENTS,
 ) -> PenaltyStatement:
-    """Penalties of one debtor's invoices (number, principal, due date) in one currency, to one date."""
+    """Penalties of one debtor's invoices (number, principal, due date) in one currency, to one date.
+
+    payments: the payments received on each invoice up to to_date, by invoice number (see
+    invoice_penalty); an invoice without an entry was paid nothing late.
+    """
+    unknown = sorted(set(payments) - {number for number, _, _ in invoices})
+    if unknown:
+        raise ValueError(f"payments for invoice(s) not in the statement: {', '.join(unknown)}")
     lines = tuple(
         invoice_penalty(
             tables,
@@ -459,6 +556,7 @@ def penalty_statement(
             formal_notice_on=formal_notice_on,
             currency=currency,
             debtor_id=debtor_id,
+            payments=payments.get(number, ()),
         )
         for number, principal, due_date in invoices
     )

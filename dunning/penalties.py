@@ -24,11 +24,16 @@ class Basis(str, Enum):
 
 @dataclass(frozen=True)
 class RatePeriod:
-    """Consecutive days of one half-year, all at the same annual rate."""
+    """Consecutive days of one half-year, all at the same annual rate on the same balance.
+
+    A partial payment after the due date cuts a period: the days before it bear interest on a
+    larger balance than the days after it.
+    """
 
     start: date            # first day counted (inclusive)
     end: date              # last day counted (inclusive)
     days: int
+    principal: Decimal     # the balance interest runs on: the open amount plus payments not yet received
     rate: Decimal          # annual rate in percent, e.g. Decimal("12.15")
     interest: Decimal      # not rounded: rounding happens once, on the invoice total
 
@@ -36,15 +41,20 @@ class RatePeriod:
 @dataclass(frozen=True)
 class InvoicePenalty:
     invoice_number: str
-    principal: Decimal             # the open amount interest runs on
+    principal: Decimal             # the amount open on the date the penalties are computed to
     due_date: date
     basis: Basis
     periods: tuple[RatePeriod, ...]
     interest: Decimal              # sum of the periods, rounded to the cent (actual/365)
-    indemnity: Decimal             # 40.00 between professionals (D441-5), 0.00 for a consumer
+    indemnity: Decimal             # 40.00 between professionals (D441-5), 0.00 for a consumer, in the invoice currency
+    # D441-5 fixes the indemnity in euros, whatever the invoice currency. On an invoice in another
+    # currency `indemnity` is 0.00 (no conversion: whose rate, which day?) and the 40.00 EUR owed
+    # is carried here, outside `total`, for the documents to print as a line of its own in euros.
+    separate_eur_indemnity: Decimal = Decimal("0.00")
 
     @property
     def total(self) -> Decimal:
+        """Principal, interest and indemnity in the invoice currency (never the separate euro indemnity)."""
         return self.principal + self.interest + self.indemnity
 
 
@@ -71,3 +81,12 @@ class PenaltyStatement:
     @property
     def total(self) -> Decimal:
         return self.principal + self.interest + self.indemnity
+
+    @property
+    def separate_eur_indemnity(self) -> Decimal:
+        """The D441-5 indemnities, in EUR, of the overdue invoices not in euros (40.00 each, B2B only).
+
+        Not part of `indemnity` nor `total`, which are in the statement currency: a document shows
+        it as a line of its own in euros. Always 0.00 for a statement in EUR.
+        """
+        return sum((line.separate_eur_indemnity for line in self.lines), Decimal("0.00"))

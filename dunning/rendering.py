@@ -16,7 +16,8 @@ Templates are laid out per language (``templates/<language>/``):
 - ``documents/``: the PDF documents (dunning.documents), rendered by the same environment
 
 From reminder_2 onwards a message may carry a PenaltyStatement: the late-payment interest and the
-recovery indemnity are then shown beside the invoices, worded by the statement's legal basis.
+recovery indemnity are then shown beside the invoices, worded by the statement's legal basis. For
+invoices not in euros the 40 EUR indemnity (D441-5) is a line of its own in euros, outside the total.
 """
 
 from __future__ import annotations
@@ -194,12 +195,16 @@ class MessageContext:
             self.step in PENALTY_STEPS
             and statement is not None
             and bool(statement.lines)
-            and (statement.interest != 0 or statement.indemnity != 0)
+            and (statement.interest != 0 or statement.indemnity != 0 or statement.separate_eur_indemnity != 0)
         )
 
     @property
     def total_with_penalties(self) -> Decimal:
-        """The open amount plus interest and indemnity (the open amount alone when there are none)."""
+        """The open amount plus interest and indemnity (the open amount alone when there are none).
+
+        In the message currency: the euro indemnity of invoices in another currency
+        (PenaltyStatement.separate_eur_indemnity) is never added; the templates print it apart.
+        """
         if self.penalties is None:
             return self.total_due
         return self.total_due + self.penalties.interest + self.penalties.indemnity

@@ -62,6 +62,8 @@ class RunSummary:
     sends: Counter = field(default_factory=Counter)           # (step, channel, status)
     failures: list[str] = field(default_factory=list)
     prescribed: list[str] = field(default_factory=list)      # invoice numbers no longer enforceable
+    open_disputes: int = 0
+    oldest_dispute_days: int = 0
     queued: int = 0                                           # left for the dispatch run (outside the window)
     cases_opened: list[str] = field(default_factory=list)
     cases_extended: list[str] = field(default_factory=list)
@@ -77,6 +79,7 @@ class RunSummary:
             "invoices_considered": self.invoices_considered,
             "quarantined": self.quarantined,
             "prescribed": len(self.prescribed),
+            "open_disputes": self.open_disputes,
             "segments": dict(self.segments),
             "decisions": {f"{step}:{outcome}": n for (step, outcome), n in sorted(self.decisions.items())},
             "sent": sum(n for (_, _, status), n in self.sends.items() if status == "sent"),
@@ -93,6 +96,8 @@ class RunSummary:
         lines.append(f"Invoices considered: {self.invoices_considered}; rows quarantined: {self.quarantined}")
         for reason, n in self.quarantine_reasons.most_common():
             lines.append(f"  {n:>5}  {reason}")
+        if self.open_disputes:
+            lines.append(f"Open disputes: {self.open_disputes} (oldest {self.oldest_dispute_days} days)")
         if self.prescribed:
             shown = ", ".join(self.prescribed[:10]) + (" ..." if len(self.prescribed) > 10 else "")
             lines.append(f"Prescribed invoices (never dunned again): {len(self.prescribed)} ({shown})")

@@ -85,8 +85,14 @@ def segment_debtors(
     rules: SegmentRules,
     tolerance: Decimal,
     company_currency: str,
+    disputes: dict[str, tuple[int, int]] | None = None,
 ) -> pd.DataFrame:
-    """One row per debtor with open invoices: segment, the rule that matched in words, score."""
+    """One row per debtor with open invoices: segment, the rule that matched in words, score.
+
+    Open disputes (count, age in days of the oldest) add to the score and are named in the rule:
+    a debtor who contests often is a risk even when the ladder must wait for each dispute.
+    """
+    disputes = disputes or {}
     open_items = chaseable(invoices, tolerance)
     credit_by_debtor: dict[str, Decimal] = {}
     for credit in credits.to_dict("records"):
@@ -127,6 +133,10 @@ def segment_debtors(
             if latenesses else Decimal("0.0"),
         )
         segment, rule = _classify(evidence, rules, rules.history_days)
-        rows.append({"debtor_id": debtor_id, "segment": segment.value, "rule": rule,
-                     "score": risk_score(evidence, rules)})
+        score = risk_score(evidence, rules)
+        count, oldest = disputes.get(debtor_id, (0, 0))
+        if count:
+            rule += f"; {count} open dispute(s), the oldest {oldest} days old"
+            score = min(100, score + min(count, 3) * 5)
+        rows.append({"debtor_id": debtor_id, "segment": segment.value, "rule": rule, "score": score})
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS, dtype=object)

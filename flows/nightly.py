@@ -17,6 +17,7 @@ from dunning.legal_fr import load_contract_rates, load_legal_tables, require_cov
 from dunning.reports import RunSummary, aging_totals
 from dunning.state.store import check_migrated
 from tasks.analyse import compute_aged_balance, publish_aging_artifact, quarantine_invalid_rows, segment_debtors_task
+from tasks.arrangements import review_arrangements
 from tasks.context import store
 from tasks.extract import fetch_open_receivables, fetch_payment_history, fetch_unapplied_credits
 from tasks.legal import close_paid_cases, enqueue_legal_handoff
@@ -85,12 +86,14 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
     validated, credits, history = quarantine_invalid_rows(raw_invoices.result(), raw_credits.result(),
                                                           raw_history.result(), company.currency, run_id)
     invoices = validated.invoices
+    arrangements, holds, disputes = review_arrangements(invoices, as_of, dry_run, run_id)
     aging = compute_aged_balance(invoices, credits, as_of, policy)
-    segments = segment_debtors_task(invoices, credits, history, as_of, policy, company.currency, run_id)
+    segments = segment_debtors_task(invoices, credits, history, disputes, as_of, policy, company.currency, run_id)
     publish_aging_artifact(aging, segments, as_of, run_id)
 
     # 3. Decide: today's step for every invoice, each with its reason, written down before any send.
-    plan, messages = plan_collection_steps(invoices, segments, credits, as_of, policy, legal, dry_run, run_id)
+    plan, messages = plan_collection_steps(invoices, segments, credits, as_of, policy, legal, arrangements, holds,
+                                           dry_run, run_id)
 
     summary = RunSummary(run_id=run_id, as_of=str(as_of), dry_run=dry_run,
                          invoices_considered=len(invoices), quarantined=len(validated.quarantined),
@@ -98,7 +101,9 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
                          aging=aging_totals(aging, segments).to_dict("records"),
                          segments=Counter(segments["segment"]),
                          decisions=Counter((d.step.value if d.step else "-", d.outcome.value) for d in plan),
-                         prescribed=[d.invoice_number for d in plan if d.reason.startswith("prescribed on")])
+                         prescribed=[d.invoice_number for d in plan if d.reason.startswith("prescribed on")],
+                         open_disputes=sum(n for n, _ in disputes.values()),
+                         oldest_dispute_days=max((age for _, age in disputes.values()), default=0))
 
     # 4. Act: inside the sending window, one task per message; outside it, the messages stay queued
     #    for the dispatch deployment. The legal queue does not wait.

@@ -46,10 +46,11 @@ def compute_aged_balance(invoices: pd.DataFrame, credits: pd.DataFrame, as_of: d
 
 
 @task(name="segment_debtors", cache_policy=NO_CACHE)
-def segment_debtors_task(invoices: pd.DataFrame, credits: pd.DataFrame, history: pd.DataFrame, as_of: date,
-                         policy: Policy, company_currency: str, run_id: int) -> pd.DataFrame:
+def segment_debtors_task(invoices: pd.DataFrame, credits: pd.DataFrame, history: pd.DataFrame,
+                         disputes: dict[str, tuple[int, int]], as_of: date, policy: Policy, company_currency: str,
+                         run_id: int) -> pd.DataFrame:
     segments = segment_debtors(invoices, credits, history, as_of, policy.segments,
-                               policy.tolerance, company_currency)
+                               policy.tolerance, company_currency, disputes=disputes)
     store().record_segments(trace_for(run_id), segments)
     counts = segments["segment"].value_counts().to_dict()
     get_run_logger().info("Segmented %d debtors: %s.", len(segments),

@@ -11,7 +11,8 @@ from prefect.cache_policies import NO_CACHE
 from dunning.calendar import BusinessCalendar
 from dunning.config import Policy
 from dunning.legal_fr import LegalTables
-from dunning.planner import Decision, Outcome, plan_collection
+from dunning.arrangements import Arrangements
+from dunning.planner import Decision, Hold, Outcome, plan_collection
 from dunning.state.store import PlannedMessage
 
 from .context import store, trace_for
@@ -19,12 +20,12 @@ from .context import store, trace_for
 
 @task(name="plan_collection_steps", cache_policy=NO_CACHE)
 def plan_collection_steps(invoices: pd.DataFrame, segments: pd.DataFrame, credits: pd.DataFrame, as_of: date,
-                          policy: Policy, legal: LegalTables, dry_run: bool,
-                          run_id: int) -> tuple[list[Decision], list[PlannedMessage]]:
+                          policy: Policy, legal: LegalTables, arrangements: Arrangements, holds: list[Hold],
+                          dry_run: bool, run_id: int) -> tuple[list[Decision], list[PlannedMessage]]:
     state = store()
     plan = plan_collection(
         invoices, segments, credits,
-        holds=state.active_holds(as_of),
+        holds=holds, arrangements=arrangements,
         ledger=state.ledger_for(invoices["invoice_id"].tolist()),
         as_of=as_of, policy=policy, calendar=BusinessCalendar(policy.calendar.subdivision), legal=legal,
     )

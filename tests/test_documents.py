@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from builders import CONFIG_DIR
 from dunning.config import CompanyIdentity
 from dunning.documents import (
     DOSSIER_FILES,
@@ -34,6 +35,7 @@ from dunning.documents import (
     sha256_hex,
     write_dossier,
 )
+from dunning.legal_fr import load_legal_tables, penalty_statement
 from dunning.penalties import Basis, InvoicePenalty, PenaltyStatement, RatePeriod
 from dunning.rendering import Debtor, InvoiceLine, MessageContext, RenderingError
 
@@ -118,18 +120,18 @@ def commercial_statement() -> PenaltyStatement:
             invoice_number="F2025-0142", principal=Decimal("1234.56"), due_date=date(2025, 11, 23),
             basis=Basis.commercial,
             periods=(
-                RatePeriod(date(2025, 11, 24), date(2025, 12, 31), 38, COMMERCIAL_RATE,
-                           Decimal("1234.56") * COMMERCIAL_RATE / 100 * 38 / 365),
-                RatePeriod(date(2026, 1, 1), date(2026, 1, 7), 7, COMMERCIAL_RATE,
-                           Decimal("1234.56") * COMMERCIAL_RATE / 100 * 7 / 365),
+                RatePeriod(start=date(2025, 11, 24), end=date(2025, 12, 31), days=38, principal=Decimal("1234.56"),
+                           rate=COMMERCIAL_RATE, interest=Decimal("1234.56") * COMMERCIAL_RATE / 100 * 38 / 365),
+                RatePeriod(start=date(2026, 1, 1), end=date(2026, 1, 7), days=7, principal=Decimal("1234.56"),
+                           rate=COMMERCIAL_RATE, interest=Decimal("1234.56") * COMMERCIAL_RATE / 100 * 7 / 365),
             ),
             interest=Decimal("18.49"), indemnity=Decimal("40.00"),
         ),
         InvoicePenalty(
             invoice_number="F2025-0157", principal=Decimal("250.00"), due_date=date(2025, 11, 28),
             basis=Basis.commercial,
-            periods=(RatePeriod(date(2025, 11, 29), date(2026, 1, 7), 40, COMMERCIAL_RATE,
-                                Decimal("250.00") * COMMERCIAL_RATE / 100 * 40 / 365),),
+            periods=(RatePeriod(start=date(2025, 11, 29), end=date(2026, 1, 7), days=40, principal=Decimal("250.00"),
+                                rate=COMMERCIAL_RATE, interest=Decimal("250.00") * COMMERCIAL_RATE / 100 * 40 / 365),),
             interest=Decimal("3.33"), indemnity=Decimal("40.00"),
         ),
     ))
@@ -161,8 +163,9 @@ def consumer_statement(computed_to: date) -> PenaltyStatement:
     periods = ()
     interest = Decimal("0.00")
     if days > 0:
-        periods = (RatePeriod(date(2026, 3, 3), computed_to, days, LEGAL_RATE_H1_2026,
-                              Decimal("860.00") * LEGAL_RATE_H1_2026 / 100 * days / 365),)
+        periods = (RatePeriod(start=date(2026, 3, 3), end=computed_to, days=days, principal=Decimal("860.00"),
+                              rate=LEGAL_RATE_H1_2026,
+                              interest=Decimal("860.00") * LEGAL_RATE_H1_2026 / 100 * days / 365),)
         interest = (Decimal("860.00") * LEGAL_RATE_H1_2026 / 100 * days / 365).quantize(Decimal("0.01"))
     return PenaltyStatement(computed_to=computed_to, currency="EUR", lines=(
         InvoicePenalty(invoice_number="F2025-0201", principal=Decimal("860.00"), due_date=date(2026, 1, 15),
@@ -176,6 +179,56 @@ def consumer_letter() -> FormalNoticeLetter:
                              debtor=claire_dubois(), invoices=(consumer_invoice(),), currency="EUR",
                              response_deadline=date(2026, 3, 10), penalties=consumer_statement(CONSUMER_NOTICE_ON))
     return FormalNoticeLetter(context=context, place="Paris", letter_date=CONSUMER_NOTICE_ON)
+
+
+def brasserie_liegeoise() -> Debtor:
+    """A B2B debtor in Liège, Belgium: another EU member state."""
+    return Debtor(id="C-0088", name="Brasserie Liégeoise SRL", email="compta@brasserie-liegeoise.be", language="fr",
+                  is_consumer=False, address_line="Rue Léopold 12", postal_code="4000", city="Liège", country="BE")
+
+
+PART_PAID_LETTER_DATE = date(2026, 2, 10)
+
+
+def part_paid_letter() -> FormalNoticeLetter:
+    """12 000,00 € due 20 May 2025, 2 000,00 € received 1 December 2025, mise en demeure on 10 February 2026.
+
+    Computed by dunning.legal_fr, each period on the balance of its days (see tests/test_legal_fr.py):
+      21 May - 30 June 2025      41 days at 13,15 % on 12 000,00 €
+      1 July - 1 December 2025  154 days at 12,15 % on 12 000,00 € (the payment bears interest the day it is received)
+      2 - 31 December 2025       30 days at 12,15 % on 10 000,00 €
+      1 January - 10 February    41 days at 12,15 % on 10 000,00 €
+      375 495 / 365 = 1 028,7534 -> 1 028,75; total 10 000,00 + 1 028,75 + 40,00 = 11 068,75
+    """
+    statement = penalty_statement(
+        load_legal_tables(CONFIG_DIR), [("F2025-0090", Decimal("10000.00"), date(2025, 5, 20))],
+        to_date=PART_PAID_LETTER_DATE, currency="EUR", is_consumer=False,
+        payments={"F2025-0090": [(date(2025, 12, 1), Decimal("2000.00"))]})
+    invoice = InvoiceLine(number="F2025-0090", issue_date=date(2025, 4, 20), due_date=date(2025, 5, 20),
+                          amount_total=Decimal("12000.00"), residual=Decimal("10000.00"), days_overdue=266)
+    context = MessageContext(step="formal_notice", as_of=PART_PAID_LETTER_DATE, company=ateliers_demo(),
+                             debtor=boulangerie(), invoices=(invoice,), currency="EUR",
+                             response_deadline=date(2026, 2, 18), penalties=statement)
+    return FormalNoticeLetter(context=context, place="Paris", letter_date=PART_PAID_LETTER_DATE)
+
+
+def usd_statement() -> PenaltyStatement:
+    """The boulangerie's two invoices billed in US dollars: same days and figures as commercial_statement.
+
+    Interest 18,49 + 3,33 = 21,82 $US; the USD total is 1 484,56 + 21,82 = 1 506,38 $US. D441-5 still owes
+    40 € per overdue invoice: 80,00 € in euros, beside that total and never added to it.
+    """
+    return penalty_statement(
+        load_legal_tables(CONFIG_DIR),
+        [("F2025-0142", Decimal("1234.56"), date(2025, 11, 23)), ("F2025-0157", Decimal("250.00"), date(2025, 11, 28))],
+        to_date=LETTER_DATE, currency="USD", is_consumer=False)
+
+
+def usd_letter(debtor: Debtor | None = None) -> FormalNoticeLetter:
+    context = MessageContext(step="formal_notice", as_of=LETTER_DATE, company=ateliers_demo(),
+                             debtor=debtor or boulangerie(), invoices=two_overdue_invoices(), currency="USD",
+                             response_deadline=DEADLINE, penalties=usd_statement())
+    return FormalNoticeLetter(context=context, place="Paris", letter_date=LETTER_DATE)
 
 
 # --- the mise en demeure --------------------------------------------------------------------------
@@ -209,8 +262,9 @@ def test_formal_notice_is_a_pdf_of_at_most_two_pages(b2b_pdf):
         ("first invoice", "F2025-0142 24 octobre 2025 23 novembre 2025 1 234,56 € 1 234,56 €"),
         ("second invoice, half paid", "F2025-0157 29 octobre 2025 28 novembre 2025 500,00 € 250,00 €"),
         ("principal", "Principal restant dû 1 484,56 €"),
-        ("interest detail", "38 jours à 12,15 % du 24 novembre 2025 au 31 décembre 2025"),
-        ("interest across 1 January", "7 jours à 12,15 % du 1er janvier 2026 au 7 janvier 2026"),
+        ("interest detail", "38 jours à 12,15 % sur 1 234,56 € du 24 novembre 2025 au 31 décembre 2025"),
+        ("interest across 1 January", "7 jours à 12,15 % sur 1 234,56 € du 1er janvier 2026 au 7 janvier 2026"),
+        ("interest on the half-paid invoice", "40 jours à 12,15 % sur 250,00 € du 29 novembre 2025 au 7 janvier 2026"),
         ("interest of the first invoice", "18,49 €"),
         ("interest of the second invoice", "3,33 €"),
         ("penalties to the letter's date", "Pénalités de retard au 7 janvier 2026 21,82 €"),
@@ -249,13 +303,16 @@ def test_formal_notice_in_english_for_an_english_debtor_abroad():
         "Fixed recovery indemnity €80.00",
         "Total due as at January 7, 2026 €1,586.38",
         "no later than January 15, 2026",
-        "order for payment (injonction de payer)",
+        "38 days at 12.15% on €1,234.56 from November 24, 2025 to December 31, 2025",
+        # A debtor abroad: no French court is named, the competent one is for the lawyer to determine.
+        "we will bring proceedings for payment before the competent court",
         "article L441-10 of the French Commercial Code",
         "FR76 3000 6000 0112 3456 7890 189",
         "Payment reference C-0077-20260107",
     ):
         assert fragment in text
     assert "Madame" not in text
+    assert "tribunal de commerce" not in text and "injonction de payer" not in text
 
 
 def test_consumer_formal_notice_has_no_commercial_code_and_no_indemnity(consumer_pdf):
@@ -294,6 +351,51 @@ def test_pdf_metadata_names_the_document(b2b_pdf):
     info = PdfReader(io.BytesIO(b2b_pdf)).metadata
     assert info.title.startswith("Mise en demeure de payer")
     assert info.author == "Ateliers Demo SAS"
+
+
+def test_formal_notice_prints_each_periods_balance_after_a_partial_payment():
+    letter = part_paid_letter()
+    text = text_of(render_formal_notice_pdf(letter, TEMPLATES_DIR))
+
+    assert letter.statement.interest == Decimal("1028.75")
+    for fragment in (
+        "F2025-0090 20 avril 2025 20 mai 2025 12 000,00 € 10 000,00 €",
+        "41 jours à 13,15 % sur 12 000,00 € du 21 mai 2025 au 30 juin 2025",
+        "154 jours à 12,15 % sur 12 000,00 € du 1er juillet 2025 au 1er décembre 2025",
+        "30 jours à 12,15 % sur 10 000,00 € du 2 décembre 2025 au 31 décembre 2025",
+        "41 jours à 12,15 % sur 10 000,00 € du 1er janvier 2026 au 10 février 2026",
+        "Pénalités de retard au 10 février 2026 1 028,75 €",
+        "Total dû au 10 février 2026 11 068,75 €",
+        "un paiement partiel porte intérêt jusqu'au jour de sa réception inclus",
+    ):
+        assert fragment in text, fragment
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_formal_notice_in_another_currency_owes_the_indemnity_apart_in_euros(language):
+    debtor = boulangerie(language=language)
+    text = text_of(render_formal_notice_pdf(usd_letter(debtor), TEMPLATES_DIR))
+
+    expected = {
+        "fr": ("Pénalités de retard au 7 janvier 2026 21,82 $US", "Total dû au 7 janvier 2026 1 506,38 $US",
+               "En sus, à régler en euros : indemnité forfaitaire pour frais de recouvrement, due en euros quelle "
+               "que soit la devise de la facture (article D441-5) 80,00 €",
+               "la somme de 1 506,38 $US, ainsi que 80,00 € au titre de l'indemnité forfaitaire pour frais de "
+               "recouvrement, au plus tard le 15 janvier 2026",
+               "Indemnité forfaitaire, en euros 80,00 €", "Indemnité forfaitaire (en euros)"),
+        "en": ("Late-payment penalties to January 7, 2026 $21.82", "Total due as at January 7, 2026 $1,506.38",
+               "In addition, payable in euros: fixed recovery indemnity, owed in euros whatever the invoice currency "
+               "(article D441-5 of the French Commercial Code) €80.00",
+               "to pay the sum of $1,506.38, together with €80.00 as the fixed recovery indemnity, no later than",
+               "Recovery indemnity, in euros €80.00", "Recovery indemnity (in euros)"),
+    }[language]
+    for fragment in expected:
+        assert fragment in text, fragment
+    # Each invoice's indemnity in euros, never a 0,00 line in dollars under a sentence about 40 € per invoice.
+    assert text.count("40,00 €" if language == "fr" else "€40.00") == 2
+    assert not re.search(r"(^|\s)(0,00 \$US|\$0\.00)", text)
+    for absent in ("Indemnité forfaitaire pour frais de recouvrement 0", "Fixed recovery indemnity $"):
+        assert absent not in text
 
 
 # --- what a letter refuses to print ------------------------------------------------------------
@@ -393,12 +495,12 @@ def test_ar_cover_sheet_for_a_consumer():
 
 
 def b2b_case(statement: PenaltyStatement | None = None, *, notice_sha: str = "ab" * 32,
-             currency: str = "EUR") -> DossierContext:
+             currency: str = "EUR", debtor: Debtor | None = None) -> DossierContext:
     """Case 12: the boulangerie, after two reminders by email and the registered mise en demeure."""
     statement = statement or commercial_statement()
     return DossierContext(
         case_id=12, status="queued", opened_on=date(2026, 1, 19), company=ateliers_demo(),
-        debtor=boulangerie(), siren="801234567", currency=currency, statement=statement,
+        debtor=debtor or boulangerie(), siren="801234567", currency=currency, statement=statement,
         chronology=(
             ChronologyEntry(date(2026, 1, 7), "formal_notice", "email_and_letter", notice_sha),
             ChronologyEntry(date(2025, 11, 26), "reminder_1", "email", "sg-msg-0001"),
@@ -444,6 +546,7 @@ def test_dossier_summary_json_has_the_right_totals(b2b_dossier, b2b_pdf):
     assert summary["amounts"] == {
         "computed_to": "2026-01-07", "basis": "commercial",
         "principal": "1484.56", "penalties": "21.82", "indemnity": "80.00", "total": "1586.38",
+        "separate_eur_indemnity": "0.00",
     }
     assert [(i["number"], i["penalties"], i["indemnity"], i["total"]) for i in summary["invoices"]] == [
         ("F2025-0142", "18.49", "40.00", "1293.05"),
@@ -459,8 +562,11 @@ def test_dossier_summary_json_has_the_right_totals(b2b_dossier, b2b_pdf):
     }
     assert summary["procedure"]["court"] == "tribunal de commerce"
     assert summary["procedure"]["cerfa"] == "Cerfa n°12946"
-    assert summary["procedure"]["venue"] == {"city": "Lyon", "postal_code": "69002"}
+    assert summary["procedure"]["venue"] == {"city": "Lyon", "postal_code": "69002", "country": "FR"}
     assert summary["procedure"]["small_claims_alternative"] is True
+    assert summary["procedure"]["european_order_for_payment"] is False
+    assert [(p["start"], p["days"], p["principal"]) for p in summary["invoices"][0]["periods"]] == [
+        ("2025-11-24", 38, "1234.56"), ("2026-01-01", 7, "1234.56")]
     assert [piece["kind"] for piece in summary["procedure"]["pieces"]] == [
         "invoice", "invoice", "contract", "reminder", "reminder", "formal_notice", "acknowledgement_of_receipt",
     ]
@@ -478,6 +584,7 @@ def test_dossier_html_and_pdf_say_the_same_things(b2b_dossier, b2b_pdf):
         "Dossier contentieux n° 12",
         "Ateliers Demo SAS", "SIREN 552100554", "Boulangerie Martin SARL", "SIREN 801234567",
         "Principal restant dû 1 484,56 €", "Pénalités de retard 21,82 €",
+        "38 jours à 12,15 % sur 1 234,56 € du 24 novembre 2025 au 31 décembre 2025",
         "Indemnité forfaitaire pour frais de recouvrement 80,00 €", "Total 1 586,38 €",
         "26 novembre 2025 Première relance e-mail sg-msg-0001",
         "8 décembre 2025 Deuxième relance e-mail sg-msg-0002",
@@ -502,6 +609,7 @@ def test_consumer_dossier_goes_to_the_tribunal_judiciaire_without_commercial_cod
     assert summary["amounts"] == {
         "computed_to": "2026-04-15", "basis": "consumer",
         "principal": "860.00", "penalties": "2.72", "indemnity": "0.00", "total": "862.72",
+        "separate_eur_indemnity": "0.00",
     }
     assert summary["procedure"]["court"] == "tribunal judiciaire"
     assert summary["procedure"]["cerfa"] == "Cerfa n°12948"
@@ -509,7 +617,7 @@ def test_consumer_dossier_goes_to_the_tribunal_judiciaire_without_commercial_cod
     assert summary["formal_notice"]["sha256"] == "ef" * 32  # what the ledger recorded
     for fragment in ("tribunal judiciaire", "Cerfa n°12948", "Particulier (consommateur)", "Bordeaux (33000)",
                      "Intérêts au taux légal 2,72 €", "Total 862,72 €",
-                     "44 jours à 2,62 % du 3 mars 2026 au 15 avril 2026",
+                     "44 jours à 2,62 % sur 860,00 € du 3 mars 2026 au 15 avril 2026",
                      "article 1344-1 du Code civil", "L218-2", "15 janvier 2028"):
         assert fragment in text
     for absent in ("L441", "D441", "Code de commerce", "40,00", "tribunal de commerce", "Indemnité"):
@@ -549,6 +657,81 @@ def test_small_claims_alternative_up_to_5000_eur_principal_and_interest(principa
     procedure = recommended_procedure(b2b_case(_one_invoice_statement(principal, interest)))
     assert procedure.small_claims_alternative is offered
     assert SMALL_CLAIMS_LIMIT == Decimal("5000.00")
+
+
+def test_dossier_in_another_currency_shows_the_euro_indemnity_apart(tmp_path):
+    case = write_dossier(b2b_case(usd_statement(), currency="USD"), tmp_path, None, TEMPLATES_DIR)
+    summary = json.loads((case / "summary.json").read_text(encoding="utf-8"))
+    text = text_of((case / "dossier.pdf").read_bytes())
+
+    assert summary["amounts"] == {
+        "computed_to": "2026-01-07", "basis": "commercial",
+        "principal": "1484.56", "penalties": "21.82", "indemnity": "0.00", "total": "1506.38",
+        "separate_eur_indemnity": "80.00",
+    }
+    assert [i["separate_eur_indemnity"] for i in summary["invoices"]] == ["40.00", "40.00"]
+    for fragment in ("Pénalités de retard 21,82 $US", "Total 1 506,38 $US",
+                     "En sus, en euros : indemnité forfaitaire pour frais de recouvrement, due en euros quelle que "
+                     "soit la devise des factures (article D441-5 du Code de commerce) 80,00 €",
+                     "Indemnité (en euros)"):
+        assert fragment in text, fragment
+    assert not re.search(r"(^|\s)0,00 \$US", text)
+    assert "Indemnité forfaitaire pour frais de recouvrement 0" not in text
+    assert "petites créances" not in text  # the 5,000 EUR threshold is not applied to dollars
+
+
+@pytest.mark.parametrize(
+    ("debtor", "country", "european"),
+    [(harbour_tools(), "GB", False), (brasserie_liegeoise(), "BE", True),
+     (replace(brasserie_liegeoise(), country="DK", city="Aarhus", postal_code="8000"), "DK", False)],
+    ids=["united-kingdom", "belgium", "denmark-outside-regulation-1896-2006"],
+)
+def test_a_debtor_abroad_gets_no_french_court_form_or_small_claims_route(tmp_path, debtor, country, european):
+    ctx = b2b_case(debtor=debtor)
+    procedure = recommended_procedure(ctx)
+
+    assert (procedure.court, procedure.cerfa) == (None, None)
+    assert procedure.abroad is True
+    assert procedure.small_claims_alternative is False   # 1 506,38 € would qualify in France
+    assert procedure.european_order_for_payment is european
+    assert procedure.venue_country == country
+    assert procedure.name == ("injonction de payer européenne (règlement (CE) n° 1896/2006) ou action devant la "
+                              "juridiction étrangère compétente" if european
+                              else "action devant la juridiction étrangère compétente")
+    assert [piece.kind for piece in procedure.pieces][:3] == ["invoice", "invoice", "contract"]
+
+    case = write_dossier(ctx, tmp_path, None, TEMPLATES_DIR)
+    summary = json.loads((case / "summary.json").read_text(encoding="utf-8"))
+    text = text_of((case / "dossier.pdf").read_bytes())
+    assert summary["procedure"]["court"] is None and summary["procedure"]["cerfa"] is None
+    assert summary["procedure"]["venue"]["country"] == country
+    assert summary["procedure"]["european_order_for_payment"] is european
+    assert "Débiteur établi hors de France" in text
+    assert "La juridiction compétente est à déterminer par l'avocat" in text
+    for absent in ("tribunal de commerce", "tribunal judiciaire", "Cerfa", "petites créances",
+                   "commissaire de justice", f"soit {debtor.city}"):
+        assert absent not in text, absent
+    if european:
+        assert "injonction de payer européenne (règlement (CE) n° 1896/2006)" in text
+        assert "formulaire type A" in text
+    else:
+        assert "1896/2006" in text  # only to say the debtor's state is not bound by it
+        assert "injonction de payer européenne" not in text
+
+
+def test_a_belgian_debtors_formal_notice_names_no_french_court():
+    text = text_of(render_formal_notice_pdf(b2b_letter(brasserie_liegeoise()), TEMPLATES_DIR))
+    assert "Brasserie Liégeoise SRL Rue Léopold 12 4000 Liège BELGIQUE" in text
+    assert "nous saisirons la juridiction compétente d'une demande en paiement" in text
+    assert "tribunal de commerce" not in text
+
+
+@pytest.mark.parametrize("country", [None, "FR", "fr", "RE"])
+def test_a_debtor_in_france_keeps_the_injonction_de_payer(country):
+    procedure = recommended_procedure(b2b_case(debtor=boulangerie(country=country)))
+    assert (procedure.name, procedure.court, procedure.cerfa) == ("injonction de payer", "tribunal de commerce",
+                                                                  "Cerfa n°12946")
+    assert procedure.abroad is False and procedure.small_claims_alternative is True
 
 
 def test_small_claims_threshold_is_in_euros_only():

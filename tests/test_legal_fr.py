@@ -8,10 +8,13 @@ of a half-year is the ECB main refinancing rate in force on its first day, plus 
   2025-H1  3.15 (since 2024-12-18) + 10 = 13.15 %    2025-H2  2.15 (since 2025-06-11) + 10 = 12.15 %
   2026-H1  2.15 (unchanged 2025-12-18) + 10 = 12.15 %
 Periods are summed unrounded; the invoice total is rounded once to the cent (half up).
+A payment received after the due date cuts a period too: interest runs on each day's balance, and
+the amount paid bears interest through the day it is received (days late = payment date - due date).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date, timedelta
 from decimal import Decimal
@@ -27,6 +30,7 @@ from dunning.legal_fr import (
     ContractualRateError,
     LegalTables,
     LegalTablesError,
+    check_contract_rates_since,
     check_contractual_rate,
     commercial_rate,
     invoice_penalty,
@@ -37,6 +41,7 @@ from dunning.legal_fr import (
     penalty_statement,
     prescription_approaching,
     prescription_date,
+    require_coverage,
 )
 from dunning.penalties import Basis
 
@@ -79,6 +84,10 @@ def consumer(tables: LegalTables, principal: str, due: date, to: date, **kwargs)
 
 def spans(penalty) -> list[tuple[date, date, int, Decimal]]:
     return [(p.start, p.end, p.days, p.rate) for p in penalty.periods]
+
+
+def balances(penalty) -> list[tuple[date, date, int, Decimal, Decimal]]:
+    return [(p.start, p.end, p.days, p.principal, p.rate) for p in penalty.periods]
 
 
 # -- the shipped tables ------------------------------------------------------------------------------
@@ -237,6 +246,118 @@ def test_the_first_day_after_the_due_date_already_bears_interest(tables):
     assert penalty.indemnity == D("40.00")
 
 
+# -- partial payments: interest on each day's balance -------------------------------------------------
+
+def test_a_partial_payment_after_the_due_date_cuts_the_balance_the_day_after_it(tables):
+    # 12,000.00 EUR due 2025-05-20; 2,000.00 received 2025-12-01; 10,000.00 still open; computed to 2026-02-10.
+    # The 2,000.00 bears interest through 1 December (the day it is received), the 10,000.00 throughout:
+    #   2025-05-21 .. 2025-06-30 =  41 days (11 + 30) on 12,000 at 13.15 %: 12,000 x 0.1315 x  41 / 365 =  64,698 / 365
+    #   2025-07-01 .. 2025-12-01 = 154 days (31+31+30+31+30+1) on 12,000 at 12.15 %: 12,000 x 0.1215 x 154 / 365 = 224,532 / 365
+    #   2025-12-02 .. 2025-12-31 =  30 days on 10,000 at 12.15 %: 10,000 x 0.1215 x  30 / 365 =  36,450 / 365
+    #   2026-01-01 .. 2026-02-10 =  41 days (31 + 10) on 10,000 at 12.15 %: 10,000 x 0.1215 x 41 / 365 = 49,815 / 365
+    #   total 375,495 / 365 = 1,028.7534 -> 1,028.75
+    # Interest on today's 10,000.00 for the whole period (the old computation) was
+    #   (10,000 x 0.1315 x 41 + 10,000 x 0.1215 x 225) / 365 = 327,290 / 365 = 896.6849 -> 896.68.
+    # (Had the 2,000.00 stopped bearing interest on the day it is received, 153 days on 12,000 and 31 on
+    #  10,000: 375,252 / 365 = 1,028.0877 -> 1,028.09. French practice counts days late as payment date
+    #  minus due date, so the payment day bears interest, as to_date itself does.)
+    penalty = b2b(tables, "10000.00", date(2025, 5, 20), date(2026, 2, 10),
+                  payments=[(date(2025, 12, 1), D("2000.00"))])
+
+    assert balances(penalty) == [
+        (date(2025, 5, 21), date(2025, 6, 30), 41, D("12000.00"), D("13.15")),
+        (date(2025, 7, 1), date(2025, 12, 1), 154, D("12000.00"), D("12.15")),
+        (date(2025, 12, 2), date(2025, 12, 31), 30, D("10000.00"), D("12.15")),
+        (date(2026, 1, 1), date(2026, 2, 10), 41, D("10000.00"), D("12.15")),
+    ]
+    assert penalty.interest == D("1028.75")
+    assert penalty.principal == D("10000.00")  # still the amount open on to_date
+    assert penalty.total == D("11068.75")      # 10,000.00 + 1,028.75 + 40.00
+    assert b2b(tables, "10000.00", date(2025, 5, 20), date(2026, 2, 10)).interest == D("896.68")
+
+
+def test_a_payment_bears_interest_through_the_day_it_is_received(tables):
+    # 1,000.00 EUR due 2026-01-10; 400.00 received 2026-01-20; 600.00 open on 2026-01-31, all at 12.15 %:
+    #   2026-01-11 .. 2026-01-20 = 10 days on 1,000; 2026-01-21 .. 2026-01-31 = 11 days on 600
+    #   (10,000 + 6,600) x 0.1215 / 365 = 2,016.9 / 365 = 5.5258 -> 5.53
+    penalty = b2b(tables, "600.00", date(2026, 1, 10), date(2026, 1, 31), payments=[(date(2026, 1, 20), D("400.00"))])
+
+    assert balances(penalty) == [
+        (date(2026, 1, 11), date(2026, 1, 20), 10, D("1000.00"), D("12.15")),
+        (date(2026, 1, 21), date(2026, 1, 31), 11, D("600.00"), D("12.15")),
+    ]
+    assert penalty.interest == D("5.53")
+
+
+def test_several_payments_and_a_payment_on_the_last_day(tables):
+    # 300.00 EUR open on 2026-01-31, due 2026-01-10; received 200.00 on 2026-01-15, 100.00 + 100.00 on
+    # 2026-01-25, 100.00 on 2026-01-31 (the day computed to: it still bears interest that day), at 12.15 %:
+    #   01-11 .. 01-15 =  5 days on 300 + 200 + 200 + 100 = 800:  4,000
+    #   01-16 .. 01-25 = 10 days on 300 + 200 + 100       = 600:  6,000
+    #   01-26 .. 01-31 =  6 days on 300 + 100             = 400:  2,400
+    #   12,400 x 0.1215 / 365 = 1,506.6 / 365 = 4.1277 -> 4.13
+    penalty = b2b(tables, "300.00", date(2026, 1, 10), date(2026, 1, 31), payments=[
+        (date(2026, 1, 25), D("100.00")), (date(2026, 1, 15), D("200.00")), (date(2026, 1, 31), D("100.00")),
+        (date(2026, 1, 25), D("100.00")),
+    ])
+
+    assert [(p.days, p.principal) for p in penalty.periods] == [
+        (5, D("800.00")), (10, D("600.00")), (6, D("400.00"))]
+    assert penalty.interest == D("4.13")
+
+
+@pytest.mark.parametrize("paid_on", [date(2026, 1, 5), date(2026, 1, 10)])
+def test_a_payment_on_or_before_the_due_date_changes_nothing(tables, paid_on):
+    with_payment = b2b(tables, "600.00", date(2026, 1, 10), date(2026, 1, 31), payments=[(paid_on, D("400.00"))])
+    assert with_payment == b2b(tables, "600.00", date(2026, 1, 10), date(2026, 1, 31))
+
+
+def test_a_consumers_payment_counts_only_from_the_formal_notice(tables):
+    # 560.00 EUR open on 2026-04-15, due 2026-01-15, formal notice 2026-03-02 at 2.62 %; received 100.00 on
+    # 2026-02-10 (before the notice: no moratory interest ran on it) and 300.00 on 2026-03-20:
+    #   2026-03-03 .. 2026-03-20 = 18 days on 860; 2026-03-21 .. 2026-04-15 = 11 + 15 = 26 days on 560
+    #   (860 x 18 + 560 x 26) x 0.0262 / 365 = 30,040 x 0.0262 / 365 = 787.048 / 365 = 2.1563 -> 2.16
+    penalty = consumer(tables, "560.00", date(2026, 1, 15), date(2026, 4, 15), formal_notice_on=date(2026, 3, 2),
+                       payments=[(date(2026, 2, 10), D("100.00")), (date(2026, 3, 20), D("300.00"))])
+
+    assert balances(penalty) == [
+        (date(2026, 3, 3), date(2026, 3, 20), 18, D("860.00"), D("2.62")),
+        (date(2026, 3, 21), date(2026, 4, 15), 26, D("560.00"), D("2.62")),
+    ]
+    assert penalty.interest == D("2.16")
+
+
+def test_a_statement_takes_payments_by_invoice_number(tables):
+    # F-A: the 12,000.00 case above (1,028.75); F-B 2,500.00 due 2026-01-20, nothing paid, to 2026-02-10:
+    #   01-21 .. 02-10 = 11 + 10 = 21 days: 2,500 x 0.1215 x 21 / 365 = 6,378.75 / 365 = 17.4760 -> 17.48
+    statement = penalty_statement(
+        tables, [("F-A", D("10000.00"), date(2025, 5, 20)), ("F-B", D("2500.00"), date(2026, 1, 20))],
+        to_date=date(2026, 2, 10), currency="EUR", is_consumer=False,
+        payments={"F-A": [(date(2025, 12, 1), D("2000.00"))]},
+    )
+
+    assert [line.interest for line in statement.lines] == [D("1028.75"), D("17.48")]
+    assert statement.interest == D("1046.23")
+    assert statement.total == D("12500.00") + D("1046.23") + D("80.00")
+
+
+@pytest.mark.parametrize(("payments", "error", "message"), [
+    ([(date(2026, 2, 1), D("100.00"))], ValueError, "after 2026-01-31"),
+    ([(date(2026, 1, 20), D("0.00"))], ValueError, "not positive"),
+    ([(date(2026, 1, 20), D("-50.00"))], ValueError, "not positive"),
+    ([(date(2026, 1, 20), 100.0)], TypeError, "(date, Decimal)"),
+], ids=["after-to-date", "zero", "negative", "float"])
+def test_a_payment_the_computation_cannot_use_is_refused(tables, payments, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        b2b(tables, "600.00", date(2026, 1, 10), date(2026, 1, 31), payments=payments)
+
+
+def test_payments_for_an_invoice_not_in_the_statement_are_refused(tables):
+    with pytest.raises(ValueError, match="not in the statement: F-Z"):
+        penalty_statement(tables, [("F-A", D("100.00"), date(2026, 1, 5))], to_date=date(2026, 1, 31),
+                          currency="EUR", is_consumer=False, payments={"F-Z": [(date(2026, 1, 20), D("1.00"))]})
+
+
 # -- contractual rate ---------------------------------------------------------------------------------
 
 def test_a_contractual_rate_replaces_the_commercial_rate(tables):
@@ -276,6 +397,45 @@ def test_a_contractual_rate_is_checked_for_every_half_year_it_covers(tables):
     assert "8.28" in str(raised.value)
     assert "2025-H2" in str(raised.value)
     assert "C0042" in str(raised.value)
+
+
+def test_a_rate_that_passes_on_the_run_day_is_refused_for_an_earlier_half_year_it_reaches(tables):
+    # 8.00 % passes the 2026-H1 floor (3 x 2.62 = 7.86 %): require_coverage on the run day alone lets it
+    # through, and invoice_penalty then fails mid-run on an invoice due 2025-12-15 (2025-H2 floor 8.28 %).
+    run_day = date(2026, 1, 20)
+    rates = {"C0042": D("8.00"), "C0099": D("15.00")}
+    require_coverage(tables, run_day, rates)
+
+    with pytest.raises(ContractualRateError) as raised:
+        check_contract_rates_since(tables, rates, date(2025, 12, 16), run_day)
+    message = str(raised.value)
+    for needed in ("config/contracts.yaml", "late_interest_rates.C0042", "8.00", "8.28", "2025-H2"):
+        assert needed in message, needed
+    assert "C0099" not in message and "2026-H1" not in message
+
+    with pytest.raises(ContractualRateError, match=r"C0042.*2025-H2"):
+        require_coverage(tables, run_day, rates, since=date(2025, 12, 16))
+
+
+def test_every_refused_debtor_and_half_year_is_reported_at_once(tables):
+    # Floors: 2024-H2 3 x 4.92 = 14.76; 2025-H1 3 x 3.71 = 11.13; 2025-H2 8.28; 2026-H1 7.86.
+    rates = {"C0001": D("12.00"), "C0002": D("9.00")}
+    with pytest.raises(ContractualRateError) as raised:
+        check_contract_rates_since(tables, rates, date(2024, 11, 1), date(2026, 2, 1))
+
+    lines = str(raised.value).splitlines()
+    found = [(debtor, half) for line in lines for debtor in rates for half in ("2024-H2", "2025-H1", "2025-H2", "2026-H1")
+             if f"late_interest_rates.{debtor}:" in line and f"for {half}" in line]
+    assert found == [("C0001", "2024-H2"), ("C0002", "2024-H2"), ("C0002", "2025-H1")]
+    assert all("contracts.yaml" in line and "legal floor of" in line for line in lines)
+    assert "14.76" in lines[0] and "11.13" in lines[2]
+
+
+def test_half_years_the_tables_do_not_cover_are_left_to_the_computation(tables):
+    # 2023-H2 has no taux de l'intérêt légal row (the tables start at 2024-H1, floor 3 x 5.07 = 15.21).
+    check_contract_rates_since(tables, {"C0042": D("15.21")}, date(2023, 10, 1), date(2026, 6, 30))
+    # Nothing overdue yet: an empty range checks nothing.
+    check_contract_rates_since(tables, {"C0042": D("1.00")}, date(2026, 2, 1), date(2026, 1, 31))
 
 
 def test_a_contractual_rate_for_a_consumer_is_refused(tables):
@@ -386,6 +546,31 @@ def test_an_invoice_in_another_currency_bears_interest_but_no_euro_indemnity(tab
 
     assert penalty.interest == D("119.84")
     assert penalty.indemnity == D("0.00")
+    assert penalty.total == D("10119.84")
+    assert penalty.separate_eur_indemnity == D("40.00")  # D441-5 owes 40 EUR whatever the currency
+
+
+def test_a_statement_in_another_currency_owes_the_indemnities_in_euros_outside_its_total(tables):
+    # Two overdue USD invoices and one not yet due, to 2026-02-15: 2 x 40.00 EUR, none in the USD amounts.
+    statement = penalty_statement(
+        tables,
+        [("F-A", D("1000.00"), date(2026, 1, 5)), ("F-B", D("2500.00"), date(2026, 1, 20)),
+         ("F-E", D("800.00"), date(2026, 3, 1))],
+        to_date=date(2026, 2, 15), currency="USD", is_consumer=False,
+    )
+
+    assert statement.indemnity == D("0.00")
+    assert statement.separate_eur_indemnity == D("80.00")
+    assert [line.separate_eur_indemnity for line in statement.lines] == [D("40.00"), D("40.00"), D("0.00")]
+    assert statement.interest == D("35.29")              # 13.65 + 21.64, as in EUR above
+    assert statement.total == D("4335.29")               # 4,300.00 + 35.29 USD, no euros mixed in
+
+
+@pytest.mark.parametrize(("currency", "is_consumer"), [("EUR", False), ("USD", True)])
+def test_no_separate_euro_indemnity_in_euros_nor_for_a_consumer(tables, currency, is_consumer):
+    statement = penalty_statement(tables, [("F-A", D("1000.00"), date(2026, 1, 5))], to_date=date(2026, 2, 15),
+                                  currency=currency, is_consumer=is_consumer, formal_notice_on=date(2026, 2, 1))
+    assert statement.separate_eur_indemnity == D("0.00")
 
 
 def test_money_must_be_decimal(tables):

@@ -569,8 +569,8 @@ def statement_f0142(as_of: date, basis: Basis = Basis.commercial, interest: str 
     return PenaltyStatement(computed_to=as_of, currency="EUR", lines=(
         InvoicePenalty(
             invoice_number="F2026-0142", principal=Decimal("1234.56"), due_date=DUE, basis=basis,
-            periods=(RatePeriod(DUE + timedelta(days=1), as_of, (as_of - DUE).days, Decimal("12.15"),
-                                Decimal("6.164344")),),
+            periods=(RatePeriod(start=DUE + timedelta(days=1), end=as_of, days=(as_of - DUE).days,
+                                principal=Decimal("1234.56"), rate=Decimal("12.15"), interest=Decimal("6.164344")),),
             interest=Decimal(interest), indemnity=Decimal(indemnity),
         ),
     ))
@@ -684,6 +684,61 @@ def test_context_refuses_penalties_of_another_currency_or_invoice(company):
     foreign = replace(statement, lines=(replace(statement.lines[0], invoice_number="F2026-0999"),))
     with pytest.raises(ValueError, match="not in the message: F2026-0999"):
         replace(context, penalties=foreign)
+
+
+def usd_context(company: CompanyIdentity, step: str, language: str, interest: str = "6.16") -> MessageContext:
+    """F2026-0142 billed in US dollars: interest in dollars, the D441-5 indemnity owed in euros apart.
+
+    PenaltyStatement keeps `indemnity` in the invoice currency (0.00 here) and carries the 40.00 EUR in
+    separate_eur_indemnity: the total in dollars is 1 234,56 + 6,16 = 1 240,72 $US, without the euros.
+    """
+    context = replace(one_invoice_context(company, step, language), currency="USD")
+    statement = statement_f0142(context.as_of, interest=interest, indemnity="0.00")
+    line = replace(statement.lines[0], separate_eur_indemnity=Decimal("40.00"))
+    return replace(context, penalties=replace(statement, currency="USD", lines=(line,)))
+
+
+USD_PENALTY_TEXT = {
+    "fr": ("6,16 $US", "Total, pénalités comprises", "1 240,72 $US",
+           "En sus, à régler en euros, indemnité forfaitaire pour frais de recouvrement (due en euros quelle que "
+           "soit la devise de la facture)", "40,00 €"),
+    "en": ("$6.16", "Total including penalties", "$1,240.72",
+           "In addition, payable in euros, fixed recovery indemnity (owed in euros whatever the invoice currency)",
+           "€40.00"),
+}
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", ["reminder_2", "reminder_3", "formal_notice"])
+def test_invoice_in_another_currency_shows_the_euro_indemnity_as_its_own_line(renderer, company, step, language):
+    context = usd_context(company, step, language)
+    assert context.total_with_penalties == Decimal("1240.72")  # dollars only
+    for document in documents(renderer, context):
+        for fragment in USD_PENALTY_TEXT[language]:
+            assert fragment in document, fragment
+        assert COMMERCIAL_BASIS[language] in document  # "40 € per invoice" now matches a line in euros
+        # Never a 0,00 indemnity in dollars, nor a total claiming to include an indemnity it leaves out.
+        assert not re.search(r"(^|[\s>])(0,00 \$US|\$0\.00)", document)
+        assert PENALTY_TEXT[language][4] not in document
+
+
+def test_formal_notice_in_another_currency_demands_the_euro_indemnity_apart(renderer, company):
+    context = usd_context(company, "formal_notice", "fr")
+    letter = plain(renderer.render_letter(context))
+    assert (
+        "de nous régler la somme de <strong>1 234,56 $US</strong>, majorée des pénalités de retard indiquées "
+        "ci-dessus, soit <strong>1 240,72 $US</strong> au 7 janvier 2027, ainsi que <strong>40,00 €</strong> au titre "
+        "de l'indemnité forfaitaire pour frais de recouvrement, au plus tard le <strong>15 janvier 2027</strong>"
+        in letter
+    )
+    text = plain(renderer.render_message(usd_context(company, "formal_notice", "en")).text)
+    assert ("plus the late-payment penalties shown above, that is $1,240.72 as at January 7, 2027, together with "
+            "€40.00 as the fixed recovery indemnity, no later than January 15, 2027") in text
+
+
+def test_a_euro_indemnity_alone_is_still_shown(company):
+    # Interest rounds to 0.00 on a tiny dollar invoice, but 40 EUR are owed: the message must say so.
+    assert usd_context(company, "reminder_2", "fr", interest="0.00").shows_penalties is True
 
 
 def test_total_with_penalties_adds_interest_and_indemnity(company):

@@ -22,7 +22,7 @@ from ..arrangements import (
 )
 from ..calendar import utc_now
 from ..money import ZERO, to_money
-from .schema import disputes, holds, payment_plans, plan_installments, plan_invoices, promise_invoices, promises
+from .schema import actions, disputes, holds, payment_plans, plan_installments, plan_invoices, promise_invoices, promises
 from .store import StateStore, Trace
 
 __all__ = ["LeverStore", "LeverRefused", "OPERATOR", "ACCOUNTING"]
@@ -207,6 +207,22 @@ class LeverStore(StateStore):
                                     [r.id for r in rows])
         return [Promise(id=r.id, debtor_id=r.debtor_id, invoice_ids=frozenset(covered.get(r.id, ())), amount=r.amount,
                         promised_on=r.promised_on, grace_days=r.grace_days, made_on=r.made_on) for r in rows]
+
+    def broken_promises_to_apply(self, as_of: date) -> dict[str, date]:
+        """Debtor -> date of a broken promise that no message has followed yet: the next step goes
+        one ladder stricter and says the promise was not kept; the first message after it uses it up."""
+        pending: dict[str, date] = {}
+        with self.engine.connect() as conn:
+            broken = conn.execute(select(promises).where(
+                promises.c.status == PromiseStatus.broken.value, promises.c.settled_on <= as_of)).all()
+            for promise in broken:
+                followed = conn.execute(select(actions.c.id).where(
+                    actions.c.debtor_id == promise.debtor_id, actions.c.status == "sent",
+                    actions.c.as_of > promise.settled_on).limit(1)).first()
+                if followed is None:
+                    pending[promise.debtor_id] = max(pending.get(promise.debtor_id, promise.promised_on),
+                                                     promise.promised_on)
+        return pending
 
     def settle_promise(self, trace: Trace, promise_id: int, status: PromiseStatus, note: str, on: date) -> None:
         """Record that an open promise was kept or broken."""
