@@ -15,12 +15,15 @@ from typing import Callable
 
 import pandas as pd
 
+from .accounting import AccountingSource
 from .config import CompanyIdentity, Policy, Step
 from .documents import FormalNoticeLetter, render_ar_cover_pdf, render_formal_notice_pdf, sha256_hex
 from .gateway import EmailGateway, OutboundEmail, PermanentSendError, SendError, UnconfirmedSendError
 from .legal_fr import LegalTables, penalty_statement
 from .penalties import PenaltyStatement
+from .money import to_money
 from .planner import Channel
+from .receivables import late_payments
 from .rendering import PENALTY_STEPS, Debtor, InvoiceLine, MessageContext, Renderer, RenderingError
 from .state.store import AlreadyHandled, PlannedMessage, StateStore, Trace
 
@@ -79,16 +82,19 @@ class Dispatcher:
     def __init__(self, *, store: StateStore, renderer: Renderer, gateway: EmailGateway, print_queue: PrintQueue,
                  company: CompanyIdentity, policy: Policy, as_of: date, invoices: pd.DataFrame,
                  legal: LegalTables, contract_rates: dict[str, Decimal],
-                 may_send: Callable[[], bool] = lambda: True) -> None:
+                 may_send: Callable[[], bool] = lambda: True, source: AccountingSource | None = None) -> None:
         self.store, self.renderer, self.gateway, self.print_queue = store, renderer, gateway, print_queue
-        self.may_send = may_send
+        self.may_send, self.source = may_send, source
         self.company, self.policy, self.as_of = company, policy, as_of
         self.legal, self.contract_rates = legal, contract_rates
         self._invoices = {row["invoice_id"]: row for row in invoices.to_dict("records")}
 
-    def context(self, message: PlannedMessage) -> MessageContext:
-        first = self._invoices[message.decisions[0].invoice_id]
-        rows = [self._invoices[d.invoice_id] for d in message.decisions]
+    def context(self, message: PlannedMessage, fresh: dict[str, Decimal] | None = None) -> MessageContext:
+        """The message's content; `fresh` residuals (read just before sending) replace the planned ones."""
+        rows = [dict(self._invoices[d.invoice_id], residual=(fresh or {}).get(d.invoice_id,
+                                                                               self._invoices[d.invoice_id]["residual"]))
+                for d in message.decisions]
+        first = rows[0]
         step = message.decisions[0].step
         return MessageContext(
             step=step.value,
@@ -111,12 +117,37 @@ class Dispatcher:
         """Late-payment interest and indemnity to today, for the steps that state them."""
         if step.value not in PENALTY_STEPS:
             return None
+        payments = {}
+        if self.source is not None:
+            raw = self.source.invoice_payments([r["invoice_id"] for r in rows], self.as_of)
+            payments = late_payments(raw, {r["invoice_id"]: r for r in rows})
         return penalty_statement(
             self.legal, [(r["number"], r["residual"], r["due_date"]) for r in rows], to_date=self.as_of,
             currency=debtor["currency"], is_consumer=debtor["is_consumer"],
             contractual_rate=self.contract_rates.get(debtor["debtor_id"]),
             # A consumer owes moratory interest from the formal notice only: from this letter on.
-            formal_notice_on=self.as_of if step is Step.formal_notice else None, debtor_id=debtor["debtor_id"])
+            formal_notice_on=self.as_of if step is Step.formal_notice else None, debtor_id=debtor["debtor_id"],
+            payments=payments)
+
+    def _stale(self, message: PlannedMessage) -> tuple[str | None, dict[str, Decimal]]:
+        """Read the invoices again right before sending: why not to send, or their residuals now."""
+        if self.source is None:
+            return None, {}
+        ids = [d.invoice_id for d in message.decisions]
+        now = {str(r["invoice_id"]): r for r in self.source.invoice_balances(ids).to_dict("records")}
+        disputed = self.store.open_dispute_numbers(ids)
+        fresh: dict[str, Decimal] = {}
+        for d in message.decisions:
+            row = now.get(d.invoice_id)
+            if row is None or row["status"] != "posted":
+                return f"invoice {d.invoice_number} is no longer posted in the accounting system", {}
+            residual = to_money(row["residual"])
+            if residual <= self.policy.tolerance:
+                return f"invoice {d.invoice_number} was paid since planning (residual {residual})", {}
+            if row["disputed"] in (True, 1, "1", "t", "true") or d.invoice_id in disputed:
+                return f"invoice {d.invoice_number} has been disputed since planning", {}
+            fresh[d.invoice_id] = residual
+        return None, fresh
 
     def _letter(self, context: MessageContext) -> _Letter:
         if context.step == Step.formal_notice.value:
@@ -140,15 +171,16 @@ class Dispatcher:
             return Delivery(message.message_key, channel.value, "none", None, None,
                             f"{what} left queued: the sending window has closed; the dispatch run sends it.")
         closed = [d.invoice_number for d in message.decisions if d.invoice_id not in self._invoices]
-        if closed:
-            # Read again just before sending: an invoice settled since planning is not chased.
-            reason = f"invoice(s) {', '.join(closed)} no longer open in the accounting system since planning"
+        reason, fresh = self._stale(message)
+        if closed or reason:
+            # Stale-balance protection: what was paid, cancelled or disputed since planning is not chased.
+            reason = reason or f"invoice(s) {', '.join(closed)} no longer open in the accounting system since planning"
             self.store.mark_skipped(trace, message, reason)
             return Delivery(message.message_key, channel.value, "none", None, None, f"{what} not sent: {reason}.")
         # Prepare everything before claiming the rows: a template or data error must not leave a row
         # marked 'sending', where it would wait for an operator.
         try:
-            context = self.context(message)
+            context = self.context(message, fresh)
             letter = self._letter(context) if channel is not Channel.email else None
             email = self._email(context, message) if channel is not Channel.letter else None
         except (RenderingError, ValueError) as error:   # ConfigError (legal tables) is a ValueError

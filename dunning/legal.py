@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Sequence
+from types import MappingProxyType
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -68,6 +69,8 @@ class CaseRequest:
 
 def procedure_text(procedure: Procedure) -> str:
     """The recommended procedure in one line, for the legal queue."""
+    if procedure.abroad:
+        return f"{procedure.name} ({procedure.venue_country}): the lawyer checks jurisdiction"
     where = f" of {procedure.venue_city}" if procedure.venue_city else " of the debtor's domicile"
     text = f"{procedure.name} - {procedure.court}{where} ({procedure.cerfa})"
     if procedure.small_claims_alternative:
@@ -76,7 +79,8 @@ def procedure_text(procedure: Procedure) -> str:
 
 
 def dossier_context(case: dict, invoices: dict[str, dict], *, legal: LegalTables, company: CompanyIdentity,
-                    contract_rate: Decimal | None, response_days: int, as_of: date) -> DossierContext:
+                    contract_rate: Decimal | None, response_days: int, as_of: date,
+                    payments: Mapping[str, Sequence[tuple[date, Decimal]]] = MappingProxyType({})) -> DossierContext:
     """What the dossier of a case says as of `as_of`: amounts computed to that day, the evidence in order."""
     lines = [invoices[i["invoice_id"]] for i in case["invoices"] if i["invoice_id"] in invoices]
     first = lines[0]
@@ -86,7 +90,8 @@ def dossier_context(case: dict, invoices: dict[str, dict], *, legal: LegalTables
     statement = penalty_statement(
         legal, [(r["number"], r["residual"], r["due_date"]) for r in lines], to_date=as_of,
         currency=case["currency"], is_consumer=first["is_consumer"], contractual_rate=contract_rate,
-        formal_notice_on=formal_notice_on, debtor_id=case["debtor_id"])
+        formal_notice_on=formal_notice_on, debtor_id=case["debtor_id"],
+        payments={r["number"]: payments[r["number"]] for r in lines if r["number"] in payments})
     return DossierContext(
         case_id=case["id"], status=case["status"], opened_on=case["opened_on"], company=company,
         debtor=Debtor(id=first["debtor_id"], name=first["debtor_name"], email=first["email"],

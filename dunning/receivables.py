@@ -28,6 +28,7 @@ __all__ = [
     "split_history",
     "normalize_history",
     "to_date",
+    "late_payments",
 ]
 
 RECEIVABLE_COLUMNS = [
@@ -182,6 +183,21 @@ def _credit_amount(row: dict) -> Decimal:
     if row["source"] == "payment" and amount <= 0:
         raise _Invalid("non-positive unallocated payment", str(amount))
     return amount
+
+
+def late_payments(raw: pd.DataFrame, invoices: dict[str, dict]) -> dict[str, list[tuple[date, Decimal]]]:
+    """Payments received after each invoice's due date, by invoice number: interest ran on the larger
+    balance until each of them (raw: invoice_id, paid_on, amount from sql/invoice_payments.sql)."""
+    late: dict[str, list[tuple[date, Decimal]]] = {}
+    for row in raw.to_dict("records"):
+        invoice = invoices.get(str(row["invoice_id"]))
+        paid_on = to_date(row["paid_on"])
+        if invoice is None or paid_on is None or paid_on <= invoice["due_date"]:
+            continue
+        amount = to_money(row["amount"])
+        if amount > 0:
+            late.setdefault(invoice["number"], []).append((paid_on, amount))
+    return late
 
 
 def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedReceivables:

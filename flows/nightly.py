@@ -112,7 +112,7 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
             send_messages(messages, settings, gateway, as_of, invoices, run_id, summary)
         elif messages:
             summary.queued = len(messages)
-        summary.cases_closed = close_paid_cases(invoices, as_of, policy.tolerance, run_id)
+        summary.cases_closed = close_paid_cases(as_of, policy.tolerance, run_id)
         summary.cases_opened, summary.cases_extended = enqueue_legal_handoff(plan, invoices, as_of, settings, legal,
                                                                              run_id)
         if gateway.name == "outbox":

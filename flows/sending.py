@@ -10,6 +10,7 @@ from prefect import unmapped
 from prefect.futures import wait
 from prefect.tasks import exponential_backoff
 
+from dunning.accounting import AccountingSource
 from dunning.calendar import BusinessCalendar, utc_now
 from dunning.config import Settings
 from dunning.dispatch import Delivery, Dispatcher, PrintQueue
@@ -54,7 +55,8 @@ def send_messages(messages: list[PlannedMessage], settings: Settings, gateway: E
                             print_queue=PrintQueue(print_queue_dir()), company=settings.company, policy=policy,
                             as_of=as_of, invoices=invoices, legal=load_legal_tables(settings.config_dir),
                             contract_rates=load_contract_rates(settings.config_dir),
-                            may_send=lambda: within_send_window(settings, gateway))
+                            may_send=lambda: within_send_window(settings, gateway),
+                            source=AccountingSource.from_url())
     sender = send_reminder.with_options(
         retries=policy.dispatch.retries,
         retry_delay_seconds=exponential_backoff(policy.dispatch.retry_delay_seconds)(policy.dispatch.retries),

@@ -10,11 +10,14 @@ from prefect.cache_policies import NO_CACHE
 
 from pathlib import Path
 
+from dunning.accounting import AccountingSource
 from dunning.config import ConfigError, Settings, Step
 from dunning.documents import recommended_procedure, write_dossier
 from dunning.legal import cases_to_open, dossier_context, procedure_text
 from dunning.legal_fr import LegalTables, load_contract_rates
+from dunning.money import to_money
 from dunning.planner import Decision
+from dunning.receivables import late_payments
 from dunning.rendering import RenderingError
 from dunning.paths import TEMPLATES_DIR, legal_dir
 
@@ -61,9 +64,12 @@ def _write_case_dossier(state, case_id: int, rows: dict, settings: Settings, leg
     case = state.case_detail(case_id)
     if not any(i["invoice_id"] in rows for i in case["invoices"]):
         raise LookupError("none of its invoices is open in the accounting system today")
+    ids = [i["invoice_id"] for i in case["invoices"] if i["invoice_id"] in rows]
+    payments = late_payments(AccountingSource.from_url().invoice_payments(ids, as_of), {i: rows[i] for i in ids})
     context = dossier_context(case, rows, legal=legal, company=settings.company,
                               contract_rate=contract_rates.get(case["debtor_id"]),
-                              response_days=settings.policy.formal_notice.response_days, as_of=as_of)
+                              response_days=settings.policy.formal_notice.response_days, as_of=as_of,
+                              payments=payments)
     notice = next((Path(e["document"]) for e in case["evidence"]
                    if e["step"] == Step.formal_notice.value and (e.get("document") or "").endswith(".pdf")), None)
     folder = write_dossier(context, legal_dir(), notice if notice and notice.is_file() else None, TEMPLATES_DIR)
@@ -71,11 +77,21 @@ def _write_case_dossier(state, case_id: int, rows: dict, settings: Settings, leg
 
 
 @task(name="close_paid_cases", cache_policy=NO_CACHE)
-def close_paid_cases(invoices: pd.DataFrame, as_of: date, tolerance, run_id: int) -> list[int]:
-    """A case whose invoices are all paid is resolved as paid: nobody chases a settled debt in court."""
-    still_open = {row["invoice_id"] for row in invoices.to_dict("records")
-                  if row["status"] == "posted" and row["residual"] > tolerance}
-    closed = store().close_paid_cases(trace_for(run_id), as_of, still_open)
+def close_paid_cases(as_of: date, tolerance, run_id: int) -> list[int]:
+    """A case whose invoices are all paid is resolved as paid: nobody chases a settled debt in court.
+
+    Only on proof: each invoice read again, posted, with a residual at or below the tolerance. A
+    cancelled, quarantined or vanished invoice leaves the case to the operator.
+    """
+    state = store()
+    candidates = state.open_case_invoices(as_of)
+    if not candidates:
+        return []
+    balances = AccountingSource.from_url().invoice_balances(sorted(candidates))
+    paid = {str(r["invoice_id"]) for r in balances.to_dict("records")
+            if r["status"] == "posted" and r["kind"] == "invoice" and r["residual"] is not None
+            and to_money(r["residual"]) <= tolerance}
+    closed = state.close_paid_cases(trace_for(run_id), as_of, paid)
     for case_id in closed:
-        get_run_logger().info("Legal case %s resolved as paid: none of its invoices is open any more.", case_id)
+        get_run_logger().info("Legal case %s resolved as paid: every one of its invoices is paid.", case_id)
     return closed

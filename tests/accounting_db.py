@@ -64,3 +64,9 @@ class Accounting:
         with self.engine.begin() as conn:
             conn.execute(_invoices.update().where(_invoices.c.id == invoice_id).values(
                 amount_residual=residual if self.engine.dialect.name == "sqlite" else Decimal(residual)))
+
+    def set_disputed(self, invoice_id: str, reason: str = "livraison contestée") -> None:
+        """What the accounting system records when the customer contests an invoice."""
+        with self.engine.begin() as conn:
+            conn.execute(_invoices.update().where(_invoices.c.id == invoice_id).values(
+                disputed=True, disputed_reason=reason))

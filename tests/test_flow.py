@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -330,17 +331,24 @@ def test_outside_the_window_the_night_queues_and_the_dispatch_run_sends(office_m
     assert dispatch_queue(return_state=True).is_completed()     # still outside: nothing moves
     assert sendgrid.requests == []
 
-    office_morning.accounting.set_residual("PRE1", "0.00")       # paid in the morning, before dispatch
+    # In the morning, before dispatch: one invoice paid, one paid in part, one contested.
+    office_morning.accounting.set_residual("PRE1", "0.00")
+    office_morning.accounting.set_residual("R1", "700.00")
+    office_morning.accounting.set_disputed("LET1")
     edit_policy(office_morning.config_dir, send_window={"start_hour": 0, "end_hour": 24,
                                                         "business_days_only": False})
     state = dispatch_queue(return_state=True)
     assert state.is_completed(), state.message
-    assert [m.payload["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted] == ["compta@std.example.fr"]
+    [reminder] = sendgrid.accepted
+    assert reminder.payload["personalizations"][0]["to"][0]["email"] == "compta@std.example.fr"
+    text = next(c["value"] for c in reminder.payload["content"] if c["type"] == "text/plain")
+    assert "700,00 € sur 1 200,00 €" in re.sub(r"\s", " ", text)   # what is still open, of the total
     ledger = by_invoice(export(office_morning, "actions"))
     assert ledger[("FA-R1", "reminder_1")]["status"] == "sent"
-    assert ledger[("FA-LET1", "reminder_1")]["status"] == "sent"
+    contested = ledger[("FA-LET1", "reminder_1")]
+    assert contested["status"] == "skipped" and "disputed since planning" in contested["reason"]
     paid = ledger[("FA-PRE1", "pre_due")]
-    assert paid["status"] == "skipped" and "no longer open" in paid["reason"]
+    assert paid["status"] == "skipped" and "paid since planning" in paid["reason"]
 
     assert dispatch_queue(return_state=True).is_completed()     # the queue is empty now
     assert len(sendgrid.accepted) == 1
@@ -374,3 +382,11 @@ def test_every_invoice_carries_its_prescription_date(office_morning, sendgrid):
     rows = {r["invoice_numbers"]: r for r in export(office_morning, "actions", AS_OF)}
     assert rows["FA-R1"]["prescription_date"] == date(2031, 3, 13)      # merchants: five years
     assert rows["FA-DISP"]["prescription_date"] == date(2031, 2, 20)
+
+
+def test_a_case_is_not_closed_on_a_quarantined_invoice(backend, sendgrid):
+    dates = _run_the_ladder(backend)
+    backend.accounting.set_residual("L1", "9999.00")   # a data-entry error: residual above the total
+    assert run_night(dates[Step.legal_handoff] + timedelta(days=3)).is_completed()
+    [case] = export(backend, "legal-queue")
+    assert case["status"] == "queued"

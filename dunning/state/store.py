@@ -24,7 +24,7 @@ from ..config import Step
 from ..legal import CASE_MOVES, OPEN_STATUSES, CaseRequest, CaseStatus, Resolution
 from ..planner import MESSAGE_CHANNELS, Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
 from .schema import (
-    actions, aging_lines, audit_events, debtor_segments, decisions, holds, legal_case_events, legal_case_invoices,
+    actions, aging_lines, audit_events, debtor_segments, decisions, disputes, holds, legal_case_events, legal_case_invoices,
     legal_cases, quarantine, runs,
 )
 
@@ -395,6 +395,12 @@ class StateStore:
                 ("action.failed", "action", str(action_id), f"Send failed ({error.rstrip('.')}); {then}.",
                  {"error": error, "will_retry": will_retry}) for action_id in message.action_ids])
 
+    def open_dispute_numbers(self, invoice_ids: Sequence[str]) -> set[str]:
+        """Which of these invoices have a dispute open right now (opened by an operator or a run)."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(disputes.c.invoice_id).where(
+                disputes.c.invoice_id.in_(list(invoice_ids)), disputes.c.closed_at.is_(None))).scalars())
+
     def mark_skipped(self, trace: Trace, message: PlannedMessage, reason: str) -> None:
         """A queued message that must not go out after all (its invoice was settled since planning)."""
         with self.engine.begin() as conn:
@@ -551,8 +557,16 @@ class StateStore:
                                           {"from": case.status, "to": to.value, "resolution": resolution,
                                            "note": note})])
 
-    def close_paid_cases(self, trace: Trace, as_of: date, open_invoice_ids: set[str]) -> list[int]:
-        """Open cases none of whose invoices is open any more are resolved as paid."""
+    def open_case_invoices(self, as_of: date) -> set[str]:
+        """Invoices of the cases still open (and opened by as_of): the ones to check for payment."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(legal_case_invoices.c.invoice_id).join(
+                legal_cases, legal_cases.c.id == legal_case_invoices.c.case_id).where(
+                legal_cases.c.status.in_([s.value for s in OPEN_STATUSES]),
+                legal_cases.c.opened_on <= as_of)).scalars())
+
+    def close_paid_cases(self, trace: Trace, as_of: date, paid_invoice_ids: set[str]) -> list[int]:
+        """Open cases every invoice of which is proved paid are resolved as paid."""
         closed = []
         with self.engine.begin() as conn:
             cases = conn.execute(select(legal_cases).where(
@@ -560,7 +574,7 @@ class StateStore:
             for case in cases:
                 invoice_ids = conn.execute(select(legal_case_invoices.c.invoice_id).where(
                     legal_case_invoices.c.case_id == case.id)).scalars().all()
-                if invoice_ids and not open_invoice_ids.intersection(invoice_ids):
+                if invoice_ids and set(invoice_ids) <= paid_invoice_ids:
                     self._move(conn, trace, case, CaseStatus.resolved,
                                f"every invoice of the case is paid in the accounting system as of {as_of}",
                                Resolution.paid, as_of)
