@@ -390,3 +390,14 @@ def test_a_case_is_not_closed_on_a_quarantined_invoice(backend, sendgrid):
     assert run_night(dates[Step.legal_handoff] + timedelta(days=3)).is_completed()
     [case] = export(backend, "legal-queue")
     assert case["status"] == "queued"
+
+
+def test_debtor_show_explains_a_debtor(office_morning, sendgrid):
+    run_night(AS_OF)
+    result = CliRunner().invoke(_cli(), ["debtor", "show", "STD"])
+    assert result.exit_code == 0, result.output
+    assert "Segment: standard" in result.output
+    assert "FA-R1" in result.output and "reminder_1" in result.output and "sent" in result.output
+    assert "FA-DISP" in result.output and "disputed" in result.output
+    unknown = CliRunner().invoke(_cli(), ["debtor", "show", "NOBODY"])
+    assert unknown.exit_code == 2 and "no run has seen debtor NOBODY" in unknown.output

@@ -581,6 +581,30 @@ class StateStore:
                     closed.append(case.id)
         return closed
 
+    def debtor_view(self, debtor_id: str) -> dict:
+        """A debtor as the last run saw it: segment and why, each invoice's decision, every action."""
+        with self.engine.connect() as conn:
+            run_id = conn.execute(select(decisions.c.run_id).join(runs, runs.c.id == decisions.c.run_id).where(
+                decisions.c.debtor_id == debtor_id, runs.c.dry_run.is_(False)).order_by(
+                decisions.c.run_id.desc()).limit(1)).scalar()
+            history = [dict(r._mapping) for r in conn.execute(select(actions).where(
+                actions.c.debtor_id == debtor_id).order_by(actions.c.as_of, actions.c.id))]
+            if run_id is None and not history:
+                raise LookupError(f"no run has seen debtor {debtor_id}")
+            run = conn.execute(select(runs).where(runs.c.id == run_id)).first() if run_id else None
+            segment = conn.execute(select(debtor_segments).where(
+                debtor_segments.c.run_id == run_id, debtor_segments.c.debtor_id == debtor_id)).first()
+            latest = [dict(r._mapping) for r in conn.execute(select(decisions).where(
+                decisions.c.run_id == run_id, decisions.c.debtor_id == debtor_id).order_by(decisions.c.id))]
+            open_disputes = [dict(r._mapping) for r in conn.execute(select(disputes).where(
+                disputes.c.debtor_id == debtor_id, disputes.c.closed_at.is_(None)))]
+            on_hold = [dict(r._mapping) for r in conn.execute(select(holds).where(
+                holds.c.released_at.is_(None), or_(holds.c.debtor_id == debtor_id,
+                                                   holds.c.invoice_id.in_([d["invoice_id"] for d in latest]))))]
+        return {"debtor_id": debtor_id, "as_of": run.as_of if run else None, "run_id": run_id,
+                "segment": dict(segment._mapping) if segment else None, "decisions": latest, "history": history,
+                "disputes": open_disputes, "holds": on_hold}
+
     def cases_without_dossier(self) -> list[int]:
         """Open cases whose dossier could not be written yet (retried by each run)."""
         with self.engine.connect() as conn:
