@@ -111,6 +111,7 @@ class Dispatcher:
             response_deadline=self.as_of + timedelta(days=self.policy.formal_notice.response_days)
             if step is Step.formal_notice else None,
             penalties=self._penalties(step, first, rows),
+            broken_promise_on=message.decisions[0].broken_promise_on,
         )
 
     def _penalties(self, step: Step, debtor: dict, rows: list[dict]) -> PenaltyStatement | None:

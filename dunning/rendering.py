@@ -143,6 +143,7 @@ class MessageContext:
     currency: str
     response_deadline: date | None = None  # formal_notice only: as_of + policy response days
     penalties: PenaltyStatement | None = None  # interest and indemnity owed on these invoices
+    broken_promise_on: date | None = None      # the debtor promised to pay by then and did not
 
     def __post_init__(self) -> None:
         # Step is a str Enum whose str() is 'Step.x'; keep the plain value for template names.
@@ -307,6 +308,7 @@ class Renderer:
             "language": context.language,
             "response_deadline": context.response_deadline,
             "penalties": context.penalties,
+            "broken_promise_on": context.broken_promise_on,
             "show_penalties": context.shows_penalties,
             "total_with_penalties": context.total_with_penalties,
             "total_due": context.total_due,

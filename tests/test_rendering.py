@@ -753,3 +753,18 @@ def test_total_with_penalties_adds_interest_and_indemnity(company):
 )
 def test_format_rate(rate, language, expected):
     assert plain(format_rate(rate, language)) == expected
+
+
+@pytest.mark.parametrize(("language", "sentence"), [
+    ("fr", "au plus tard le 20 mars 2026 ; cet engagement n'a pas été tenu"),
+    ("en", "by March 20, 2026; that promise was not kept"),
+])
+def test_the_step_after_a_broken_promise_says_it_was_not_kept(company, renderer, language, sentence):
+    from dataclasses import replace
+
+    context = replace(one_invoice_context(company, "reminder_2", language), broken_promise_on=date(2026, 3, 20))
+    message = renderer.render_message(context)
+    assert sentence in plain(message.text) and sentence in plain(message.html)
+    assert sentence in plain(renderer.render_letter(context))
+    kept = renderer.render_message(one_invoice_context(company, "reminder_2", language))
+    assert "not kept" not in kept.text and "pas été tenu" not in kept.text
