@@ -22,7 +22,7 @@ from .gateway import EmailGateway, OutboundEmail, PermanentSendError, SendError,
 from .legal_fr import LegalTables, penalty_statement
 from .penalties import PenaltyStatement
 from .money import to_money
-from .planner import Channel
+from .planner import Channel, covering_credits
 from .receivables import late_payments
 from .rendering import PENALTY_STEPS, Debtor, InvoiceLine, MessageContext, Renderer, RenderingError
 from .state.store import AlreadyHandled, PlannedMessage, StateStore, Trace
@@ -82,9 +82,12 @@ class Dispatcher:
     def __init__(self, *, store: StateStore, renderer: Renderer, gateway: EmailGateway, print_queue: PrintQueue,
                  company: CompanyIdentity, policy: Policy, as_of: date, invoices: pd.DataFrame,
                  legal: LegalTables, contract_rates: dict[str, Decimal],
-                 may_send: Callable[[], bool] = lambda: True, source: AccountingSource | None = None) -> None:
+                 may_send: Callable[[], bool] = lambda: True, source: AccountingSource | None = None,
+                 credits: pd.DataFrame | None = None) -> None:
         self.store, self.renderer, self.gateway, self.print_queue = store, renderer, gateway, print_queue
         self.may_send, self.source = may_send, source
+        # Debtors whose unapplied credit covers what they owe, from credits read when sending starts.
+        self._covered = covering_credits(invoices, credits, as_of, policy.tolerance) if credits is not None else {}
         self.company, self.policy, self.as_of = company, policy, as_of
         self.legal, self.contract_rates = legal, contract_rates
         self._invoices = {row["invoice_id"]: row for row in invoices.to_dict("records")}
@@ -147,6 +150,9 @@ class Dispatcher:
                 return f"invoice {d.invoice_number} was paid since planning (residual {residual})", {}
             if row["disputed"] in (True, 1, "1", "t", "true") or d.invoice_id in disputed:
                 return f"invoice {d.invoice_number} has been disputed since planning", {}
+            covered = self._covered.get((d.debtor_id, d.currency))
+            if covered:
+                return covered, {}
             fresh[d.invoice_id] = residual
         return None, fresh
 

@@ -31,6 +31,7 @@ __all__ = [
     "Decision",
     "MESSAGE_CHANNELS",
     "plan_collection",
+    "covering_credits",
     "step_dates",
 ]
 
@@ -311,7 +312,7 @@ class _Planner:
         return "ladder complete: every step has been done", None, None
 
 
-def _covering_credits(invoices: pd.DataFrame, credits: pd.DataFrame, as_of: date,
+def covering_credits(invoices: pd.DataFrame, credits: pd.DataFrame, as_of: date,
                       tolerance: Decimal) -> dict[tuple[str, str], str]:
     """(debtor, currency) whose unapplied credit covers what they owe, with the reason in words.
 
@@ -393,7 +394,7 @@ def plan_collection(
     by_invoice: dict[str, dict[Step, LedgerEntry]] = defaultdict(dict)
     for entry in ledger:
         by_invoice[entry.invoice_id][entry.step] = entry
-    covered = _covering_credits(invoices, credits, as_of, policy.tolerance)
+    covered = covering_credits(invoices, credits, as_of, policy.tolerance)
     planner = _Planner(policy, calendar, as_of, legal)
     agreed = arrangements or Arrangements()
     grouped = policy.limits.group_invoices_per_step

@@ -8,11 +8,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from dunning.calendar import paris_today
 from dunning.config import load_settings
+from dunning.receivables import normalize_credits
 from dunning.reports import RunSummary
 from dunning.state.store import check_migrated
 from tasks.analyse import validate_open_receivables
 from tasks.context import store
-from tasks.extract import fetch_open_receivables
+from tasks.extract import fetch_open_receivables, fetch_unapplied_credits
 
 from .nightly import _max_workers
 from .sending import failure_message, open_gateway, send_messages, within_send_window
@@ -41,7 +42,8 @@ def dispatch_queue():
         # A message stating penalties for a half-year config/legal_fr.yaml does not cover fails alone,
         # saying which file to update; the others go out.
         invoices = validate_open_receivables(fetch_open_receivables(today))
-        send_messages(queue, settings, gateway, today, invoices, queue[0].run_id, summary)
+        credits = normalize_credits(fetch_unapplied_credits(today), settings.company.currency).invoices
+        send_messages(queue, settings, gateway, today, invoices, credits, queue[0].run_id, summary)
     logger.info("Dispatch done: %d message(s) handled, %d failed.", sum(summary.sends.values()), summary.failed)
     if summary.failed:
         return Failed(message=failure_message(summary, len(queue)))

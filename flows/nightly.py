@@ -109,7 +109,7 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
     #    for the dispatch deployment. The legal queue does not wait.
     if not dry_run:
         if within_send_window(settings, gateway):
-            send_messages(messages, settings, gateway, as_of, invoices, run_id, summary)
+            send_messages(messages, settings, gateway, as_of, invoices, credits, run_id, summary)
         elif messages:
             summary.queued = len(messages)
         summary.cases_closed = close_paid_cases(as_of, policy.tolerance, run_id)

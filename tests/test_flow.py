@@ -335,6 +335,7 @@ def test_outside_the_window_the_night_queues_and_the_dispatch_run_sends(office_m
     office_morning.accounting.set_residual("PRE1", "0.00")
     office_morning.accounting.set_residual("R1", "700.00")
     office_morning.accounting.set_disputed("LET1")
+    office_morning.accounting.invoice("AV9", "STD", due=None, total="900.00", kind="credit_note")  # not enough
     edit_policy(office_morning.config_dir, send_window={"start_hour": 0, "end_hour": 24,
                                                         "business_days_only": False})
     state = dispatch_queue(return_state=True)
@@ -401,3 +402,17 @@ def test_debtor_show_explains_a_debtor(office_morning, sendgrid):
     assert "FA-DISP" in result.output and "disputed" in result.output
     unknown = CliRunner().invoke(_cli(), ["debtor", "show", "NOBODY"])
     assert unknown.exit_code == 2 and "no run has seen debtor NOBODY" in unknown.output
+
+
+def test_a_credit_note_posted_after_planning_stops_the_reminder(office_morning, sendgrid):
+    from conftest import edit_policy
+    from flows.dispatch import dispatch_queue
+
+    _close_the_window(office_morning.config_dir)
+    assert run_night(AS_OF).is_completed()
+    office_morning.accounting.invoice("AV9", "STD", due=None, total="5000.00", kind="credit_note")
+    edit_policy(office_morning.config_dir, send_window={"start_hour": 0, "end_hour": 24, "business_days_only": False})
+    assert dispatch_queue(return_state=True).is_completed()
+    row = by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_1")]
+    assert row["status"] == "skipped" and "unapplied credit 5000.00 EUR" in row["reason"]
+    assert "compta@std.example.fr" not in [m.payload["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted]
