@@ -217,6 +217,14 @@ class SendWindow(_Strict):
         return self
 
 
+class Escompte(_Strict):
+    """An early-payment discount offered in reminder_1 (off by default)."""
+
+    enabled: bool = Field(False, description="Offer it in reminder_1.")
+    rate_percent: Decimal = Field(Decimal("1.00"), gt=0, le=10, description="Percent of the amount due.")
+    pay_within_days: int = Field(10, ge=1, le=60, description="Days from the reminder to pay and deduct it.")
+
+
 class FormalNotice(_Strict):
     response_days: int = Field(8, ge=8, le=15, description="Deadline given in the mise en demeure.")
 
@@ -228,6 +236,7 @@ class Policy(_Strict):
     gates: Gates = Gates()
     limits: Limits = Limits()
     formal_notice: FormalNotice = FormalNotice()
+    escompte: Escompte = Escompte()
     send_window: SendWindow = SendWindow()
     dispatch: Dispatch = Dispatch()
     ladder: Ladder

@@ -24,7 +24,9 @@ from .penalties import PenaltyStatement
 from .money import to_money
 from .planner import Channel, covering_credits
 from .receivables import late_payments
-from .rendering import PENALTY_STEPS, Debtor, InvoiceLine, MessageContext, Renderer, RenderingError
+from .rendering import (
+    PENALTY_STEPS, Debtor, EarlyPaymentDiscount, InvoiceLine, MessageContext, Renderer, RenderingError,
+)
 from .state.store import AlreadyHandled, PlannedMessage, StateStore, Trace
 
 __all__ = ["Delivery", "DeliveryError", "EmailCopyNotDelivered", "PrintQueue", "Dispatcher"]
@@ -115,7 +117,16 @@ class Dispatcher:
             if step is Step.formal_notice else None,
             penalties=self._penalties(step, first, rows),
             broken_promise_on=message.decisions[0].broken_promise_on,
+            discount=self._discount(step, rows),
         )
+
+    def _discount(self, step: Step, rows: list[dict]) -> EarlyPaymentDiscount | None:
+        offer = self.policy.escompte
+        if not offer.enabled or step is not Step.reminder_1:
+            return None
+        due = sum((r["residual"] for r in rows), Decimal("0.00"))
+        return EarlyPaymentDiscount(rate=offer.rate_percent, amount=to_money(due * offer.rate_percent / 100),
+                                    deadline=self.as_of + timedelta(days=offer.pay_within_days))
 
     def _penalties(self, step: Step, debtor: dict, rows: list[dict]) -> PenaltyStatement | None:
         """Late-payment interest and indemnity to today, for the steps that state them."""

@@ -40,6 +40,7 @@ from dunning.config import CompanyIdentity, Step
 from dunning.penalties import PenaltyStatement
 
 __all__ = [
+    "EarlyPaymentDiscount",
     "MESSAGE_STEPS",
     "PENALTY_STEPS",
     "LANGUAGES",
@@ -132,6 +133,15 @@ class Debtor:
 
 
 @dataclass(frozen=True)
+class EarlyPaymentDiscount:
+    """Escompte: pay the whole amount by `deadline` and deduct `rate` percent of it."""
+
+    rate: Decimal
+    amount: Decimal
+    deadline: date
+
+
+@dataclass(frozen=True)
 class MessageContext:
     """Everything one message says: one debtor, one step, one or more invoices in one currency."""
 
@@ -144,6 +154,7 @@ class MessageContext:
     response_deadline: date | None = None  # formal_notice only: as_of + policy response days
     penalties: PenaltyStatement | None = None  # interest and indemnity owed on these invoices
     broken_promise_on: date | None = None      # the debtor promised to pay by then and did not
+    discount: EarlyPaymentDiscount | None = None  # escompte offered in reminder_1 when config allows
 
     def __post_init__(self) -> None:
         # Step is a str Enum whose str() is 'Step.x'; keep the plain value for template names.
@@ -309,6 +320,7 @@ class Renderer:
             "response_deadline": context.response_deadline,
             "penalties": context.penalties,
             "broken_promise_on": context.broken_promise_on,
+            "discount": context.discount,
             "show_penalties": context.shows_penalties,
             "total_with_penalties": context.total_with_penalties,
             "total_due": context.total_due,

@@ -416,3 +416,15 @@ def test_a_credit_note_posted_after_planning_stops_the_reminder(office_morning, 
     row = by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_1")]
     assert row["status"] == "skipped" and "unapplied credit 5000.00 EUR" in row["reason"]
     assert "compta@std.example.fr" not in [m.payload["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted]
+
+
+def test_reminder_1_offers_the_escompte_when_config_allows(office_morning, sendgrid):
+    from conftest import edit_policy
+
+    edit_policy(office_morning.config_dir, escompte={"enabled": True, "rate_percent": "1.00", "pay_within_days": 10})
+    assert run_night(AS_OF).is_completed()
+    to_std = next(m for m in sendgrid.accepted if m.payload["personalizations"][0]["to"][0]["email"] == "compta@std.example.fr")
+    text = re.sub(r"\s+", " ", next(c["value"] for c in to_std.payload["content"] if c["type"] == "text/plain"))
+    assert "avant le 28 mars 2026" in text and "escompte de 1,00 %, soit 12,00 € : 1 188,00 € à régler" in text
+    pre_due = next(m for m in sendgrid.accepted if m.payload["personalizations"][0]["to"][0]["email"] == "compta@pre.example.fr")
+    assert "escompte" not in next(c["value"] for c in pre_due.payload["content"] if c["type"] == "text/plain")

@@ -768,3 +768,21 @@ def test_the_step_after_a_broken_promise_says_it_was_not_kept(company, renderer,
     assert sentence in plain(renderer.render_letter(context))
     kept = renderer.render_message(one_invoice_context(company, "reminder_2", language))
     assert "not kept" not in kept.text and "pas été tenu" not in kept.text
+
+
+@pytest.mark.parametrize(("language", "sentence"), [
+    ("fr", "Si vous réglez avant le 1er avril 2026, vous pouvez déduire un escompte de 1,50 %, soit 18,52 € : "
+           "1 216,04 € à régler."),
+    ("en", "If you pay by April 1, 2026, you may deduct an early-payment discount of 1.50%, that is €18.52: "
+           "€1,216.04 to pay."),
+])
+def test_reminder_1_can_offer_an_early_payment_discount(company, renderer, language, sentence):
+    from dataclasses import replace
+
+    from dunning.rendering import EarlyPaymentDiscount
+
+    plain_context = one_invoice_context(company, "reminder_1", language)
+    offer = EarlyPaymentDiscount(rate=Decimal("1.50"), amount=Decimal("18.52"), deadline=date(2026, 4, 1))
+    message = renderer.render_message(replace(plain_context, discount=offer))
+    assert sentence in " ".join(plain(message.text).split()) and sentence in " ".join(plain(message.html).split())
+    assert "escompte" not in renderer.render_message(plain_context).text.lower()
