@@ -229,7 +229,7 @@ def add_hold(store: LeverStore, source: AccountingSource, trace: Trace, *, debto
     if kind is not HoldKind.collective_procedure:
         return LeverResult(hold_id, f"Hold {hold_id} on {target}{span}.")
     deadline = claim_declaration_deadline(bodacc_published_on)   # as the store recorded it
-    late = (f" That date is past: ask the juge-commissaire to be relieved of the time bar (relevé de forclusion)."
+    late = (" That date is past: ask the juge-commissaire to be relieved of the time bar (relevé de forclusion)."
             if deadline < on else "")
     return LeverResult(hold_id, f"Hold {hold_id} on {target}{span}: collective procedure, no reminder and no legal "
                                 f"handoff. Declare the claim to the mandataire judiciaire by {deadline} (two months "

@@ -11,7 +11,6 @@ import time
 import traceback
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
