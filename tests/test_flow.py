@@ -428,3 +428,22 @@ def test_reminder_1_offers_the_escompte_when_config_allows(office_morning, sendg
     assert "avant le 28 mars 2026" in text and "escompte de 1,00 %, soit 12,00 € : 1 188,00 € à régler" in text
     pre_due = next(m for m in sendgrid.accepted if m.payload["personalizations"][0]["to"][0]["email"] == "compta@pre.example.fr")
     assert "escompte" not in next(c["value"] for c in pre_due.payload["content"] if c["type"] == "text/plain")
+
+
+def test_a_dispatch_run_that_failed_sends_only_the_failed_message_when_run_again(office_morning, sendgrid):
+    from conftest import edit_policy
+    from flows.dispatch import dispatch_queue
+
+    _close_the_window(office_morning.config_dir)
+    assert run_night(AS_OF).is_completed()
+    edit_policy(office_morning.config_dir, send_window={"start_hour": 0, "end_hour": 24, "business_days_only": False})
+    sendgrid.fail_for("compta@std.example.fr", 400, "Does not contain a valid address.")
+    state = dispatch_queue(return_state=True)
+    assert state.is_failed() and "1 of 3 sends failed" in state.message
+    assert len(sendgrid.accepted) == 1
+
+    sendgrid.clear_failures()
+    assert dispatch_queue(return_state=True).is_completed()
+    assert sorted(m.payload["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted) == [
+        "compta@pre.example.fr", "compta@std.example.fr"]
+    assert by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_1")]["attempts"] == 2

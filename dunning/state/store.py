@@ -350,8 +350,10 @@ class StateStore:
                 actions.c.id.in_(message.action_ids))).scalar_one()
 
     def queued_messages(self) -> list[PlannedMessage]:
-        """Messages planned but not yet handed over (a run outside the sending window), oldest first."""
-        query = select(actions).where(actions.c.status == LedgerStatus.queued.value,
+        """Messages planned but not handed over yet, oldest first: queued by a run outside the sending
+        window, or failed (never accepted) and not re-planned since, so a Retry of a dispatch run
+        sends again exactly what failed."""
+        query = select(actions).where(actions.c.status.in_([LedgerStatus.queued.value, LedgerStatus.failed.value]),
                                       actions.c.channel.in_([c.value for c in MESSAGE_CHANNELS]),
                                       actions.c.message_key.is_not(None)).order_by(actions.c.id)
         groups: dict[str, list] = {}
