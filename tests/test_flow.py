@@ -447,3 +447,74 @@ def test_a_dispatch_run_that_failed_sends_only_the_failed_message_when_run_again
     assert sorted(m.payload["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted) == [
         "compta@pre.example.fr", "compta@std.example.fr"]
     assert by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_1")]["attempts"] == 2
+
+
+# -- what the customer said, through the nightly runs (issue 4) -------------------------------------
+
+
+def _levers(backend):
+    from dunning.state.levers import LeverStore
+    from dunning.state.store import Trace
+
+    return LeverStore(state_engine(backend.state_url)), Trace(actor="marie.dupont")
+
+
+def _emails_to(sendgrid, address: str) -> list[str]:
+    return [re.sub(r"\s+", " ", next(c["value"] for c in m.payload["content"] if c["type"] == "text/plain"))
+            for m in sendgrid.accepted if m.payload["personalizations"][0]["to"][0]["email"] == address]
+
+
+def test_a_promise_kept_by_a_payment_is_closed_as_kept(office_morning, sendgrid):
+    from decimal import Decimal
+
+    assert run_night(AS_OF).is_completed()
+    levers, operator = _levers(office_morning)
+    levers.add_promise(operator, "STD", [("R1", "FA-R1")], Decimal("1200.00"), "EUR", date(2026, 3, 25), 3,
+                       "virement annoncé au téléphone", date(2026, 3, 19))
+    assert run_night(date(2026, 3, 20)).is_completed()
+    held = {r["invoice_numbers"]: r for r in export(office_morning, "actions", date(2026, 3, 20))}["FA-R1"]
+    assert "promise to pay 1200.00 EUR on 2026-03-25" in held["reason"]
+
+    office_morning.accounting.payment("P1", "STD", "R1", paid_on=date(2026, 3, 24), amount="1200.00")
+    office_morning.accounting.set_residual("R1", "0.00")
+    assert run_night(date(2026, 3, 26)).is_completed()
+    [kept] = [e for e in export(office_morning, "audit") if e["event"] == "promise.kept"]
+    assert "1200.00 paid" in kept["message"]
+
+
+def test_a_broken_promise_makes_the_next_step_stricter_and_says_so(office_morning, sendgrid):
+    from decimal import Decimal
+
+    assert run_night(AS_OF).is_completed()
+    levers, operator = _levers(office_morning)
+    levers.add_promise(operator, "STD", [("R1", "FA-R1")], Decimal("1200.00"), "EUR", date(2026, 3, 25), 3,
+                       "virement annoncé au téléphone", date(2026, 3, 19))
+    # Sunday 29 March: grace over (28th), nothing paid. Standard reminder_2 would wait for Monday 30th;
+    # one ladder stricter (chronic, +10 days) it is due since Monday 23rd.
+    assert run_night(date(2026, 3, 29)).is_completed()
+    assert [e["event"] for e in export(office_morning, "audit") if e["event"].startswith("promise.")] == [
+        "promise.added", "promise.broken"]
+    row = by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_2")]
+    assert row["status"] == "sent" and "chronic ladder" in row["reason"] and "not kept" in row["reason"]
+    assert "cet engagement n'a pas été tenu" in _emails_to(sendgrid, "compta@std.example.fr")[-1]
+
+
+def test_a_broken_payment_plan_resumes_collection_at_the_step_due(office_morning, sendgrid):
+    from decimal import Decimal
+
+    from dunning.arrangements import Installment
+
+    assert run_night(AS_OF).is_completed()
+    levers, operator = _levers(office_morning)
+    levers.create_plan(operator, "STD", "EUR", [("R1", "FA-R1", Decimal("1200.00"))],
+                       [Installment(1, date(2026, 3, 31), Decimal("600.00")),
+                        Installment(2, date(2026, 4, 30), Decimal("600.00"))], 3, "échéancier accordé",
+                       date(2026, 3, 19))
+    assert run_night(date(2026, 3, 30)).is_completed()      # reminder_2 would be due: the plan holds it
+    held = {r["invoice_numbers"]: r for r in export(office_morning, "actions", date(2026, 3, 30))}["FA-R1"]
+    assert "payment plan" in held["reason"]
+
+    assert run_night(date(2026, 4, 6)).is_completed()       # first installment unpaid beyond 3 days of grace
+    [broken] = [e for e in export(office_morning, "audit") if e["event"] == "plan.broken"]
+    assert "installment 1" in broken["message"]
+    assert by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_2")]["status"] == "sent"
