@@ -225,6 +225,10 @@ class Escompte(_Strict):
     pay_within_days: int = Field(10, ge=1, le=60, description="Days from the reminder to pay and deduct it.")
 
 
+class Installments(_Strict):
+    pre_due_days: int = Field(5, ge=1, le=30, description="Days before an installment's due date to remind.")
+
+
 class FormalNotice(_Strict):
     response_days: int = Field(8, ge=8, le=15, description="Deadline given in the mise en demeure.")
 
@@ -237,6 +241,7 @@ class Policy(_Strict):
     limits: Limits = Limits()
     formal_notice: FormalNotice = FormalNotice()
     escompte: Escompte = Escompte()
+    installments: Installments = Installments()
     send_window: SendWindow = SendWindow()
     dispatch: Dispatch = Dispatch()
     ladder: Ladder

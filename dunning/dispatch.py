@@ -24,8 +24,10 @@ from .penalties import PenaltyStatement
 from .money import to_money
 from .planner import Channel, covering_credits
 from .receivables import late_payments
+from .arrangements import Installment, PaymentPlan
 from .rendering import (
-    PENALTY_STEPS, Debtor, EarlyPaymentDiscount, InvoiceLine, MessageContext, Renderer, RenderingError,
+    PENALTY_STEPS, Debtor, EarlyPaymentDiscount, InstallmentDue, InvoiceLine, MessageContext, Renderer,
+    RenderingError,
 )
 from .state.store import AlreadyHandled, PlannedMessage, StateStore, Trace
 
@@ -85,17 +87,22 @@ class Dispatcher:
                  company: CompanyIdentity, policy: Policy, as_of: date, invoices: pd.DataFrame,
                  legal: LegalTables, contract_rates: dict[str, Decimal],
                  may_send: Callable[[], bool] = lambda: True, source: AccountingSource | None = None,
-                 credits: pd.DataFrame | None = None) -> None:
+                 credits: pd.DataFrame | None = None,
+                 installments: dict[str, tuple[PaymentPlan, Installment]] | None = None) -> None:
         self.store, self.renderer, self.gateway, self.print_queue = store, renderer, gateway, print_queue
         self.may_send, self.source = may_send, source
         # Debtors whose unapplied credit covers what they owe, from credits read when sending starts.
         self._covered = covering_credits(invoices, credits, as_of, policy.tolerance) if credits is not None else {}
+        # Installment reminders stand for a payment plan's installment, not for one invoice.
+        self.installments = installments or {}
         self.company, self.policy, self.as_of = company, policy, as_of
         self.legal, self.contract_rates = legal, contract_rates
         self._invoices = {row["invoice_id"]: row for row in invoices.to_dict("records")}
 
     def context(self, message: PlannedMessage, fresh: dict[str, Decimal] | None = None) -> MessageContext:
         """The message's content; `fresh` residuals (read just before sending) replace the planned ones."""
+        if message.decisions[0].invoice_id in self.installments:
+            return self._installment_context(message)
         rows = [dict(self._invoices[d.invoice_id], residual=(fresh or {}).get(d.invoice_id,
                                                                                self._invoices[d.invoice_id]["residual"]))
                 for d in message.decisions]
@@ -105,19 +112,27 @@ class Dispatcher:
             step=step.value,
             as_of=self.as_of,
             company=self.company,
-            debtor=Debtor(id=first["debtor_id"], name=first["debtor_name"], email=first["email"],
-                          language=first["language"], is_consumer=first["is_consumer"],
-                          address_line=first["address_line"], postal_code=first["postal_code"],
-                          city=first["city"], country=first["country"]),
-            invoices=tuple(InvoiceLine(number=r["number"], issue_date=r["issue_date"], due_date=r["due_date"],
-                                       amount_total=r["amount_total"], residual=r["residual"],
-                                       days_overdue=(self.as_of - r["due_date"]).days) for r in rows),
+            debtor=self._debtor(first),
+            invoices=self._lines(rows),
             currency=first["currency"],
             response_deadline=self.as_of + timedelta(days=self.policy.formal_notice.response_days)
             if step is Step.formal_notice else None,
             penalties=self._penalties(step, first, rows),
             broken_promise_on=message.decisions[0].broken_promise_on,
             discount=self._discount(step, rows),
+        )
+
+    def _installment_context(self, message: PlannedMessage) -> MessageContext:
+        plan, installment = self.installments[message.decisions[0].invoice_id]
+        rows = [r for i, r in self._invoices.items() if i in plan.invoice_ids]
+        if not rows:
+            raise ValueError(f"payment plan {plan.id}: none of its invoices is open any more")
+        first = rows[0]
+        return MessageContext(
+            step=message.decisions[0].step.value, as_of=self.as_of, company=self.company,
+            debtor=self._debtor(first), invoices=self._lines(rows), currency=plan.currency,
+            installment=InstallmentDue(plan_id=plan.id, seq=installment.seq, count=len(plan.installments),
+                                       due_date=installment.due_date, amount=installment.amount),
         )
 
     def _discount(self, step: Step, rows: list[dict]) -> EarlyPaymentDiscount | None:
@@ -127,6 +142,17 @@ class Dispatcher:
         due = sum((r["residual"] for r in rows), Decimal("0.00"))
         return EarlyPaymentDiscount(rate=offer.rate_percent, amount=to_money(due * offer.rate_percent / 100),
                                     deadline=self.as_of + timedelta(days=offer.pay_within_days))
+
+    @staticmethod
+    def _debtor(row: dict) -> Debtor:
+        return Debtor(id=row["debtor_id"], name=row["debtor_name"], email=row["email"], language=row["language"],
+                      is_consumer=row["is_consumer"], address_line=row["address_line"],
+                      postal_code=row["postal_code"], city=row["city"], country=row["country"])
+
+    def _lines(self, rows: list[dict]) -> tuple[InvoiceLine, ...]:
+        return tuple(InvoiceLine(number=r["number"], issue_date=r["issue_date"], due_date=r["due_date"],
+                                 amount_total=r["amount_total"], residual=r["residual"],
+                                 days_overdue=(self.as_of - r["due_date"]).days) for r in rows)
 
     def _penalties(self, step: Step, debtor: dict, rows: list[dict]) -> PenaltyStatement | None:
         """Late-payment interest and indemnity to today, for the steps that state them."""
@@ -146,8 +172,8 @@ class Dispatcher:
 
     def _stale(self, message: PlannedMessage) -> tuple[str | None, dict[str, Decimal]]:
         """Read the invoices again right before sending: why not to send, or their residuals now."""
-        if self.source is None:
-            return None, {}
+        if self.source is None or message.decisions[0].invoice_id in self.installments:
+            return None, {}   # an installment's plan was reviewed against payments just before
         ids = [d.invoice_id for d in message.decisions]
         now = {str(r["invoice_id"]): r for r in self.source.invoice_balances(ids).to_dict("records")}
         disputed = self.store.open_dispute_numbers(ids)
@@ -188,7 +214,8 @@ class Dispatcher:
             # Checked per message: a long queue must not run past the end of the sending window.
             return Delivery(message.message_key, channel.value, "none", None, None,
                             f"{what} left queued: the sending window has closed; the dispatch run sends it.")
-        closed = [d.invoice_number for d in message.decisions if d.invoice_id not in self._invoices]
+        closed = [d.invoice_number for d in message.decisions
+                  if d.invoice_id not in self._invoices and d.invoice_id not in self.installments]
         reason, fresh = self._stale(message)
         if closed or reason:
             # Stale-balance protection: what was paid, cancelled or disputed since planning is not chased.

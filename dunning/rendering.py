@@ -18,6 +18,10 @@ Templates are laid out per language (``templates/<language>/``):
 From reminder_2 onwards a message may carry a PenaltyStatement: the late-payment interest and the
 recovery indemnity are then shown beside the invoices, worded by the statement's legal basis. For
 invoices not in euros the 40 EUR indemnity (D441-5) is a line of its own in euros, outside the total.
+
+The installment steps remind one installment of a payment plan (échéancier), before its due date and
+once it is overdue; their message carries an InstallmentDue, asks for that installment's amount under
+the reference PLAN-<plan>-<seq>, and never shows penalties.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +46,8 @@ from dunning.penalties import PenaltyStatement
 
 __all__ = [
     "EarlyPaymentDiscount",
+    "INSTALLMENT_STEPS",
+    "InstallmentDue",
     "MESSAGE_STEPS",
     "PENALTY_STEPS",
     "LANGUAGES",
@@ -57,6 +64,8 @@ __all__ = [
     "template_environment",
 ]
 
+# One installment of a payment plan, before its due date and once it is overdue: outside the ladder.
+INSTALLMENT_STEPS: tuple[str, ...] = ("installment_pre_due", "installment_overdue")
 # legal_handoff is a case in the legal queue, not a message to the debtor.
 MESSAGE_STEPS: tuple[str, ...] = (
     Step.pre_due.value,
@@ -64,6 +73,7 @@ MESSAGE_STEPS: tuple[str, ...] = (
     Step.reminder_2.value,
     Step.reminder_3.value,
     Step.formal_notice.value,
+    *INSTALLMENT_STEPS,
 )
 # Penalties are owed from the day after the due date (B2B), but the courtesy steps do not mention
 # them: a first reminder that opens with interest reads as a threat to a customer who simply forgot.
@@ -142,6 +152,23 @@ class EarlyPaymentDiscount:
 
 
 @dataclass(frozen=True)
+class InstallmentDue:
+    """Installment `seq` of `count` of payment plan `plan_id`: `amount` due on `due_date`."""
+
+    plan_id: int
+    seq: int
+    count: int
+    due_date: date
+    amount: Decimal
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.seq <= self.count:
+            raise ValueError(f"plan {self.plan_id}: installment {self.seq} of {self.count} does not exist")
+        if isinstance(self.amount, bool) or not isinstance(self.amount, (Decimal, int)) or self.amount <= 0:
+            raise ValueError(f"plan {self.plan_id}: installment {self.seq} needs a positive Decimal amount")
+
+
+@dataclass(frozen=True)
 class MessageContext:
     """Everything one message says: one debtor, one step, one or more invoices in one currency."""
 
@@ -155,10 +182,11 @@ class MessageContext:
     penalties: PenaltyStatement | None = None  # interest and indemnity owed on these invoices
     broken_promise_on: date | None = None      # the debtor promised to pay by then and did not
     discount: EarlyPaymentDiscount | None = None  # escompte offered in reminder_1 when config allows
+    installment: InstallmentDue | None = None  # installment steps only: the installment reminded
 
     def __post_init__(self) -> None:
-        # Step is a str Enum whose str() is 'Step.x'; keep the plain value for template names.
-        step = self.step.value if isinstance(self.step, Step) else self.step
+        # Steps are str Enums whose str() is 'Step.x'; keep the plain value for template names.
+        step = self.step.value if isinstance(self.step, Enum) else self.step
         if step not in MESSAGE_STEPS:
             raise ValueError(f"no message for step {step!r}; expected one of {', '.join(MESSAGE_STEPS)}")
         object.__setattr__(self, "step", step)
@@ -167,6 +195,9 @@ class MessageContext:
         object.__setattr__(self, "invoices", tuple(self.invoices))
         if step == Step.formal_notice.value and self.response_deadline is None:
             raise ValueError(f"formal_notice to debtor {self.debtor.id} needs a response_deadline")
+        if (step in INSTALLMENT_STEPS) != (self.installment is not None):
+            need = "needs an installment" if step in INSTALLMENT_STEPS else "takes no installment"
+            raise ValueError(f"message to debtor {self.debtor.id} at {step} {need}")
         if self.penalties is not None:
             self._check_penalties(self.penalties)
 
@@ -190,6 +221,9 @@ class MessageContext:
 
     @property
     def payment_reference(self) -> str:
+        # An installment: lettering matches the transfer to it, not to one of the plan's invoices.
+        if self.installment is not None:
+            return f"PLAN-{self.installment.plan_id}-{self.installment.seq}"
         # One invoice: its number is what the debtor's bank and our lettering both expect.
         if len(self.invoices) == 1:
             return self.invoices[0].number
@@ -321,6 +355,7 @@ class Renderer:
             "penalties": context.penalties,
             "broken_promise_on": context.broken_promise_on,
             "discount": context.discount,
+            "installment": context.installment,
             "show_penalties": context.shows_penalties,
             "total_with_penalties": context.total_with_penalties,
             "total_due": context.total_due,

@@ -12,6 +12,7 @@ from dunning.receivables import normalize_credits
 from dunning.reports import RunSummary
 from dunning.state.store import check_migrated
 from tasks.analyse import validate_open_receivables
+from tasks.arrangements import plan_installment_reminders
 from tasks.context import store
 from tasks.extract import fetch_open_receivables, fetch_unapplied_credits
 
@@ -36,15 +37,18 @@ def dispatch_queue():
     logger.info("%d queued message(s) to send.", len(queue))
     today = paris_today()
     summary = RunSummary(run_id=0, as_of=str(today), dry_run=False)
-    if queue:
+    invoices = validate_open_receivables(fetch_open_receivables(today))
+    # Payment plans: each installment's own reminders, before it falls due and when it is late.
+    installment_messages, installments = plan_installment_reminders(invoices, today, settings.policy)
+    if queue or installment_messages:
         # Balances as they stand today: an invoice paid since planning is skipped, not chased, and
         # the messages (days overdue, the formal notice's deadline) are dated the day they go out.
         # A message stating penalties for a half-year config/legal_fr.yaml does not cover fails alone,
         # saying which file to update; the others go out.
-        invoices = validate_open_receivables(fetch_open_receivables(today))
         credits = normalize_credits(fetch_unapplied_credits(today), settings.company.currency).invoices
-        send_messages(queue, settings, gateway, today, invoices, credits, queue[0].run_id, summary)
+        send_messages(installment_messages + queue, settings, gateway, today, invoices, credits, 0, summary,
+                      installments)
     logger.info("Dispatch done: %d message(s) handled, %d failed.", sum(summary.sends.values()), summary.failed)
     if summary.failed:
-        return Failed(message=failure_message(summary, len(queue)))
+        return Failed(message=failure_message(summary, len(queue) + len(installment_messages)))
     return summary.counts()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -10,12 +11,17 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from dunning.accounting import AccountingSource
-from dunning.arrangements import Arrangements, PlanStatus, PromiseStatus, promise_outcome, review_plan
+from dunning.arrangements import (
+    Arrangements, Installment, PaymentPlan, PlanStatus, PromiseStatus, promise_outcome, review_plan,
+)
+from dunning.calendar import BusinessCalendar
+from dunning.config import Policy
+from dunning.installments import installment_key, installment_reminders
 from dunning.money import to_money
-from dunning.planner import Hold
+from dunning.planner import Channel, Decision, Hold, Outcome
 from dunning.receivables import to_date
 from dunning.state.levers import LeverStore
-from dunning.state.store import state_engine
+from dunning.state.store import PlannedMessage, state_engine
 
 from .context import trace_for
 
@@ -75,3 +81,37 @@ def review_arrangements(invoices: pd.DataFrame, as_of: date, dry_run: bool,
     arrangements = Arrangements(disputes=levers.open_disputes(), promises=tuple(still_open), plans=tuple(active),
                                 broken_promises=levers.broken_promises_to_apply(as_of))
     return arrangements, holds, levers.dispute_stats(as_of)
+
+
+@task(name="plan_installment_reminders", cache_policy=NO_CACHE)
+def plan_installment_reminders(invoices: pd.DataFrame, today: date, policy: Policy
+                               ) -> tuple[list[PlannedMessage], dict[str, tuple[PaymentPlan, Installment]]]:
+    """Today's reminders for the installments of active plans, written to the ledger before sending."""
+    levers, logger = LeverStore(state_engine()), get_run_logger()
+    plans = levers.active_plans()
+    run_id = levers.latest_live_run()
+    if not plans or run_id is None:
+        return [], {}
+    watched = sorted({i for p in plans for i in p.invoice_ids})
+    payments = AccountingSource.from_url().invoice_payments(watched, today)
+    calendar = BusinessCalendar(policy.calendar.subdivision)
+    keys = [installment_key(p.id, i.seq) for p in plans for i in p.installments]
+    done = levers.steps_done(keys)
+    rows = {r["debtor_id"]: r for r in invoices.to_dict("records")}
+    reminders = []
+    for plan in plans:
+        review = review_plan(plan, _paid_since(payments, plan.invoice_ids, plan.created_on), today)
+        if review.status is PlanStatus.active and plan.debtor_id in rows:
+            reminders += installment_reminders(plan, review, today, policy.installments.pre_due_days, calendar, done)
+    decisions = [Decision(invoice_id=r.key, invoice_number=r.key, debtor_id=r.plan.debtor_id,
+                          currency=r.plan.currency, residual=r.installment.amount, due_date=r.installment.due_date,
+                          outcome=Outcome.send, reason=r.reason, step=r.step,
+                          channel=Channel.email if rows[r.plan.debtor_id]["email"] else Channel.letter,
+                          step_date=today, group_key=f"{r.key}|{r.step.value}") for r in reminders]
+    languages = {debtor: row["language"] for debtor, row in rows.items()}
+    messages = [replace(m, run_id=run_id, as_of=today)   # claimed under the run they are recorded with
+                for m in levers.record_plan(trace_for(run_id), today, decisions, False, languages)]
+    for r in reminders:
+        logger.info("Payment plan %s: %s for installment %s (%s).", r.plan.id, r.step.value, r.installment.seq,
+                    r.reason)
+    return messages, {r.key: (r.plan, r.installment) for r in reminders}

@@ -518,3 +518,41 @@ def test_a_broken_payment_plan_resumes_collection_at_the_step_due(office_morning
     [broken] = [e for e in export(office_morning, "audit") if e["event"] == "plan.broken"]
     assert "installment 1" in broken["message"]
     assert by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_2")]["status"] == "sent"
+
+
+def test_installments_get_their_own_reminders_before_and_after_they_fall_due(office_morning, sendgrid):
+    from decimal import Decimal
+
+    from conftest import edit_policy
+    from dunning.arrangements import Installment
+    from dunning.calendar import paris_today
+    from flows.dispatch import dispatch_queue
+
+    edit_policy(office_morning.config_dir, installments={"pre_due_days": 5})
+    assert run_night(AS_OF).is_completed()
+    today = paris_today()
+    levers, operator = _levers(office_morning)
+    late = levers.create_plan(operator, "STD", "EUR", [("R1", "FA-R1", Decimal("1200.00"))],
+                              [Installment(1, today - timedelta(days=1), Decimal("600.00")),
+                               Installment(2, today + timedelta(days=29), Decimal("600.00"))], 3, "échéancier",
+                              today - timedelta(days=10))
+    soon = levers.create_plan(operator, "PRE", "EUR", [("PRE1", "FA-PRE1", Decimal("1200.00"))],
+                              [Installment(1, today + timedelta(days=2), Decimal("400.00")),
+                               Installment(2, today + timedelta(days=32), Decimal("800.00"))], 3, "échéancier",
+                              today)
+    before = len(sendgrid.accepted)
+    assert dispatch_queue(return_state=True).is_completed()
+    sent = {m.payload["personalizations"][0]["to"][0]["email"]: m for m in sendgrid.accepted[before:]}
+    assert set(sent) == {"compta@std.example.fr", "compta@pre.example.fr"}
+    overdue = re.sub(r"\s+", " ", next(c["value"] for c in sent["compta@std.example.fr"].payload["content"]
+                                       if c["type"] == "text/plain"))
+    assert f"PLAN-{late}-1" in overdue and "600,00" in overdue
+    courtesy = re.sub(r"\s+", " ", next(c["value"] for c in sent["compta@pre.example.fr"].payload["content"]
+                                        if c["type"] == "text/plain"))
+    assert f"PLAN-{soon}-1" in courtesy and "400,00" in courtesy
+    ledger = by_invoice(export(office_morning, "actions"))
+    assert ledger[(f"PLAN-{late}-1", "installment_overdue")]["status"] == "sent"
+    assert ledger[(f"PLAN-{soon}-1", "installment_pre_due")]["status"] == "sent"
+
+    assert dispatch_queue(return_state=True).is_completed()      # each reminder goes once
+    assert len(sendgrid.accepted) == before + 2

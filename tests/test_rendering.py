@@ -15,8 +15,10 @@ from jinja2.exceptions import SecurityError
 from dunning.config import CompanyIdentity, Step, load_settings
 from dunning.penalties import Basis, InvoicePenalty, PenaltyStatement, RatePeriod
 from dunning.rendering import (
+    INSTALLMENT_STEPS,
     MESSAGE_STEPS,
     Debtor,
+    InstallmentDue,
     InvoiceLine,
     MessageContext,
     Renderer,
@@ -34,6 +36,8 @@ DUE = date(2026, 11, 23)
 # Days from the due date at which each step runs in the standard ladder (DESIGN.md).
 STEP_OFFSET = {"pre_due": -5, "reminder_1": 3, "reminder_2": 15, "reminder_3": 30, "formal_notice": 45}
 RESPONSE_DAYS = 8
+# The ladder steps chase invoices; the installment steps chase one installment of a payment plan.
+LADDER_STEPS = tuple(step for step in MESSAGE_STEPS if step not in INSTALLMENT_STEPS)
 
 # What each language must show for that invoice.
 EXPECTED = {
@@ -240,7 +244,7 @@ def test_context_rejects_what_cannot_be_rendered(company, changes, message):
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-@pytest.mark.parametrize("step", MESSAGE_STEPS)
+@pytest.mark.parametrize("step", LADDER_STEPS)
 def test_message_states_amount_invoice_due_date_lateness_payment_and_contact(renderer, company, step, language):
     message = renderer.render_message(one_invoice_context(company, step, language))
     expected = EXPECTED[language]
@@ -268,7 +272,7 @@ def test_message_states_amount_invoice_due_date_lateness_payment_and_contact(ren
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-@pytest.mark.parametrize("step", MESSAGE_STEPS)
+@pytest.mark.parametrize("step", LADDER_STEPS)
 def test_every_step_renders_a_letter_for_the_print_queue(renderer, company, step, language):
     debtor = boulangerie(language, email=None)
     letter = plain(renderer.render_letter(one_invoice_context(company, step, language, debtor)))
@@ -314,7 +318,7 @@ def test_letter_abroad_ends_with_the_country_name(renderer, company):
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-@pytest.mark.parametrize("step", MESSAGE_STEPS)
+@pytest.mark.parametrize("step", LADDER_STEPS)
 def test_grouped_message_lists_both_invoices_and_the_total(renderer, company, step, language):
     message = renderer.render_message(two_invoices_context(company, step, language))
     total = {"fr": "1 484,56 €", "en": "€1,484.56"}[language]
@@ -382,7 +386,7 @@ def test_formal_notice_in_english(renderer, company):
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-@pytest.mark.parametrize("step", MESSAGE_STEPS)
+@pytest.mark.parametrize("step", LADDER_STEPS)
 def test_consumers_get_no_code_de_commerce_reference(renderer, company, step, language):
     debtor = boulangerie(language, name="Mme Claire Dubois", is_consumer=True)
     context = one_invoice_context(company, step, language, debtor)
@@ -400,9 +404,9 @@ def test_consumers_get_no_code_de_commerce_reference(renderer, company, step, la
 def test_each_step_has_its_own_subject(renderer, company, language):
     subjects = {
         step: renderer.render_message(one_invoice_context(company, step, language)).subject
-        for step in MESSAGE_STEPS
+        for step in LADDER_STEPS
     }
-    assert len(set(subjects.values())) == len(MESSAGE_STEPS)
+    assert len(set(subjects.values())) == len(LADDER_STEPS)
 
 
 @pytest.mark.parametrize(("language", "last_notice"), [("fr", "Dernière relance amiable"), ("en", "Final reminder")])
@@ -419,8 +423,10 @@ def test_reminder_3_says_it_is_the_last_amicable_notice(renderer, company, langu
 
 
 def test_french_messages_use_vouvoiement_and_formal_greeting(renderer, company):
-    for step in MESSAGE_STEPS:
-        message = renderer.render_message(one_invoice_context(company, step, "fr"))
+    contexts = [one_invoice_context(company, step, "fr") for step in LADDER_STEPS]
+    contexts += [plan_7_context(company, step, "fr") for step in INSTALLMENT_STEPS]
+    for context in contexts:
+        message = renderer.render_message(context)
         assert "Madame, Monsieur," in message.text
         assert not re.search(r"\b(tu|te|ton|ta|tes)\b", message.text)
 
@@ -786,3 +792,143 @@ def test_reminder_1_can_offer_an_early_payment_discount(company, renderer, langu
     message = renderer.render_message(replace(plain_context, discount=offer))
     assert sentence in " ".join(plain(message.text).split()) and sentence in " ".join(plain(message.html).split())
     assert "escompte" not in renderer.render_message(plain_context).text.lower()
+
+
+# --- payment plans: one installment at a time ---------------------------------------------------
+
+# Plan 7: F2026-0142 and F2026-0163 (1 800,00 € in all) paid in three installments of 600,00 €.
+# The first was paid on time against F2026-0142; the second is due on 29 January 2027.
+INSTALLMENT_2 = InstallmentDue(plan_id=7, seq=2, count=3, due_date=date(2027, 1, 29), amount=Decimal("600.00"))
+# Reminded five days before its due date, and five days after it once unpaid.
+INSTALLMENT_AS_OF = {"installment_pre_due": date(2027, 1, 24), "installment_overdue": date(2027, 2, 3)}
+
+INSTALLMENT_EXPECTED = {
+    "fr": {
+        "amount": "600,00 €",
+        "due": "29 janvier 2027",
+        "number": "n° 2/3",
+        "plan": "plan de règlement n° 7",
+        "payment": "Montant de l'échéance : 600,00 €",
+        "balance": "1 200,00 €",
+        "subject": {
+            "installment_pre_due": "Échéance n° 2/3 de votre plan de règlement : 600,00 € au 29 janvier 2027",
+            "installment_overdue":
+                "Échéance n° 2/3 de votre plan de règlement non réglée : 600,00 € au 29 janvier 2027",
+        },
+        "plan_ends": "le plan de règlement prendrait fin",
+    },
+    "en": {
+        "amount": "€600.00",
+        "due": "January 29, 2027",
+        "number": "2 of 3",
+        "plan": "payment plan no. 7",
+        "payment": "Installment amount: €600.00",
+        "balance": "€1,200.00",
+        "subject": {
+            "installment_pre_due": "Installment 2 of 3 of your payment plan: €600.00 due on January 29, 2027",
+            "installment_overdue": "Unpaid installment 2 of 3 of your payment plan: €600.00 due on January 29, 2027",
+        },
+        "plan_ends": "the payment plan will end",
+    },
+}
+
+
+def plan_7_context(company: CompanyIdentity, step: str, language: str = "fr", debtor: Debtor | None = None,
+                   installment: InstallmentDue | None = INSTALLMENT_2) -> MessageContext:
+    """The boulangerie's plan 7 at `step` for its second installment: 1 200,00 € still open on two invoices."""
+    as_of = INSTALLMENT_AS_OF[step]
+    f0163_due = date(2026, 12, 10)
+    return MessageContext(
+        step=step,
+        as_of=as_of,
+        company=company,
+        debtor=debtor or boulangerie(language),
+        invoices=(
+            replace(invoice_f0142(as_of), residual=Decimal("634.56")),
+            InvoiceLine(number="F2026-0163", issue_date=date(2026, 11, 10), due_date=f0163_due,
+                        amount_total=Decimal("565.44"), residual=Decimal("565.44"),
+                        days_overdue=(as_of - f0163_due).days),
+        ),
+        currency="EUR",
+        installment=installment,
+    )
+
+
+def test_installment_context_references_the_plan_and_installment(company):
+    context = plan_7_context(company, "installment_overdue")
+    assert context.payment_reference == "PLAN-7-2"
+    assert context.total_due == Decimal("1200.00")
+
+
+@pytest.mark.parametrize("step", INSTALLMENT_STEPS)
+def test_installment_step_without_installment_is_refused(company, step):
+    with pytest.raises(ValueError, match=f"at {step} needs an installment"):
+        plan_7_context(company, step, installment=None)
+
+
+def test_ladder_step_with_an_installment_is_refused(company):
+    with pytest.raises(ValueError, match="at reminder_1 takes no installment"):
+        replace(one_invoice_context(company, "reminder_1"), installment=INSTALLMENT_2)
+
+
+@pytest.mark.parametrize(("seq", "amount"), [(0, "600.00"), (4, "600.00"), (2, "0.00")])
+def test_installment_that_cannot_exist_is_refused(seq, amount):
+    with pytest.raises(ValueError, match="plan 7: installment"):
+        InstallmentDue(plan_id=7, seq=seq, count=3, due_date=date(2027, 1, 29), amount=Decimal(amount))
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", INSTALLMENT_STEPS)
+def test_installment_message_states_amount_due_date_number_plan_invoices_payment_and_contact(
+    renderer, company, step, language
+):
+    message = renderer.render_message(plan_7_context(company, step, language))
+    expected = INSTALLMENT_EXPECTED[language]
+
+    assert plain(message.subject) == expected["subject"][step]
+    for part in (plain(message.html), plain(message.text)):
+        for fragment in (expected["amount"], expected["due"], expected["number"], expected["plan"],
+                         "F2026-0142", "F2026-0163", expected["balance"], "PLAN-7-2",
+                         company.iban, company.bic, company.contact.email, company.contact.phone):
+            assert fragment in part, fragment
+    # The bank transfer asked for is the installment, not the plan's whole balance.
+    assert expected["payment"] in plain(message.text)
+    assert "Montant : " not in message.text and "Amount: " not in message.text
+
+    assert message.html.lstrip().startswith("<!DOCTYPE html>")
+    assert f'<html lang="{language}">' in message.html
+    assert "<" not in message.text
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", INSTALLMENT_STEPS)
+def test_installment_reminder_renders_a_letter_for_the_print_queue(renderer, company, step, language):
+    debtor = boulangerie(language, email=None)
+    letter = plain(renderer.render_letter(plan_7_context(company, step, language, debtor)))
+    expected = INSTALLMENT_EXPECTED[language]
+
+    assert letter.lstrip().startswith("<!DOCTYPE html>")
+    assert "@page" in letter
+    for fragment in ("69002 Lyon", expected["subject"][step], expected["amount"], expected["due"],
+                     expected["plan"], "F2026-0163", "PLAN-7-2", company.iban, company.bic):
+        assert fragment in letter, fragment
+    assert "None" not in letter
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_only_the_overdue_installment_says_the_plan_would_end(renderer, company, language):
+    plan_ends = INSTALLMENT_EXPECTED[language]["plan_ends"]
+    overdue = renderer.render_message(plan_7_context(company, "installment_overdue", language))
+    pre_due = renderer.render_message(plan_7_context(company, "installment_pre_due", language))
+    assert plan_ends in overdue.text and plan_ends in overdue.html
+    assert plan_ends not in pre_due.text and plan_ends not in pre_due.html
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", INSTALLMENT_STEPS)
+def test_installment_reminders_never_show_penalties(renderer, company, step, language):
+    context = with_penalties(plan_7_context(company, step, language))
+    assert context.shows_penalties is False
+    for document in documents(renderer, context):
+        assert "L441" not in document
+        assert PENALTY_TEXT[language][0] not in document

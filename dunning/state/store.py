@@ -354,6 +354,7 @@ class StateStore:
         window, or failed (never accepted) and not re-planned since, so a Retry of a dispatch run
         sends again exactly what failed."""
         query = select(actions).where(actions.c.status.in_([LedgerStatus.queued.value, LedgerStatus.failed.value]),
+                                      actions.c.step.in_([s.value for s in Step]),   # installments are re-planned
                                       actions.c.channel.in_([c.value for c in MESSAGE_CHANNELS]),
                                       actions.c.message_key.is_not(None)).order_by(actions.c.id)
         groups: dict[str, list] = {}
@@ -396,6 +397,17 @@ class StateStore:
             self._append_audit(conn, trace, [
                 ("action.failed", "action", str(action_id), f"Send failed ({error.rstrip('.')}); {then}.",
                  {"error": error, "will_retry": will_retry}) for action_id in message.action_ids])
+
+    def steps_done(self, keys: Sequence[str]) -> set[tuple[str, str]]:
+        """(invoice or installment key, step) already sent, printed or being sent: never again."""
+        with self.engine.connect() as conn:
+            return {(r.invoice_id, r.step) for r in conn.execute(select(actions.c.invoice_id, actions.c.step).where(
+                actions.c.invoice_id.in_(list(keys)),
+                actions.c.status.in_([LedgerStatus.sent.value, LedgerStatus.sending.value])))}
+
+    def latest_live_run(self) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(runs.c.id)).where(runs.c.dry_run.is_(False))).scalar()
 
     def open_dispute_numbers(self, invoice_ids: Sequence[str]) -> set[str]:
         """Which of these invoices have a dispute open right now (opened by an operator or a run)."""
