@@ -556,3 +556,26 @@ def test_installments_get_their_own_reminders_before_and_after_they_fall_due(off
 
     assert dispatch_queue(return_state=True).is_completed()      # each reminder goes once
     assert len(sendgrid.accepted) == before + 2
+
+
+def test_a_dispute_holds_the_invoice_and_closing_it_resumes_with_catch_up(office_morning, sendgrid):
+    from dunning.arrangements import DisputeOutcome, DisputeReason
+
+    assert run_night(AS_OF).is_completed()                     # reminder_1 of FA-R1 goes out
+    levers, operator = _levers(office_morning)
+    levers.open_dispute(operator, "R1", "FA-R1", "STD", DisputeReason.quality, "pièces défectueuses",
+                        date(2026, 3, 19))
+    assert run_night(date(2026, 4, 1)).is_completed()          # reminder_2 (30 March) would be due
+    held = {r["invoice_numbers"]: r for r in export(office_morning, "actions", date(2026, 4, 1))}["FA-R1"]
+    assert "disputed (quality) since 2026-03-19" in held["reason"]
+
+    levers.close_dispute(operator, "R1", DisputeOutcome.claim_rejected, "pièces conformes", date(2026, 4, 14))
+    assert run_night(date(2026, 4, 14)).is_completed()         # by then reminder_3 (+30, 13 April) is due
+    ledger = by_invoice(export(office_morning, "actions"))
+    assert ledger[("FA-R1", "reminder_3")]["status"] == "sent"
+    assert ledger[("FA-R1", "reminder_2")]["status"] == "skipped"   # catch-up: only the highest goes
+    events = [(e["event"], e["actor"]) for e in export(office_morning, "audit")
+              if e["event"].startswith("dispute.") and e["subject_id"] == "R1"]
+    assert events == [("dispute.opened", "marie.dupont"), ("dispute.closed", "marie.dupont")]
+    flagged = [e for e in export(office_morning, "audit") if e["event"] == "dispute.opened" and e["subject_id"] == "DISP"]
+    assert flagged and flagged[0]["actor"] == "nightly-run"   # invoices.disputed became a dispute by itself
