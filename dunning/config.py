@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import holidays
 import yaml
@@ -30,6 +30,7 @@ __all__ = [
     "ConfigError",
     "load_settings",
     "default_config_dir",
+    "load_yaml_model",
 ]
 
 
@@ -298,7 +299,11 @@ def default_config_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "config"
 
 
-def _load(path: Path, model: type[BaseModel]) -> BaseModel:
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[_M]) -> _M:
+    """Parse one YAML file into a strict model; errors name the file and the dotted key."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -320,8 +325,8 @@ def _load(path: Path, model: type[BaseModel]) -> BaseModel:
 
 def load_settings(config_dir: Path | None = None) -> Settings:
     folder = config_dir or default_config_dir()
-    policy = _load(folder / "policy.yaml", Policy)
-    company = _load(folder / "company.yaml", CompanyIdentity)
+    policy = load_yaml_model(folder / "policy.yaml", Policy)
+    company = load_yaml_model(folder / "company.yaml", CompanyIdentity)
     from_email = os.environ.get("DUNNING_FROM_EMAIL")
     if from_email:
         company = company.model_copy(update={"from_email": from_email})

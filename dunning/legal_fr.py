@@ -15,21 +15,19 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localconte
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Callable, Mapping, Sequence, TypeVar
+from typing import Annotated, Callable, Mapping, Sequence
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from .config import ConfigError, default_config_dir
+from .config import ConfigError, default_config_dir, load_yaml_model
 from .money import CENT, ZERO
 from .penalties import Basis, InvoicePenalty, PenaltyStatement, RatePeriod
 
@@ -232,33 +230,9 @@ class _Contracts(_Strict):
 
 # -- loading -----------------------------------------------------------------------------------------
 
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _load(path: Path, model: type[_M]) -> _M:
-    """Parse one YAML file; errors name the file and the dotted key, as dunning.config does."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-            message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-            problems.append(f"{path}: {key}: {message}")
-        raise ConfigError("\n".join(problems)) from None
-
-
 def load_legal_tables(config_dir: Path | None = None) -> LegalTables:
     path = (config_dir or default_config_dir()) / LEGAL_TABLES_FILE
-    tables = _load(path, LegalTables)
+    tables = load_yaml_model(path, LegalTables)
     tables._source = path
     return tables
 
@@ -266,7 +240,7 @@ def load_legal_tables(config_dir: Path | None = None) -> LegalTables:
 def load_contract_rates(config_dir: Path | None = None) -> dict[str, Decimal]:
     """Contractual rates by debtor id. Checked against the legal floor when applied, half-year by half-year."""
     path = (config_dir or default_config_dir()) / CONTRACTS_FILE
-    return dict(_load(path, _Contracts).late_interest_rates or {})
+    return dict(load_yaml_model(path, _Contracts).late_interest_rates or {})
 
 
 # -- rates -------------------------------------------------------------------------------------------

@@ -432,10 +432,13 @@ def test_every_refused_debtor_and_half_year_is_reported_at_once(tables):
 
 
 def test_half_years_the_tables_do_not_cover_are_left_to_the_computation(tables):
-    # 2023-H2 has no taux de l'intérêt légal row (the tables start at 2024-H1, floor 3 x 5.07 = 15.21).
-    check_contract_rates_since(tables, {"C0042": D("15.21")}, date(2023, 10, 1), date(2026, 6, 30))
-    # Nothing overdue yet: an empty range checks nothing.
-    check_contract_rates_since(tables, {"C0042": D("1.00")}, date(2026, 2, 1), date(2026, 1, 31))
+    # 2023-H2 has no taux de l'intérêt légal row (the tables start at 2024-H1, floor 3 x 5.07 = 15.21):
+    # a range reaching into 2024-H1 refuses 15.20, a range inside 2023-H2 only cannot judge it.
+    with pytest.raises(ContractualRateError, match="2024-H1"):
+        check_contract_rates_since(tables, {"C0042": D("15.20")}, date(2023, 10, 1), date(2024, 2, 1))
+    assert check_contract_rates_since(tables, {"C0042": D("15.20")}, date(2023, 10, 1), date(2023, 12, 31)) is None
+    # Nothing overdue yet: an empty range checks nothing, even a rate far below every floor.
+    assert check_contract_rates_since(tables, {"C0042": D("1.00")}, date(2026, 2, 1), date(2026, 1, 31)) is None
 
 
 def test_a_contractual_rate_for_a_consumer_is_refused(tables):
