@@ -35,4 +35,7 @@ def to_money(value: object) -> Decimal:
         raise MoneyError(f"{value!r} is not an amount")
     if not amount.is_finite():
         raise MoneyError(f"{value!r} is not a finite amount")
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    try:
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:   # more digits than Decimal's precision: no real amount looks like it
+        raise MoneyError(f"{value!r} is out of range") from exc

@@ -326,3 +326,11 @@ def test_an_empty_history_gives_empty_typed_frames():
 
     assert result.invoices.empty and list(result.invoices.columns) == list(GOOD_HISTORY_ROW)
     assert result.quarantined.empty and list(result.quarantined.columns) == QUARANTINE_COLUMNS
+
+
+def test_an_amount_beyond_decimal_precision_is_quarantined_not_a_crash():
+    from builders import raw_receivable, raw_receivables
+
+    result = validate_receivables(raw_receivables(raw_receivable("INV-HUGE", amount_total=1e26)))
+    assert result.invoices.empty
+    assert "out of range" in result.quarantined["reason"].iloc[0]
