@@ -579,3 +579,32 @@ def test_a_dispute_holds_the_invoice_and_closing_it_resumes_with_catch_up(office
     assert events == [("dispute.opened", "marie.dupont"), ("dispute.closed", "marie.dupont")]
     flagged = [e for e in export(office_morning, "audit") if e["event"] == "dispute.opened" and e["subject_id"] == "DISP"]
     assert flagged and flagged[0]["actor"] == "nightly-run"   # invoices.disputed became a dispute by itself
+
+
+def test_the_sendgrid_key_never_leaks_into_logs_ledger_audit_or_artifacts(office_morning, sendgrid, caplog, capfd):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from sendgrid_server import TEST_API_KEY
+
+    sendgrid.fail_next(1, 503)
+    sendgrid.fail_for("compta@std.example.fr", 401, f"bad key {TEST_API_KEY}")   # a provider echoing it back
+    caplog.set_level("DEBUG")
+    state = run_night(AS_OF)
+    assert state.is_failed()
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    printed = capfd.readouterr()
+    haystacks = {
+        "logs": caplog.text + printed.out + printed.err,
+        "ledger": json.dumps(export(office_morning, "actions"), default=str),
+        "audit": json.dumps(export(office_morning, "audit"), default=str),
+        "artifacts": json.dumps([a.data for a in artifacts], default=str),
+        "state": str(state.message),
+    }
+    assert "HTTP 401" in haystacks["ledger"] and "[redacted]" in haystacks["ledger"]   # recorded, key scrubbed...
+    assert "Run 1 for 2026-03-18 failed" in haystacks["logs"]                             # the logs were searched
+    assert len(artifacts) >= 2
+    for where, text in haystacks.items():              # ...but never the key
+        assert TEST_API_KEY not in text, where
