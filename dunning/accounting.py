@@ -30,6 +30,21 @@ def _query(name: str):
     return text((SQL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=16)
+def _read_only_engine(url: str) -> Engine:
+    """One engine (and pool) per URL for the life of the process, opened read-only.
+
+    Belt and braces: the product never writes to the accounting database, and the database itself
+    is asked to refuse it.
+    """
+    if url.startswith("postgresql"):
+        return create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA query_only = ON"))
+    return engine
+
+
 class AccountingSource:
     """The extraction queries, returning raw DataFrames (validated downstream)."""
 
@@ -38,16 +53,7 @@ class AccountingSource:
 
     @classmethod
     def from_url(cls, url: str | None = None) -> "AccountingSource":
-        # Belt and braces: the product never writes to the accounting database, and the
-        # database itself is asked to refuse it.
-        url = url or accounting_url()
-        if url.startswith("postgresql"):
-            engine = create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
-        else:
-            engine = create_engine(url)
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA query_only = ON"))
-        return cls(engine)
+        return cls(_read_only_engine(url or accounting_url()))
 
     def _read(self, name: str, **params: date) -> pd.DataFrame:
         query = _query(name).bindparams(*(bindparam(key, type_=Date) for key in params))

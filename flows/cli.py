@@ -71,6 +71,13 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _quiet_temporary_server() -> None:
+    """Without PREFECT_API_URL, Prefect starts a temporary server for one run and throws it away
+    afterwards; its shutdown races log spurious errors that would only alarm an operator."""
+    if not os.environ.get("PREFECT_API_URL"):
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+
+
 def _as_of(value: Optional[str]) -> date:
     if value is None:
         return paris_today()
@@ -140,10 +147,7 @@ def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="Business date
         require_coverage(load_legal_tables(settings.config_dir), day, load_contract_rates(settings.config_dir))
     except (ConfigError, StateSchemaError) as error:
         _fail(str(error))
-    # Without PREFECT_API_URL, Prefect starts a temporary server for this one run and throws it away
-    # afterwards; its shutdown races log spurious errors that would only alarm an operator.
-    if not os.environ.get("PREFECT_API_URL"):
-        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+    _quiet_temporary_server()
     from flows.nightly import nightly_collection
 
     state = nightly_collection(as_of=day, dry_run=dry_run, return_state=True)
@@ -188,8 +192,7 @@ def dispatch() -> None:
         check_migrated()
     except (ConfigError, StateSchemaError) as error:
         _fail(str(error))
-    if not os.environ.get("PREFECT_API_URL"):
-        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+    _quiet_temporary_server()
     from flows.dispatch import dispatch_queue
 
     state = dispatch_queue(return_state=True)

@@ -16,12 +16,11 @@ from tasks.arrangements import plan_installment_reminders
 from tasks.context import store
 from tasks.extract import fetch_open_receivables, fetch_unapplied_credits
 
-from .nightly import _max_workers
-from .sending import failure_message, open_gateway, send_messages, within_send_window
+from .sending import failure_message, max_workers, open_gateway, send_messages, within_send_window
 
 
 @flow(name="dispatch-queued-messages", flow_run_name="dispatch-queued-messages",
-      task_runner=ThreadPoolTaskRunner(max_workers=_max_workers()))
+      task_runner=ThreadPoolTaskRunner(max_workers=max_workers()))
 def dispatch_queue():
     """Send every queued message, re-reading its invoices first; only inside the sending window."""
     logger = get_run_logger()

@@ -12,7 +12,7 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from dunning.calendar import paris_today
-from dunning.config import ConfigError, load_settings
+from dunning.config import load_settings
 from dunning.legal_fr import load_contract_rates, load_legal_tables, require_coverage
 from dunning.reports import RunSummary, aging_totals
 from dunning.state.store import check_migrated
@@ -25,15 +25,7 @@ from tasks.plan import plan_collection_steps
 from tasks.runs import close_collection_run, open_collection_run
 
 from dunning.paths import outbox_dir
-from .sending import RunRefused, failure_message, open_gateway, send_messages, within_send_window
-
-
-def _max_workers() -> int:
-    # The pool is fixed when the flow is defined; an invalid policy fails the run itself, loudly.
-    try:
-        return load_settings().policy.dispatch.max_workers
-    except ConfigError:
-        return 8
+from .sending import RunRefused, failure_message, max_workers, open_gateway, send_messages, within_send_window
 
 
 def _business_date(as_of: date | None) -> date:
@@ -59,7 +51,7 @@ def _close_unfinished_run(flow, flow_run, state) -> None:
 
 
 @flow(name="nightly-collection", flow_run_name=_run_name,
-      task_runner=ThreadPoolTaskRunner(max_workers=_max_workers()),
+      task_runner=ThreadPoolTaskRunner(max_workers=max_workers()),
       on_failure=[_close_unfinished_run], on_crashed=[_close_unfinished_run],
       on_cancellation=[_close_unfinished_run])
 def nightly_collection(as_of: date | None = None, dry_run: bool = False):

@@ -12,17 +12,25 @@ from prefect.tasks import exponential_backoff
 
 from dunning.accounting import AccountingSource
 from dunning.calendar import BusinessCalendar, utc_now
-from dunning.config import Settings
+from dunning.config import ConfigError, Settings, load_settings
 from dunning.dispatch import Delivery, Dispatcher, PrintQueue
 from dunning.gateway import EmailGateway, gateway_from_environment
 from dunning.legal_fr import load_contract_rates, load_legal_tables
+from dunning.paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
 from dunning.reports import RunSummary
 from dunning.rendering import Renderer
 from dunning.state.store import PlannedMessage
 from tasks.context import store
 from tasks.dispatch import send_reminder
 
-from dunning.paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
+
+def max_workers() -> int:
+    """The send pool's size. It is fixed when a flow is defined; an invalid policy fails the run
+    itself, loudly, so the default here only lets the module load."""
+    try:
+        return load_settings().policy.dispatch.max_workers
+    except ConfigError:
+        return 8
 
 
 class RunRefused(ValueError):

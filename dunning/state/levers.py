@@ -231,19 +231,25 @@ class LeverStore(StateStore):
             raise ValueError("a promise is settled as kept or broken")
         note = _say_why(note, "settling a promise")
         with self.engine.begin() as conn:
-            promise = conn.execute(select(promises).where(promises.c.id == promise_id)).first()
-            if promise is None:
-                raise LookupError(f"no promise {promise_id}")
-            settled = conn.execute(update(promises).where(
-                promises.c.id == promise_id, promises.c.status == PromiseStatus.open.value,
-            ).values(status=status.value, settled_on=on, settled_note=note)).rowcount
-            if not settled:
-                raise LeverRefused(f"promise {promise_id} is already {promise.status}")
+            promise = self._close_once(conn, promises, promise_id, "promise", PromiseStatus.open.value,
+                                       status=status.value, settled_on=on, settled_note=note)
             self._append_audit(conn, trace, [(
                 f"promise.{status.value}", "debtor", promise.debtor_id,
                 f"Promise {promise_id} of debtor {promise.debtor_id} ({promise.amount} {promise.currency} on "
                 f"{promise.promised_on}) {status.value}, recorded by {trace.actor}: {note}",
                 {"promise_id": promise_id, "status": status, "note": note, "settled_on": on})])
+
+    @staticmethod
+    def _close_once(conn: Connection, table, row_id: int, what: str, open_status: str, **values):
+        """Move a row out of its open status exactly once (compare-and-set); returns the row as it was."""
+        row = conn.execute(select(table).where(table.c.id == row_id)).first()
+        if row is None:
+            raise LookupError(f"no {what} {row_id}")
+        changed = conn.execute(update(table).where(table.c.id == row_id, table.c.status == open_status)
+                               .values(**values)).rowcount
+        if not changed:
+            raise LeverRefused(f"{what} {row_id} is already {row.status}")
+        return row
 
     # -- payment plans -----------------------------------------------------------------------
     def create_plan(self, trace: Trace, debtor_id: str, currency: str, invoices: Sequence[tuple[str, str, Decimal]],
@@ -329,14 +335,8 @@ class LeverStore(StateStore):
             raise ValueError("a plan ends as completed, broken or cancelled")
         note = _say_why(note, "ending a payment plan")
         with self.engine.begin() as conn:
-            plan = conn.execute(select(payment_plans).where(payment_plans.c.id == plan_id)).first()
-            if plan is None:
-                raise LookupError(f"no payment plan {plan_id}")
-            ended = conn.execute(update(payment_plans).where(
-                payment_plans.c.id == plan_id, payment_plans.c.status == PlanStatus.active.value,
-            ).values(status=status.value, ended_on=on, ended_note=note)).rowcount
-            if not ended:
-                raise LeverRefused(f"payment plan {plan_id} is already {plan.status}")
+            plan = self._close_once(conn, payment_plans, plan_id, "payment plan", PlanStatus.active.value,
+                                    status=status.value, ended_on=on, ended_note=note)
             self._append_audit(conn, trace, [(
                 f"plan.{status.value}", "debtor", plan.debtor_id,
                 f"Payment plan {plan_id} of debtor {plan.debtor_id} {status.value}, recorded by {trace.actor}: {note}",
