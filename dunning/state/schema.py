@@ -10,7 +10,8 @@ from .types import Money, UTCDateTime
 
 __all__ = ["metadata", "runs", "actions", "decisions", "debtor_segments", "aging_lines", "quarantine", "audit_events",
            "holds", "legal_cases", "legal_case_invoices", "legal_case_events", "disputes", "promises",
-           "promise_invoices", "payment_plans", "plan_invoices", "plan_installments"]
+           "promise_invoices", "payment_plans", "plan_invoices", "plan_installments", "delivery_events",
+           "address_flags"]
 
 metadata = MetaData()
 
@@ -55,6 +56,9 @@ actions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    # The latest delivery event SendGrid reported for the message (Event Webhook), and when it happened.
+    Column("delivery_status", String(16)),  # processed | delivered | deferred | bounce | dropped | ...
+    Column("delivery_updated_at", UTCDateTime),
     UniqueConstraint("invoice_id", "step", name="uq_actions_invoice_step"),
     Index("ix_actions_message_key", "message_key"),
     Index("ix_actions_debtor", "debtor_id"),
@@ -283,4 +287,40 @@ legal_case_invoices = Table(
     Column("invoice_number", String(64), nullable=False),
     Column("amount", Money, nullable=False),
     Column("added_on", Date, nullable=False),
+)
+
+# Every event the SendGrid Event Webhook delivered, once (SendGrid may post an event more than once).
+delivery_events = Table(
+    "delivery_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sg_event_id", String(128), nullable=False),
+    Column("message_key", String(64)),          # custom_args.dunning_action_id: the ledger rows it concerns
+    Column("sg_message_id", String(255)),
+    Column("event", String(24), nullable=False),
+    Column("email", String(320)),
+    Column("detail", Text),                     # reason, bounce type and classification
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("payload", JSON, nullable=False),
+    UniqueConstraint("sg_event_id", name="uq_delivery_events_sg_event_id"),
+    Index("ix_delivery_events_message_key", "message_key"),
+)
+
+# A debtor address that hard-bounced or was dropped: its next steps go by letter until it changes
+# in the accounting system or an operator clears the flag.
+address_flags = Table(
+    "address_flags", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("debtor_id", String(64), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("event", String(24), nullable=False),       # bounce | dropped
+    Column("reason", Text, nullable=False),
+    Column("message_key", String(64)),
+    Column("flagged_at", UTCDateTime, nullable=False),
+    Column("cleared_at", UTCDateTime),
+    Column("cleared_by", String(128)),
+    Column("cleared_note", Text),
+    Index("ix_address_flags_debtor", "debtor_id"),
+    Index("uq_address_flags_active", "debtor_id", "email", unique=True,
+          postgresql_where=text("cleared_at IS NULL"), sqlite_where=text("cleared_at IS NULL")),
 )
