@@ -19,6 +19,7 @@ import pandas as pd
 from .calendar import BusinessCalendar
 from .arrangements import ESCALATION, Arrangements, HoldKind
 from .config import AMICABLE_STEPS, Policy, Segment, SegmentLadder, Step, StepAction
+from .delivery_events import AddressFlag
 from .legal_fr import LegalTables, is_prescribed, prescription_approaching, prescription_date
 from .money import ZERO
 
@@ -134,8 +135,16 @@ def _went_out(entry: LedgerEntry | None, by: date) -> bool:
 
 
 class _Planner:
-    def __init__(self, policy: Policy, calendar: BusinessCalendar, as_of: date, legal: LegalTables | None) -> None:
+    def __init__(self, policy: Policy, calendar: BusinessCalendar, as_of: date, legal: LegalTables | None,
+                 address_flags: Sequence[AddressFlag] = ()) -> None:
         self.policy, self.calendar, self.as_of, self.legal = policy, calendar, as_of, legal
+        self.address_flags: dict[str, list[AddressFlag]] = defaultdict(list)
+        for flag in address_flags:
+            self.address_flags[flag.debtor_id].append(flag)
+
+    def _flagged(self, invoice: dict) -> AddressFlag | None:
+        """Rule 8 also covers an address that hard-bounced or was dropped, until it is corrected."""
+        return next((f for f in self.address_flags.get(invoice["debtor_id"], ()) if f.matches(invoice["email"])), None)
 
     def invoice(self, invoice: dict, segment: Segment, entries: dict[Step, LedgerEntry],
                 holds: Sequence[Hold], covering_credit: str | None, agreed: Arrangements) -> list[Decision]:
@@ -214,7 +223,8 @@ class _Planner:
             s for s, d in dates.items()
             if d <= as_of and s not in done and s.rank > top_done and not (s is Step.pre_due and as_of >= due)
         ]
-        has_email = invoice["email"] is not None
+        flag = self._flagged(invoice)
+        has_email = invoice["email"] is not None and flag is None
         channel = Channel.email if has_email else Channel.letter   # what a superseded step would have used
         if not candidates:
             return self._superseded(base, obsolete, None, dates, channel) + held(
@@ -251,7 +261,10 @@ class _Planner:
                 channel = Channel.email_and_letter if has_email else Channel.letter
             else:
                 channel = Channel.email if has_email else Channel.letter
-            if not has_email:
+            if flag is not None:
+                reason += (f"; email address flagged after {flag.what} on {flag.flagged_on}: sent as a letter "
+                           f"(print queue) until the address is corrected")
+            elif not has_email:
                 reason += "; no email address: sent as a letter (print queue)"
             outcome = Outcome.send
             if rule.action is StepAction.approval:
@@ -384,18 +397,20 @@ def plan_collection(
     calendar: BusinessCalendar,
     legal: LegalTables | None = None,
     arrangements: Arrangements | None = None,
+    address_flags: Sequence[AddressFlag] = (),
 ) -> list[Decision]:
     """Decide today's step for every validated receivable. Pure: reads nothing, writes nothing.
 
     With `legal` (the French-law tables), prescription comes first: a prescribed invoice is never
     dunned again and one within the approaching window goes to the legal queue whatever its step.
+    A debtor whose current email is flagged (hard bounce, drop) is written to instead (rule 8).
     """
     segment_of = {row["debtor_id"]: Segment(row["segment"]) for row in segments.to_dict("records")}
     by_invoice: dict[str, dict[Step, LedgerEntry]] = defaultdict(dict)
     for entry in ledger:
         by_invoice[entry.invoice_id][entry.step] = entry
     covered = covering_credits(invoices, credits, as_of, policy.tolerance)
-    planner = _Planner(policy, calendar, as_of, legal)
+    planner = _Planner(policy, calendar, as_of, legal, address_flags)
     agreed = arrangements or Arrangements()
     grouped = policy.limits.group_invoices_per_step
 

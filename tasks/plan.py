@@ -12,6 +12,7 @@ from dunning.calendar import BusinessCalendar
 from dunning.config import Policy
 from dunning.legal_fr import LegalTables
 from dunning.arrangements import Arrangements
+from dunning.delivery_events import AddressFlag
 from dunning.planner import Decision, Hold, Outcome, plan_collection
 from dunning.state.store import PlannedMessage
 
@@ -21,11 +22,12 @@ from .context import store, trace_for
 @task(name="plan_collection_steps", cache_policy=NO_CACHE)
 def plan_collection_steps(invoices: pd.DataFrame, segments: pd.DataFrame, credits: pd.DataFrame, as_of: date,
                           policy: Policy, legal: LegalTables, arrangements: Arrangements, holds: list[Hold],
-                          dry_run: bool, run_id: int) -> tuple[list[Decision], list[PlannedMessage]]:
+                          dry_run: bool, run_id: int, address_flags: list[AddressFlag] | None = None,
+                          ) -> tuple[list[Decision], list[PlannedMessage]]:
     state = store()
     plan = plan_collection(
         invoices, segments, credits,
-        holds=holds, arrangements=arrangements,
+        holds=holds, arrangements=arrangements, address_flags=address_flags or (),
         ledger=state.ledger_for(invoices["invoice_id"].tolist()),
         as_of=as_of, policy=policy, calendar=BusinessCalendar(policy.calendar.subdivision), legal=legal,
     )

@@ -70,3 +70,8 @@ class Accounting:
         with self.engine.begin() as conn:
             conn.execute(_invoices.update().where(_invoices.c.id == invoice_id).values(
                 disputed=True, disputed_reason=reason))
+
+    def set_email(self, customer_id: str, email: str | None) -> None:
+        """What the accounting system records when someone corrects a customer's address."""
+        with self.engine.begin() as conn:
+            conn.execute(_customers.update().where(_customers.c.id == customer_id).values(email=email))

@@ -7,7 +7,7 @@ after rule 1 moved them to a business day, so a reader can check the expectation
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -28,6 +28,7 @@ from builders import (
 )
 from dunning.calendar import BusinessCalendar
 from dunning.config import AMICABLE_STEPS, Segment, Step
+from dunning.delivery_events import AddressFlag
 from dunning.planner import Channel, Decision, Hold, LedgerStatus, Outcome, plan_collection, step_dates
 
 POLICY = shipped_policy()
@@ -40,13 +41,13 @@ DUE_REMINDER_1_DUE = date(2026, 3, 13)
 
 
 def plan(invoices, *, as_of: date = AS_OF, segment_name: str = "standard", debtor_segments=None, credit=None,
-         holds=(), ledger=(), policy=POLICY) -> list[Decision]:
+         holds=(), ledger=(), policy=POLICY, address_flags=()) -> list[Decision]:
     """plan_collection, checking what must hold for every plan: every invoice decided, every decision explained."""
     decisions = plan_collection(
         invoices,
         debtor_segments if debtor_segments is not None else everyone_in(invoices, segment_name),
         credit if credit is not None else no_credits(),
-        list(holds), list(ledger), as_of, policy, CALENDAR,
+        list(holds), list(ledger), as_of, policy, CALENDAR, address_flags=list(address_flags),
     )
     assert {d.invoice_id for d in decisions} == set(invoices["invoice_id"]), "every invoice gets a decision"
     assert all(d.reason and d.reason.strip() for d in decisions), "every decision has a reason"
@@ -456,6 +457,50 @@ def test_rule_8_the_formal_notice_is_a_registered_letter_with_an_email_copy_when
                           ledger=standard_history_up_to_reminder_3("I1", DUE_FEB_2, date(2026, 3, 4))), "I1")
 
     assert (decision.step, decision.channel) == (Step.formal_notice, channel)
+
+
+def bounced(email: str, on: datetime, event: str = "bounce", debtor_id: str = "C-DUPONT") -> AddressFlag:
+    """The address as the webhook flagged it (lower case) after a hard bounce or a drop."""
+    return AddressFlag(debtor_id=debtor_id, email=email.lower(), event=event, reason="550 5.1.1 user unknown",
+                       flagged_at=on)
+
+
+BOUNCED_ON = datetime(2026, 3, 16, 23, 30, tzinfo=timezone.utc)     # already 17 March in Paris
+
+
+@pytest.mark.parametrize(("event", "what"), [("bounce", "a hard bounce"), ("dropped", "a dropped message")])
+def test_rule_8_a_flagged_address_gets_a_letter_and_the_reason_says_why(event, what):
+    accounting_email = receivables(invoice_due_for_reminder_1(email="Compta@Dupont-SA.fr"))
+
+    decision = today(plan(accounting_email, address_flags=[bounced("compta@dupont-sa.fr", BOUNCED_ON, event)]), "I1")
+
+    assert (decision.outcome, decision.step, decision.channel) == (Outcome.send, Step.reminder_1, Channel.letter)
+    assert f"address flagged after {what} on 2026-03-17" in decision.reason
+    assert "compta@dupont-sa.fr" not in decision.reason.lower()    # reasons are logged: ids only
+
+
+def test_rule_8_a_flag_on_an_address_the_debtor_no_longer_has_changes_nothing():
+    corrected = receivables(invoice_due_for_reminder_1(email="paiements@dupont-sa.fr"))
+
+    decision = today(plan(corrected, address_flags=[bounced("compta@dupont-sa.fr", BOUNCED_ON)]), "I1")
+
+    assert decision.channel is Channel.email and "flagged" not in decision.reason
+
+
+def test_rule_8_a_flag_on_another_debtor_changes_nothing():
+    decision = today(plan(receivables(invoice_due_for_reminder_1()),
+                          address_flags=[bounced("compta@dupont-sa.fr", BOUNCED_ON, debtor_id="C-OTHER")]), "I1")
+
+    assert decision.channel is Channel.email
+
+
+def test_rule_8_the_formal_notice_to_a_flagged_address_is_the_registered_letter_alone():
+    decision = today(plan(receivables(invoice("I1", due_date=DUE_FEB_2)), as_of=FORMAL_NOTICE_DAY,
+                          ledger=standard_history_up_to_reminder_3("I1", DUE_FEB_2, date(2026, 3, 4)),
+                          address_flags=[bounced("compta@dupont-sa.fr", BOUNCED_ON)]), "I1")
+
+    assert (decision.step, decision.channel) == (Step.formal_notice, Channel.letter)
+    assert "address flagged after a hard bounce on 2026-03-17" in decision.reason
 
 
 # -- rule 9: backfill -----------------------------------------------------------------------------------
