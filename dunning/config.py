@@ -202,6 +202,10 @@ class Dispatch(_Strict):
     retry_delay_seconds: float = Field(2.0, ge=0, description="First backoff delay; doubles each retry.")
     retry_jitter_factor: float = Field(0.5, ge=0, le=1)
     timeout_seconds: float = Field(15.0, gt=0, le=120)
+    resend_interrupted_after_minutes: int = Field(
+        60, ge=0, le=7 * 24 * 60,
+        description="A reminder left 'sending' by a run that died, with no trace at SendGrid, is sent again "
+                    "after this long (a formal notice never is: it waits for an operator).")
 
 
 class SendWindow(_Strict):

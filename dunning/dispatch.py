@@ -261,7 +261,7 @@ class Dispatcher:
         try:
             provider_id = self.gateway.send(email)
         except UnconfirmedSendError as error:
-            self.store.mark_unconfirmed(trace, message, str(error))
+            self.store.mark_unconfirmed(trace, message, self.gateway.name, str(error))
             raise
         except SendError as error:
             if document is not None and not (will_retry and error.transient):

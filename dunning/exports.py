@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Callable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, or_, select
 
 from .aging import BUCKETS
 from .planner import Outcome
@@ -14,7 +14,7 @@ from .state.schema import (
 )
 from .state.store import StateStore
 
-__all__ = ["EXPORTS", "export_rows"]
+__all__ = ["EXPORTS", "export_rows", "invoice_audit_trail"]
 
 # How a decision shows in the actions export when no ledger row of that date speaks for it.
 _DECISION_STATUS = {
@@ -43,7 +43,7 @@ def _ledger_row(r) -> dict:
             "provider_message_id": r.provider_message_id, "attempts": r.attempts, "sent_at": r.sent_at,
             "amount": r.amount, "currency": r.currency, "message_key": r.message_key, "provider": r.provider,
             "last_error": r.last_error, "document_path": r.document_path, "document_sha256": r.document_sha256,
-            "run_id": r.run_id}
+            "run_id": r.run_id, "delivery_status": r.delivery_status, "delivery_updated_at": r.delivery_updated_at}
 
 
 def _actions(conn: Connection, as_of: date | None) -> list[dict]:
@@ -64,6 +64,7 @@ def _actions(conn: Connection, as_of: date | None) -> list[dict]:
                      "reason": r.reason, "provider_message_id": None, "attempts": 0, "sent_at": None,
                      "amount": r.amount, "currency": r.currency, "message_key": None, "provider": None,
                      "last_error": None, "document_path": None, "document_sha256": None, "run_id": run_id,
+                     "delivery_status": None, "delivery_updated_at": None,
                      "outcome": r.outcome, "prescription_date": r.prescription_date})
     prescriptions = {r.invoice_number: r.prescription_date for r in conn.execute(
         select(decisions.c.invoice_number, decisions.c.prescription_date).where(decisions.c.run_id == run_id))}
@@ -104,10 +105,34 @@ def _legal_queue(conn: Connection, as_of: date | None) -> list[dict]:
 
 
 def _audit(conn: Connection, as_of: date | None) -> list[dict]:
+    return _audit_rows(conn, *([runs.c.as_of == as_of] if as_of is not None else []))
+
+
+def invoice_audit_trail(store: StateStore, invoice_number: str) -> list[dict]:
+    """Every audit event about one invoice, oldest first: its decisions, holds and disputes, each of
+    its actions (claimed, sent, failed, recovered, delivery events, operator resolutions) and the
+    legal case it joined."""
+    with store.engine.connect() as conn:
+        invoice_ids = set(conn.execute(select(decisions.c.invoice_id).where(
+            decisions.c.invoice_number == invoice_number)).scalars())
+        invoice_ids |= set(conn.execute(select(actions.c.invoice_id).where(
+            actions.c.invoice_number == invoice_number)).scalars())
+        if not invoice_ids:
+            raise LookupError(f"invoice {invoice_number} is in no decision or action of the state database")
+        action_ids = conn.execute(select(actions.c.id).where(actions.c.invoice_id.in_(invoice_ids))).scalars().all()
+        case_ids = conn.execute(select(legal_case_invoices.c.case_id).where(
+            legal_case_invoices.c.invoice_id.in_(invoice_ids))).scalars().all()
+        subjects = or_(and_(audit_events.c.subject_type == "invoice", audit_events.c.subject_id.in_(invoice_ids)),
+                       and_(audit_events.c.subject_type == "action",
+                            audit_events.c.subject_id.in_([str(a) for a in action_ids])),
+                       and_(audit_events.c.subject_type == "case",
+                            audit_events.c.subject_id.in_([str(c) for c in case_ids])))
+        return _audit_rows(conn, subjects)
+
+
+def _audit_rows(conn: Connection, *conditions) -> list[dict]:
     query = select(audit_events, runs.c.as_of).select_from(
-        audit_events.outerjoin(runs, audit_events.c.run_id == runs.c.id)).order_by(audit_events.c.id)
-    if as_of is not None:
-        query = query.where(runs.c.as_of == as_of)
+        audit_events.outerjoin(runs, audit_events.c.run_id == runs.c.id)).where(*conditions).order_by(audit_events.c.id)
     return [{"event_id": r.id, "occurred_at": r.occurred_at, "as_of": r.as_of, "run_id": r.run_id,
              "flow_run_id": r.flow_run_id, "task_run_id": r.task_run_id, "actor": r.actor, "event": r.event,
              "subject_type": r.subject_type, "subject_id": r.subject_id, "message": r.message,

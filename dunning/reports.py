@@ -9,6 +9,7 @@ from decimal import Decimal
 import pandas as pd
 
 from .aging import BUCKETS
+from .delivery_events import AddressFlag
 from .money import ZERO
 
 __all__ = ["AMOUNT_COLUMNS", "aging_totals", "with_segments", "RunSummary"]
@@ -69,6 +70,11 @@ class RunSummary:
     cases_extended: list[str] = field(default_factory=list)
     cases_closed: list[int] = field(default_factory=list)       # resolved as paid by this run
     delivery_note: str = ""
+    # Addresses that hard-bounced or were dropped (their debtors get letters), and those corrected since.
+    addresses_to_correct: list[AddressFlag] = field(default_factory=list)
+    addresses_corrected: list[AddressFlag] = field(default_factory=list)
+    interrupted: Counter = field(default_factory=Counter)     # verdict on messages a killed run left 'sending'
+    awaiting_operator: list[str] = field(default_factory=list)  # ... that only an operator may settle
 
     @property
     def failed(self) -> int:
@@ -88,6 +94,10 @@ class RunSummary:
             "cases_opened": len(self.cases_opened),
             "cases_extended": len(self.cases_extended),
             "cases_closed": len(self.cases_closed),
+            "addresses_to_correct": len(self.addresses_to_correct),
+            "addresses_corrected": len(self.addresses_corrected),
+            "interrupted": dict(self.interrupted),
+            "awaiting_operator": len(self.awaiting_operator),
         }
 
     def text(self) -> str:
@@ -126,6 +136,21 @@ class RunSummary:
                   + (f" ({', '.join(self.cases_opened)})" if self.cases_opened else "")
                   + (f"; extended: {len(self.cases_extended)}" if self.cases_extended else "")
                   + (f"; closed as paid: {len(self.cases_closed)}" if self.cases_closed else "")]
+        if self.interrupted:
+            lines += ["", "Messages a stopped run left 'sending': "
+                      + ", ".join(f"{n} {verdict}" for verdict, n in sorted(self.interrupted.items()))]
+        if self.awaiting_operator:
+            lines += ["", f"WAITING FOR AN OPERATOR (dunning action resolve): {len(self.awaiting_operator)}"]
+            lines += [f"  {line}" for line in self.awaiting_operator[:20]]
+        if self.addresses_to_correct or self.addresses_corrected:
+            lines += ["", f"Addresses to correct (hard bounce or dropped; the next steps go by letter): "
+                          f"{len(self.addresses_to_correct)}"
+                      + (f"; corrected in the accounting system since: {len(self.addresses_corrected)}"
+                         if self.addresses_corrected else "")]
+            lines += [f"  {f.debtor_id:<12} {f.email:<32} {f.event:<8} {f.flagged_on}  {f.reason}"
+                      for f in self.addresses_to_correct[:20]]
+            if len(self.addresses_to_correct) > 20:
+                lines.append(f"  ... and {len(self.addresses_to_correct) - 20} more (dunning address list)")
         if self.failures:
             lines += ["", f"FAILED SENDS: {self.failed}"]
             lines += [f"  {failure}" for failure in self.failures[:20]]

@@ -184,21 +184,36 @@ def action_resolve(action_id: int, outcome: Resolution = typer.Option(..., "--ou
     typer.echo(message)
 
 
-@app.command("dispatch")
-def dispatch() -> None:
-    """Send the messages a run queued outside the sending window (the dispatch deployment, once)."""
+def _send_flow(name: str, flow: Callable, **parameters) -> None:
     try:
         load_settings()
         check_migrated()
     except (ConfigError, StateSchemaError) as error:
         _fail(str(error))
     _quiet_temporary_server()
+    state = flow(**parameters, return_state=True)
+    if not state.is_completed():
+        _fail(f"{name} ended {state.name}: {state.message}", code=1)
+    typer.echo(f"{name} done: {state.message or state.result()}")
+
+
+@app.command("dispatch")
+def dispatch() -> None:
+    """Send the messages a run queued outside the sending window (the dispatch deployment, once)."""
     from flows.dispatch import dispatch_queue
 
-    state = dispatch_queue(return_state=True)
-    if not state.is_completed():
-        _fail(f"dispatch ended {state.name}: {state.message}", code=1)
-    typer.echo(f"Dispatch done: {state.result()}")
+    _send_flow("dispatch", dispatch_queue)
+
+
+@app.command("resend-failed")
+def resend_failed(as_of: Optional[str] = typer.Option(None, "--as-of", help="Only the failures of this run date."),
+                  invoices: list[str] = typer.Option([], "--invoice", help="Only the messages covering this invoice "
+                                                                            "number (repeat the option).")) -> None:
+    """Send again the messages that failed (the resend-failed deployment, once), inside the sending window."""
+    from flows.dispatch import resend_failed as resend
+
+    _send_flow("resend-failed", resend, as_of=_option_date(as_of, "--as-of") if as_of else None,
+               invoice_numbers=invoices or None)
 
 
 def _store() -> StateStore:
@@ -326,14 +341,18 @@ def debtor_show(debtor_id: str) -> None:
 
 @app.command("export")
 def export(what: Export, as_of: Optional[str] = typer.Option(None, "--as-of"),
+           invoice: Optional[str] = typer.Option(None, "--invoice", help="audit only: the trail of one invoice."),
            fmt: Format = typer.Option(Format.json, "--format")) -> None:
     """Machine-readable output on stdout: actions, aging, segments, legal-queue or audit."""
-    from dunning.exports import export_rows
+    from dunning.exports import export_rows, invoice_audit_trail
 
     day = _as_of(as_of) if as_of else None
+    if invoice and (what.value != "audit" or day):
+        _fail("--invoice goes with `export audit` alone (the trail of one invoice, every date)")
     try:
         check_migrated()
-        rows = export_rows(StateStore(state_engine()), what.value, day)
+        store = StateStore(state_engine())
+        rows = invoice_audit_trail(store, invoice) if invoice else export_rows(store, what.value, day)
     except (LookupError, StateSchemaError) as error:
         _fail(str(error))
     except SQLAlchemyError as error:
@@ -511,6 +530,61 @@ def hold_release(hold_id: int = typer.Argument(..., help="Hold id."), note: str 
 
     trace = _trace(operator)
     _pull(lambda store, source, today: levers.release_hold(store, trace, hold_id, note))
+
+
+# -- delivery events: the SendGrid Event Webhook and the addresses it flags -----------------------
+webhook_app = typer.Typer(help="The SendGrid Event Webhook: what happened to each email.", no_args_is_help=True)
+app.add_typer(webhook_app, name="webhook")
+address_app = typer.Typer(help="Debtor addresses that hard-bounced or were dropped: letters go until corrected.",
+                          no_args_is_help=True)
+app.add_typer(address_app, name="address")
+
+
+@webhook_app.command("serve")
+def webhook_serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (behind a TLS proxy)."),
+                  port: int = typer.Option(8787, "--port", min=1, max=65535)) -> None:
+    """Receive SendGrid's signed delivery events on /sendgrid/events (needs SENDGRID_WEBHOOK_PUBLIC_KEY)."""
+    import logging
+
+    import uvicorn
+
+    from dunning.webhook import WebhookConfigError, app_from_environment
+
+    try:
+        service = app_from_environment()
+    except (WebhookConfigError, StateSchemaError) as error:
+        _fail(str(error))
+    # Each batch's counts (never an address or a key) go to the service's log next to uvicorn's access log.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(service, host=host, port=port)
+
+
+def _deliveries():
+    from dunning.state.delivery import DeliveryStore
+
+    return DeliveryStore(_store().engine)
+
+
+@address_app.command("list")
+def address_list() -> None:
+    """The flagged addresses: debtor, email, what happened and when, SendGrid's reason."""
+    flags = _deliveries().active_address_flags()
+    if not flags:
+        typer.echo("No address to correct.")
+    for f in flags:
+        typer.echo(f"{f.debtor_id:<12} {f.email:<32} {f.event:<8} {f.flagged_on}  {f.reason}")
+
+
+@address_app.command("clear")
+def address_clear(debtor: str = typer.Argument(..., help="Debtor (customer) id."), note: str = _NOTE,
+                  operator: Optional[str] = _OPERATOR) -> None:
+    """Let emails go to the debtor's flagged address again (say why: it was checked, or the bounce was a fluke)."""
+    try:
+        cleared = _deliveries().clear_address_flags(_trace(operator), debtor, note)
+    except (LookupError, ValueError) as error:
+        _fail(str(error))
+    for f in cleared:
+        typer.echo(f"Address {f.email} of debtor {debtor} cleared: emails may go to it again.")
 
 
 def main() -> None:

@@ -14,18 +14,22 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from dunning.calendar import paris_today
 from dunning.config import load_settings
 from dunning.legal_fr import load_contract_rates, load_legal_tables, require_coverage
+from dunning.paths import outbox_dir
 from dunning.reports import RunSummary, aging_totals
 from dunning.state.store import check_migrated
 from tasks.analyse import compute_aged_balance, publish_aging_artifact, quarantine_invalid_rows, segment_debtors_task
 from tasks.arrangements import review_arrangements
 from tasks.context import store
+from tasks.delivery import review_address_flags
+from tasks.dispatch import recover_interrupted_sends
 from tasks.extract import fetch_open_receivables, fetch_payment_history, fetch_unapplied_credits
 from tasks.legal import close_paid_cases, enqueue_legal_handoff
 from tasks.plan import plan_collection_steps
 from tasks.runs import close_collection_run, open_collection_run
 
-from dunning.paths import outbox_dir
-from .sending import RunRefused, failure_message, max_workers, open_gateway, send_messages, within_send_window
+from .sending import (
+    RunRefused, failure_message, max_workers, note_interrupted, open_gateway, send_messages, within_send_window,
+)
 
 
 def _business_date(as_of: date | None) -> date:
@@ -68,6 +72,8 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
     require_coverage(legal, as_of, load_contract_rates(settings.config_dir))
     gateway = open_gateway(settings, dry_run)
     run_id = open_collection_run(as_of, dry_run)
+    # Messages a killed run left 'sending' are settled first: the planner must know what went out.
+    interrupted = [] if dry_run else recover_interrupted_sends(policy, run_id)
 
     # 1. Extract: one query per kind of data.
     raw_invoices = fetch_open_receivables.submit(as_of)
@@ -79,13 +85,14 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
                                                           raw_history.result(), company.currency, run_id)
     invoices = validated.invoices
     arrangements, holds, disputes = review_arrangements(invoices, as_of, dry_run, run_id)
+    address_flags, corrected_addresses = review_address_flags(invoices, dry_run, run_id)
     aging = compute_aged_balance(invoices, credits, as_of, policy)
     segments = segment_debtors_task(invoices, credits, history, disputes, as_of, policy, company.currency, run_id)
     publish_aging_artifact(aging, segments, as_of, run_id)
 
     # 3. Decide: today's step for every invoice, each with its reason, written down before any send.
     plan, messages = plan_collection_steps(invoices, segments, credits, as_of, policy, legal, arrangements, holds,
-                                           dry_run, run_id)
+                                           dry_run, run_id, address_flags)
 
     summary = RunSummary(run_id=run_id, as_of=str(as_of), dry_run=dry_run,
                          invoices_considered=len(invoices), quarantined=len(validated.quarantined),
@@ -95,7 +102,9 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
                          decisions=Counter((d.step.value if d.step else "-", d.outcome.value) for d in plan),
                          prescribed=[d.invoice_number for d in plan if d.reason.startswith("prescribed on")],
                          open_disputes=sum(n for n, _ in disputes.values()),
-                         oldest_dispute_days=max((age for _, age in disputes.values()), default=0))
+                         oldest_dispute_days=max((age for _, age in disputes.values()), default=0),
+                         addresses_to_correct=address_flags, addresses_corrected=corrected_addresses)
+    note_interrupted(summary, interrupted)
 
     # 4. Act: inside the sending window, one task per message; outside it, the messages stay queued
     #    for the dispatch deployment. The legal queue does not wait.

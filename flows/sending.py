@@ -15,6 +15,7 @@ from dunning.calendar import BusinessCalendar, utc_now
 from dunning.config import ConfigError, Settings, load_settings
 from dunning.dispatch import Delivery, Dispatcher, PrintQueue
 from dunning.gateway import EmailGateway, gateway_from_environment
+from dunning.recovery import Verdict
 from dunning.legal_fr import load_contract_rates, load_legal_tables
 from dunning.paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
 from dunning.reports import RunSummary
@@ -84,6 +85,13 @@ def send_messages(messages: list[PlannedMessage], settings: Settings, gateway: E
             summary.sends[(decision.step.value, decision.channel.value, "failed")] += 1
             numbers = ", ".join(d.invoice_number for d in message.decisions)
             summary.failures.append(f"{decision.step.value} for invoice(s) {numbers}: {outcome}")
+
+
+def note_interrupted(summary: RunSummary, outcomes: list[tuple[str, str]]) -> None:
+    for verdict, line in outcomes:
+        summary.interrupted[verdict] += 1
+        if verdict == Verdict.operator.value:
+            summary.awaiting_operator.append(line)
 
 
 def failure_message(summary: RunSummary, total: int) -> str:

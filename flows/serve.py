@@ -13,7 +13,7 @@ from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron
 
-from .dispatch import dispatch_queue
+from .dispatch import dispatch_queue, resend_failed
 from .levers import LEVER_FLOWS
 from .nightly import nightly_collection
 
@@ -43,6 +43,16 @@ def dispatch_deployment():
     )
 
 
+def resend_failed_deployment():
+    """Never scheduled: an operator resends the failures of one night, or of some invoices, from the UI."""
+    return resend_failed.to_deployment(
+        name="resend-failed",
+        description="Sends again the failed messages of one run date and/or of the given invoice numbers.",
+        tags=["collection", "operator"],
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
+    )
+
+
 def lever_deployments():
     """One deployment per lever, never scheduled: an operator runs them from the UI's Run form."""
     return [lever.to_deployment(name=name, description=" ".join((lever.__doc__ or "").split("\n\n")[0].split()),
@@ -51,4 +61,4 @@ def lever_deployments():
 
 
 if __name__ == "__main__":
-    serve(nightly_deployment(), dispatch_deployment(), *lever_deployments())
+    serve(nightly_deployment(), dispatch_deployment(), resend_failed_deployment(), *lever_deployments())

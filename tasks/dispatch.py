@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.runtime import task_run
 
+from dunning.calendar import utc_now
+from dunning.config import Policy
 from dunning.dispatch import Delivery, Dispatcher
 from dunning.gateway import SendError, TransientSendError
+from dunning.recovery import Verdict, settle_interrupted
 from dunning.state.store import PlannedMessage
 
-from .context import trace_for
+from .context import store, trace_for
 
 # A 429 asks us to wait until its reset time; beyond this we let the backoff decide instead.
 MAX_RATE_LIMIT_WAIT_SECONDS = 60.0
@@ -50,3 +54,32 @@ def send_reminder(message: PlannedMessage, dispatcher: Dispatcher, run_id: int) 
         raise
     logger.info(delivery.summary)
     return delivery
+
+
+@task(name="recover_interrupted_sends", cache_policy=NO_CACHE)
+def recover_interrupted_sends(policy: Policy, run_id: int | None) -> list[tuple[str, str]]:
+    """Settle the messages a killed run left 'sending', before anything is planned or sent.
+
+    Returns (verdict, line) per message, for the run summary.
+    """
+    logger = get_run_logger()
+    state, trace, now = store(), trace_for(run_id), utc_now()
+    delay = timedelta(minutes=policy.dispatch.resend_interrupted_after_minutes)
+    for stale_run in state.close_abandoned_runs(trace, now - delay):
+        logger.warning("Run %d was still marked running %s after it started: its process died; closed as failed.",
+                       stale_run, delay)
+    outcomes = []
+    for send in state.interrupted_sends():
+        recovery = settle_interrupted(send, now, delay)
+        changed = state.settle_interrupted(trace, send, recovery)
+        line = f"action {send.action_ids[0]}: {send.what}: {recovery.reason}"
+        if recovery.verdict is Verdict.sent:
+            logger.info("Interrupted send settled as sent, %s.", line)
+        elif recovery.verdict is Verdict.resend:
+            logger.warning("Interrupted send resent, %s.", line)
+        elif recovery.verdict is Verdict.operator and changed:
+            logger.warning("Interrupted send waits for an operator, %s.", line)
+        else:
+            logger.info("Interrupted send left as it is, %s.", line)
+        outcomes.append((recovery.verdict.value, line))
+    return outcomes

@@ -35,6 +35,10 @@ def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: d
     touched = []
     for request in cases_to_open(plan, invoices):
         case_id, is_new = state.enqueue_legal_case(trace, as_of, request)
+        if case_id is None:
+            logger.info("Debtor %s: invoice(s) already handed over by another run of the same night.",
+                        request.debtor_id)
+            continue
         (opened if is_new else extended).append(str(case_id))
         touched.append(case_id)
         logger.info("Legal case %s %s for debtor %s: invoice(s) %s.", case_id, "opened" if is_new else "extended",

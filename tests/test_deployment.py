@@ -114,3 +114,29 @@ def test_served_lever_deployments_register_without_schedules():
             registered = client.read_deployment(deployment.apply())
             assert registered.name in LEVERS and registered.schedules == []
             assert "lever" in registered.tags and registered.parameter_openapi_schema["required"]
+
+
+# -- the operator's targeted resend -------------------------------------------------------------
+def test_prefect_yaml_declares_resend_failed_with_its_parameters(monkeypatch):
+    resend = _deployment("resend-failed")
+    assert resend["entrypoint"] == "flows/dispatch.py:resend_failed"
+    assert not resend.get("schedules") and resend["parameters"] == {"as_of": None, "invoice_numbers": None}
+    monkeypatch.chdir(PROJECT)
+    flow = load_flow_from_entrypoint(resend["entrypoint"])
+    assert flow.name == "resend-failed"
+    properties = flow.parameters.properties
+    assert {"type": "string", "format": "date"} in properties["as_of"]["anyOf"]
+    assert {"type": "array", "items": {"type": "string"}} in properties["invoice_numbers"]["anyOf"]
+    assert flow.validate_parameters({"as_of": "2026-03-18", "invoice_numbers": ["FA-1"]}) == {
+        "as_of": date(2026, 3, 18), "invoice_numbers": ["FA-1"]}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_served_resend_failed_deployment_registers_without_schedule():
+    from flows.serve import resend_failed_deployment
+
+    with get_client(sync_client=True) as client:
+        registered = client.read_deployment(resend_failed_deployment().apply())
+    assert registered.name == "resend-failed" and registered.schedules == []
+    assert set(registered.parameter_openapi_schema["properties"]) == {"as_of", "invoice_numbers"}
+    assert registered.global_concurrency_limit is not None and registered.global_concurrency_limit.limit == 1

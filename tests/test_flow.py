@@ -12,11 +12,10 @@ import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-from dunning.calendar import BusinessCalendar
-from dunning.config import Segment, Step, load_settings
+from dunning.config import Step
 from dunning.exports import export_rows
-from dunning.planner import step_dates
 from dunning.state.store import StateStore, state_engine
+from ladder import run_the_ladder
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -181,26 +180,9 @@ def test_exports_are_json_arrays_and_csv(office_morning, sendgrid):
     assert len(csv_out) == 1 + len(export(office_morning, "actions"))
 
 
-def _run_the_ladder(backend) -> dict:
-    """One standard invoice nobody pays, run night after night on each step's date."""
-    books = backend.accounting
-    books.customer("LATE")
-    due = date(2026, 1, 5)
-    books.invoice("L1", "LATE", due=due, total="4800.00", issued=date(2025, 12, 1))
-    policy = load_settings(backend.config_dir).policy
-    dates = step_dates(due, policy.ladder.for_segment(Segment.standard), BusinessCalendar())
-    for step in (Step.pre_due, Step.reminder_1, Step.reminder_2, Step.reminder_3, Step.formal_notice,
-                 Step.legal_handoff):
-        state = run_night(dates[step])
-        assert state.is_completed(), (step, state.message)
-        today = {r["step"]: r for r in export(backend, "actions", dates[step]) if r["status"] != "skipped"}
-        assert step.value in today, (step, today)
-    return dates
-
-
 def test_the_ladder_over_time_ends_in_the_legal_queue(backend, sendgrid):
     """pre_due, three reminders, the formal notice, then a case."""
-    _run_the_ladder(backend)
+    run_the_ladder(backend)
     ledger = by_invoice(export(backend, "actions"))
     assert [ledger[("FA-L1", s.value)]["status"] for s in Step] == ["sent"] * 5 + ["queued"]
     notice = ledger[("FA-L1", "formal_notice")]
@@ -356,7 +338,7 @@ def test_outside_the_window_the_night_queues_and_the_dispatch_run_sends(office_m
 
 
 def test_a_legal_case_is_worked_then_closed_when_paid(backend, sendgrid):
-    dates = _run_the_ladder(backend)
+    dates = run_the_ladder(backend)
     [case] = export(backend, "legal-queue")
     case_id, runner = str(case["case_id"]), CliRunner()
     as_lawyer = ["--operator", "me.martin"]
@@ -386,7 +368,7 @@ def test_every_invoice_carries_its_prescription_date(office_morning, sendgrid):
 
 
 def test_a_case_is_not_closed_on_a_quarantined_invoice(backend, sendgrid):
-    dates = _run_the_ladder(backend)
+    dates = run_the_ladder(backend)
     backend.accounting.set_residual("L1", "9999.00")   # a data-entry error: residual above the total
     assert run_night(dates[Step.legal_handoff] + timedelta(days=3)).is_completed()
     [case] = export(backend, "legal-queue")
@@ -447,6 +429,34 @@ def test_a_dispatch_run_that_failed_sends_only_the_failed_message_when_run_again
     assert sorted(m.payload["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted) == [
         "compta@pre.example.fr", "compta@std.example.fr"]
     assert by_invoice(export(office_morning, "actions"))[("FA-R1", "reminder_1")]["attempts"] == 2
+
+
+def test_resend_failed_sends_only_the_failures_asked_for(office_morning, sendgrid, caplog):
+    from flows.dispatch import resend_failed
+
+    for address in ("compta@std.example.fr", "compta@pre.example.fr"):
+        sendgrid.fail_for(address, 400, "Does not contain a valid address.")
+    assert run_night(AS_OF).is_failed()
+    sendgrid.clear_failures()
+    assert len(sendgrid.accepted) == 0
+
+    # An invoice with nothing failed: nothing sent, and the log says what its ledger holds.
+    nothing = resend_failed(invoice_numbers=["FA-DISP"], return_state=True)
+    assert nothing.is_completed() and "Nothing to resend" in nothing.message
+    assert "Invoice FA-DISP has no failed message to resend (ledger: no ledger row)" in caplog.text
+    assert sendgrid.accepted == []
+    # The failures of another night: none.
+    assert "Nothing to resend" in resend_failed(as_of=AS_OF - timedelta(days=1), return_state=True).message
+
+    one = resend_failed(as_of=AS_OF, invoice_numbers=["FA-R1"], return_state=True)
+    assert one.is_completed(), one.message
+    assert [m.payload["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted] == ["compta@std.example.fr"]
+    rows = by_invoice(export(office_morning, "actions"))
+    assert rows[("FA-R1", "reminder_1")]["status"] == "sent" and rows[("FA-PRE1", "pre_due")]["status"] == "failed"
+
+    assert resend_failed(return_state=True).is_completed()      # all that is left
+    assert [m.payload["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted] == [
+        "compta@std.example.fr", "compta@pre.example.fr"]
 
 
 # -- what the customer said, through the nightly runs (issue 4) -------------------------------------

@@ -7,7 +7,7 @@ transaction, so the trail can never disagree with the ledger.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, create_engine, func, insert, make_url, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..calendar import utc_now
@@ -23,12 +24,13 @@ from ..paths import default_var_dir
 from ..config import Step
 from ..legal import CASE_MOVES, OPEN_STATUSES, CaseRequest, CaseStatus, Resolution
 from ..planner import MESSAGE_CHANNELS, Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
+from ..recovery import ACCEPTANCE_EVENTS, InterruptedSend, Recovery, Verdict
 from .schema import (
-    actions, aging_lines, audit_events, debtor_segments, decisions, disputes, holds, legal_case_events, legal_case_invoices,
-    legal_cases, quarantine, runs,
+    actions, aging_lines, audit_events, debtor_segments, decisions, delivery_events, disputes, holds, legal_case_events,
+    legal_case_invoices, legal_cases, quarantine, runs,
 )
 
-__all__ = ["Trace", "StateStore", "PlannedMessage", "AlreadyHandled", "StateSchemaError", "state_url", "state_engine",
+__all__ = ["Trace", "StateStore", "dialect_insert", "insert_unless_present", "PlannedMessage", "AlreadyHandled", "StateSchemaError", "state_url", "state_engine",
            "upgrade_database", "check_migrated", "jsonable"]
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
@@ -137,6 +139,17 @@ class PlannedMessage:
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def dialect_insert(conn: Connection, table):
+    """INSERT in the connection's dialect (PostgreSQL or SQLite), which knows ON CONFLICT."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def insert_unless_present(conn: Connection, table):
+    """INSERT ... ON CONFLICT DO NOTHING: a row a concurrent writer has just inserted (two runs of one
+    night) is left as it is, and no row comes back for it."""
+    return dialect_insert(conn, table).on_conflict_do_nothing()
 
 
 class StateStore:
@@ -324,9 +337,11 @@ class StateStore:
                 if changed.rowcount:   # otherwise another run has just handled it: leave it alone
                     ids[key] = existing[key]
             else:
-                ids[key] = conn.execute(insert(actions).values(
+                inserted = conn.execute(insert_unless_present(conn, actions).values(
                     invoice_id=d.invoice_id, invoice_number=d.invoice_number, debtor_id=d.debtor_id,
-                    step=d.step.value, attempts=0, created_at=now, **values).returning(actions.c.id)).scalar_one()
+                    step=d.step.value, attempts=0, created_at=now, **values).returning(actions.c.id)).scalar()
+                if inserted is not None:   # otherwise a run of the same night planned it a moment ago
+                    ids[key] = inserted
         return ids
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -349,18 +364,26 @@ class StateStore:
             return conn.execute(select(func.max(actions.c.attempts)).where(
                 actions.c.id.in_(message.action_ids))).scalar_one()
 
-    def queued_messages(self) -> list[PlannedMessage]:
+    def queued_messages(self, *, failed_only: bool = False, as_of: date | None = None,
+                        invoice_numbers: Sequence[str] = ()) -> list[PlannedMessage]:
         """Messages planned but not handed over yet, oldest first: queued by a run outside the sending
         window, or failed (never accepted) and not re-planned since, so a Retry of a dispatch run
-        sends again exactly what failed."""
-        query = select(actions).where(actions.c.status.in_([LedgerStatus.queued.value, LedgerStatus.failed.value]),
+        sends again exactly what failed. An operator's targeted resend narrows it to the failed
+        messages of one run date, or to those covering the given invoices."""
+        statuses = [LedgerStatus.failed.value] + ([] if failed_only else [LedgerStatus.queued.value])
+        query = select(actions).where(actions.c.status.in_(statuses),
                                       actions.c.step.in_([s.value for s in Step]),   # installments are re-planned
                                       actions.c.channel.in_([c.value for c in MESSAGE_CHANNELS]),
                                       actions.c.message_key.is_not(None)).order_by(actions.c.id)
+        if as_of is not None:
+            query = query.where(actions.c.as_of == as_of)
         groups: dict[str, list] = {}
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 groups.setdefault(row.message_key, []).append(row)
+        if invoice_numbers:
+            wanted = set(invoice_numbers)
+            groups = {key: rows for key, rows in groups.items() if wanted & {r.invoice_number for r in rows}}
         return [PlannedMessage(message_key=key, action_ids=tuple(r.id for r in rows), decisions=tuple(
             Decision(invoice_id=r.invoice_id, invoice_number=r.invoice_number, debtor_id=r.debtor_id,
                      currency=r.currency, residual=r.amount, due_date=None, outcome=Outcome.send, reason=r.reason,
@@ -398,6 +421,15 @@ class StateStore:
                 ("action.failed", "action", str(action_id), f"Send failed ({error.rstrip('.')}); {then}.",
                  {"error": error, "will_retry": will_retry}) for action_id in message.action_ids])
 
+    def ledger_status_by_number(self, invoice_numbers: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """(step, status) of every ledger row of these invoice numbers: why a resend found nothing."""
+        found: dict[str, list[tuple[str, str]]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(actions.c.invoice_number, actions.c.step, actions.c.status).where(
+                    actions.c.invoice_number.in_(list(invoice_numbers))).order_by(actions.c.id)):
+                found.setdefault(row.invoice_number, []).append((row.step, row.status))
+        return found
+
     def steps_done(self, keys: Sequence[str]) -> set[tuple[str, str]]:
         """(invoice or installment key, step) already sent, printed or being sent: never again."""
         with self.engine.connect() as conn:
@@ -424,11 +456,12 @@ class StateStore:
             self._append_audit(conn, trace, [("action.skipped", "action", str(a), f"Not sent: {reason}.", None)
                                              for a in message.action_ids])
 
-    def mark_unconfirmed(self, trace: Trace, message: PlannedMessage, error: str) -> None:
-        """The provider may have accepted the message: leave it 'sending' for an operator, never resend."""
+    def mark_unconfirmed(self, trace: Trace, message: PlannedMessage, provider: str, error: str) -> None:
+        """The provider answered 2xx without an id: leave it 'sending' for an operator, never resend.
+        The provider is recorded, which tells this row from one a killed run left behind."""
         with self.engine.begin() as conn:
             conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
-                last_error=error, updated_at=utc_now()))
+                provider=provider, last_error=error, updated_at=utc_now()))
             self._append_audit(conn, trace, [
                 ("action.unconfirmed", "action", str(action_id),
                  f"Send not confirmed ({error.rstrip('.')}); it may have gone out, so it is not resent: "
@@ -463,14 +496,82 @@ class StateStore:
                                                "provider_message_id": provider_message_id}) for a in members])
         return message
 
+    # -- messages a killed run left 'sending' -----------------------------------------------
+    def interrupted_sends(self) -> list[InterruptedSend]:
+        """Every message whose rows are 'sending', with the earliest delivery event that names it."""
+        groups: dict[str, list] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(actions).where(actions.c.status == LedgerStatus.sending.value)
+                                    .order_by(actions.c.id)):
+                groups.setdefault(row.message_key or f"action-{row.id}", []).append(row)
+            events: dict[str, tuple[str, str | None]] = {}
+            query = select(delivery_events.c.message_key, delivery_events.c.event, delivery_events.c.sg_message_id
+                           ).where(delivery_events.c.message_key.in_(bindparam("keys", expanding=True)),
+                                   delivery_events.c.event.in_(sorted(ACCEPTANCE_EVENTS))
+                                   ).order_by(delivery_events.c.occurred_at, delivery_events.c.id)
+            for chunk in _chunks(sorted(groups)):
+                for event in conn.execute(query, {"keys": list(chunk)}):
+                    events.setdefault(event.message_key, (event.event, event.sg_message_id))
+        return [InterruptedSend(
+            message_key=key, action_ids=tuple(r.id for r in rows), invoice_numbers=tuple(r.invoice_number for r in rows),
+            debtor_id=rows[0].debtor_id, step=rows[0].step, channel=rows[0].channel, run_id=rows[0].run_id,
+            updated_at=max(r.updated_at for r in rows), provider=rows[0].provider,
+            provider_message_id=next((r.provider_message_id for r in rows if r.provider_message_id), None),
+            document_path=next((r.document_path for r in rows if r.document_path), None),
+            delivery_event=events.get(key)) for key, rows in groups.items()]
+
+    def settle_interrupted(self, trace: Trace, send: InterruptedSend, recovery: Recovery) -> bool:
+        """Apply a verdict to rows still 'sending' (compare-and-set); False when nothing changed."""
+        if recovery.verdict is Verdict.wait:
+            return False
+        now = utc_now()
+        sending = [actions.c.id.in_(send.action_ids), actions.c.status == LedgerStatus.sending.value]
+        if recovery.verdict is Verdict.operator:
+            # Said once in the audit trail, however many runs find it still waiting.
+            sending.append(or_(actions.c.last_error.is_(None), actions.c.last_error != recovery.reason))
+            values, event = {"last_error": recovery.reason}, "action.awaiting_operator"
+            message = f"{send.what} was left 'sending' by run {send.run_id}: {recovery.reason}."
+        elif recovery.verdict is Verdict.sent:
+            values = {"status": LedgerStatus.sent.value, "provider": recovery.provider, "sent_at": now,
+                      "provider_message_id": recovery.provider_message_id, "last_error": None}
+            event, message = "action.recovered", f"{send.what}, left 'sending' by run {send.run_id}, is sent: " \
+                                                 f"{recovery.reason}."
+        else:
+            values = {"status": LedgerStatus.failed.value, "last_error": f"interrupted: {recovery.reason}"}
+            event, message = "action.interrupted", f"{send.what} was left 'sending' by run {send.run_id}: " \
+                                                   f"{recovery.reason}."
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(actions).where(*sending).values(updated_at=now, **values)).rowcount
+            if changed:
+                self._append_audit(conn, trace, [
+                    (event, "action", str(a), message, {"verdict": recovery.verdict, "reason": recovery.reason,
+                                                        "provider_message_id": recovery.provider_message_id})
+                    for a in send.action_ids])
+        return bool(changed)
+
+    def close_abandoned_runs(self, trace: Trace, started_before) -> list[int]:
+        """Runs still 'running' long after they started: their process died without closing them."""
+        with self.engine.begin() as conn:
+            abandoned = conn.execute(select(runs.c.id, runs.c.as_of).where(
+                runs.c.status == "running", runs.c.started_at < started_before,
+                runs.c.id != trace.run_id)).all()
+            for run in abandoned:
+                reason = f"interrupted: its process ended without closing it (found by run {trace.run_id})"
+                conn.execute(update(runs).where(runs.c.id == run.id, runs.c.status == "running").values(
+                    status="failed", finished_at=utc_now(), message=reason))
+                self._append_audit(conn, trace, [("run.failed", "run", str(run.id),
+                                                  f"Collection run {run.id} for {run.as_of} {reason}.", None)])
+        return [run.id for run in abandoned]
+
     def document_of(self, message: PlannedMessage) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(actions.c.document_path).where(
                 actions.c.id.in_(message.action_ids), actions.c.document_path.is_not(None))).scalars().first()
 
     # -- legal queue -------------------------------------------------------------------------
-    def enqueue_legal_case(self, trace: Trace, as_of: date, request: CaseRequest) -> tuple[int, bool]:
-        """Hand invoices to the debtor's open case (or open one) with the evidence. Returns (case_id, opened).
+    def enqueue_legal_case(self, trace: Trace, as_of: date, request: CaseRequest) -> tuple[int | None, bool]:
+        """Hand invoices to the debtor's open case (or open one) with the evidence. Returns (case_id, opened);
+        no case when another run of the same night handed them all over first.
 
         The legal_handoff ledger rows and the case are written in one transaction: an invoice is in
         the legal queue exactly when its handoff is recorded.
@@ -486,12 +587,16 @@ class StateStore:
                     actions.c.invoice_id.in_(invoice_ids), actions.c.status == LedgerStatus.sent.value
                 ).order_by(actions.c.as_of, actions.c.id))
             ]
-            conn.execute(insert(actions), [
+            handed = set(conn.execute(insert_unless_present(conn, actions).returning(actions.c.invoice_id), [
                 {"invoice_id": d.invoice_id, "invoice_number": d.invoice_number, "debtor_id": d.debtor_id,
                  "step": d.step.value, "channel": Channel.legal.value, "status": LedgerStatus.queued.value,
                  "reason": d.reason, "amount": d.residual, "currency": d.currency, "as_of": as_of,
                  "run_id": trace.run_id, "attempts": 0, "created_at": now, "updated_at": now}
-                for d in request.decisions])
+                for d in request.decisions]).scalars())
+            # A run of the same night that handed an invoice over a moment ago keeps it.
+            request = replace(request, decisions=tuple(d for d in request.decisions if d.invoice_id in handed))
+            if not request.decisions:
+                return None, False
             case = conn.execute(select(legal_cases).where(
                 legal_cases.c.debtor_id == request.debtor_id, legal_cases.c.currency == request.currency,
                 legal_cases.c.status.in_([s.value for s in OPEN_STATUSES]))).first()

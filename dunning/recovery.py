@@ -1,0 +1,95 @@
+"""What to do with a message a run left 'sending': the run was killed between the claim and the answer.
+
+Nothing is resent blindly. In order:
+1. the provider's message id was stored: SendGrid accepted it, it is sent;
+2. a delivery event names the message (SendGrid only reports what it accepted): it is sent;
+3. a letter whose document reached the print queue: it is printed, so sent;
+4. the provider answered 2xx without an id, or the message is a formal notice: an operator decides
+   (`dunning action resolve`), a formal notice is never sent twice by the product;
+5. otherwise, for an amicable step, once the configured delay has passed (no live run can still
+   be waiting for the answer), it goes back to 'failed' and the run sends it again, with a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+from .config import Step
+from .planner import Channel
+
+__all__ = ["InterruptedSend", "Verdict", "Recovery", "settle_interrupted", "provider_id_from_event"]
+
+# Events SendGrid emits only for a message it accepted (open and click included).
+ACCEPTANCE_EVENTS = frozenset({"processed", "delivered", "deferred", "bounce", "dropped", "spamreport",
+                               "unsubscribe", "group_unsubscribe", "open", "click"})
+
+
+@dataclass(frozen=True)
+class InterruptedSend:
+    """The ledger rows of one message found 'sending' when a run starts."""
+
+    message_key: str
+    action_ids: tuple[int, ...]
+    invoice_numbers: tuple[str, ...]
+    debtor_id: str
+    step: str
+    channel: str
+    run_id: int
+    updated_at: datetime
+    provider: str | None                 # set only when the provider answered 2xx without an id
+    provider_message_id: str | None
+    document_path: str | None
+    delivery_event: tuple[str, str | None] | None = None   # (event, sg_message_id) of the earliest event
+
+    @property
+    def what(self) -> str:
+        return f"{self.step} for invoice(s) {', '.join(self.invoice_numbers)} of debtor {self.debtor_id}"
+
+
+class Verdict(str, Enum):
+    sent = "sent"                   # settled as sent, from the stored id, a delivery event or the print queue
+    resend = "resend"               # back to 'failed': this run sends it again
+    operator = "operator"           # waits for `dunning action resolve`
+    wait = "wait"                   # too recent: the run that claimed it may still be waiting for the answer
+
+
+@dataclass(frozen=True)
+class Recovery:
+    verdict: Verdict
+    reason: str
+    provider: str | None = None
+    provider_message_id: str | None = None
+
+
+def provider_id_from_event(sg_message_id: str | None) -> str | None:
+    """SendGrid's event id is the X-Message-Id followed by '.filter…' routing parts."""
+    return sg_message_id.split(".", 1)[0] if sg_message_id else None
+
+
+def settle_interrupted(send: InterruptedSend, now: datetime, resend_after: timedelta) -> Recovery:
+    """The verdict on one interrupted message, with the sentence the audit trail keeps."""
+    if send.provider_message_id:
+        return Recovery(Verdict.sent, f"SendGrid had accepted it as {send.provider_message_id}",
+                        send.provider or "sendgrid", send.provider_message_id)
+    if send.delivery_event is not None:
+        event, sg_message_id = send.delivery_event
+        provider_id = provider_id_from_event(sg_message_id)
+        return Recovery(Verdict.sent, f"SendGrid reported a '{event}' event for it"
+                        + (f" (message {provider_id})" if provider_id else ""), "sendgrid", provider_id)
+    if send.channel == Channel.letter.value and send.document_path:
+        return Recovery(Verdict.sent, f"its letter is in the print queue ({send.document_path})", "print_queue")
+    if send.provider:
+        return Recovery(Verdict.operator, f"{send.provider} answered without a message id: it may have gone out; "
+                        "an operator checks the provider's activity and resolves it")
+    if send.step == Step.formal_notice.value:
+        return Recovery(Verdict.operator, "a formal notice is never resent automatically: an operator checks "
+                        "SendGrid's activity and the print queue, then resolves it")
+    waited = now - send.updated_at
+    if waited < resend_after:
+        left = int((resend_after - waited).total_seconds() // 60) + 1
+        return Recovery(Verdict.wait, f"interrupted {int(waited.total_seconds() // 60)} min ago; "
+                        f"resent in about {left} min if no trace of it reaches us")
+    return Recovery(Verdict.resend, f"no provider id and no delivery event {int(waited.total_seconds() // 60)} min "
+                    "after the run that sent it stopped: sent again")

@@ -1,0 +1,33 @@
+"""One standard invoice nobody pays, run night after night on each step's date of its ladder."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dunning.calendar import BusinessCalendar
+from dunning.config import Segment, Step, load_settings
+from dunning.exports import export_rows
+from dunning.planner import step_dates
+from dunning.state.store import StateStore, state_engine
+
+LADDER = (Step.pre_due, Step.reminder_1, Step.reminder_2, Step.reminder_3, Step.formal_notice, Step.legal_handoff)
+
+
+def run_the_ladder(backend, through: Step = Step.legal_handoff) -> dict[Step, date]:
+    """Invoice FA-L1 of debtor LATE (4,800.00, due 2026-01-05), each night asserted to act on it.
+    Returns every step's date, those not run included."""
+    from flows.nightly import nightly_collection
+
+    books = backend.accounting
+    books.customer("LATE")
+    due = date(2026, 1, 5)
+    books.invoice("L1", "LATE", due=due, total="4800.00", issued=date(2025, 12, 1))
+    policy = load_settings(backend.config_dir).policy
+    dates = step_dates(due, policy.ladder.for_segment(Segment.standard), BusinessCalendar())
+    store = StateStore(state_engine(backend.state_url))
+    for step in LADDER[:LADDER.index(through) + 1]:
+        state = nightly_collection(as_of=dates[step], return_state=True)
+        assert state.is_completed(), (step, state.message)
+        tonight = {r["step"] for r in export_rows(store, "actions", dates[step]) if r["status"] != "skipped"}
+        assert step.value in tonight, (step, tonight)
+    return dates
