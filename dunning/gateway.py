@@ -280,10 +280,10 @@ class OutboxGateway:
         return message_id
 
 
-def gateway_from_environment(outbox_folder: Path, timeout_seconds: float) -> EmailGateway:
-    """SendGrid when SENDGRID_API_KEY is set (DUNNING_SENDGRID_HOST overrides the host), else the
-    outbox: the product never pretends to send."""
-    api_key = os.environ.get("SENDGRID_API_KEY", "").strip()
+def gateway_from_environment(outbox_folder: Path, timeout_seconds: float, api_key: str | None = None) -> EmailGateway:
+    """SendGrid when a key is given or SENDGRID_API_KEY is set (DUNNING_SENDGRID_HOST overrides the
+    host), else the outbox: the product never pretends to send."""
+    api_key = (api_key or os.environ.get("SENDGRID_API_KEY", "")).strip()
     if not api_key:
         return OutboxGateway(outbox_folder)
     host = os.environ.get("DUNNING_SENDGRID_HOST", "").strip() or None

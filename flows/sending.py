@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from datetime import date
 
 import pandas as pd
 from prefect import unmapped
+from prefect.blocks.system import Secret
 from prefect.futures import wait
 from prefect.tasks import exponential_backoff
 
@@ -25,6 +27,9 @@ from tasks.context import store
 from tasks.dispatch import send_reminder
 
 
+SECRET_BLOCK_ENV = "DUNNING_SENDGRID_SECRET_BLOCK"
+
+
 def max_workers() -> int:
     """The send pool's size. It is fixed when a flow is defined; an invalid policy fails the run
     itself, loudly, so the default here only lets the module load."""
@@ -38,9 +43,23 @@ class RunRefused(ValueError):
     """The run's parameters or environment would make it do something wrong: nothing was done."""
 
 
+def sendgrid_key_from_block() -> str | None:
+    """The SendGrid key from the Prefect Secret block DUNNING_SENDGRID_SECRET_BLOCK names, when
+    SENDGRID_API_KEY itself is not set. The key is never logged, nor put in an error message."""
+    name = os.environ.get(SECRET_BLOCK_ENV, "").strip()
+    if not name or os.environ.get("SENDGRID_API_KEY", "").strip():
+        return None
+    try:
+        return Secret.load(name).get()
+    except ValueError as error:
+        raise RunRefused(f"{SECRET_BLOCK_ENV} names the Prefect Secret block {name!r}, which could not be read "
+                         f"({str(error).splitlines()[0]}): create it in the UI (Blocks > Secret) or unset it") from None
+
+
 def open_gateway(settings: Settings, dry_run: bool) -> EmailGateway:
     """SendGrid when a key is set, else the outbox, unless this product has really sent before."""
-    gateway = gateway_from_environment(outbox_dir(), settings.policy.dispatch.timeout_seconds)
+    gateway = gateway_from_environment(outbox_dir(), settings.policy.dispatch.timeout_seconds,
+                                       sendgrid_key_from_block())
     if gateway.name == "outbox" and not dry_run and store().has_sent_through("sendgrid"):
         raise RunRefused("SENDGRID_API_KEY is not set, but this state database has sent through SendGrid "
                          "before: refusing to write messages to the outbox instead of sending them")

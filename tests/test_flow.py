@@ -591,12 +591,19 @@ def test_a_dispute_holds_the_invoice_and_closing_it_resumes_with_catch_up(office
     assert flagged and flagged[0]["actor"] == "nightly-run"   # invoices.disputed became a dispute by itself
 
 
-def test_the_sendgrid_key_never_leaks_into_logs_ledger_audit_or_artifacts(office_morning, sendgrid, caplog, capfd):
+@pytest.mark.parametrize("key_source", ["environment", "secret block"])
+def test_the_sendgrid_key_never_leaks_into_logs_ledger_audit_or_artifacts(office_morning, sendgrid, caplog, capfd,
+                                                                          key_source, monkeypatch):
+    from prefect.blocks.system import Secret
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     from sendgrid_server import TEST_API_KEY
 
+    if key_source == "secret block":
+        Secret(value=TEST_API_KEY).save("dunning-sendgrid-key", overwrite=True)
+        monkeypatch.delenv("SENDGRID_API_KEY")
+        monkeypatch.setenv("DUNNING_SENDGRID_SECRET_BLOCK", "dunning-sendgrid-key")
     sendgrid.fail_next(1, 503)
     sendgrid.fail_for("compta@std.example.fr", 401, f"bad key {TEST_API_KEY}")   # a provider echoing it back
     caplog.set_level("DEBUG")
@@ -613,8 +620,17 @@ def test_the_sendgrid_key_never_leaks_into_logs_ledger_audit_or_artifacts(office
         "artifacts": json.dumps([a.data for a in artifacts], default=str),
         "state": str(state.message),
     }
+    assert sendgrid.accepted and all(r.authorized for r in sendgrid.requests)       # the key was the right one
     assert "HTTP 401" in haystacks["ledger"] and "[redacted]" in haystacks["ledger"]   # recorded, key scrubbed...
     assert "Run 1 for 2026-03-18 failed" in haystacks["logs"]                             # the logs were searched
     assert len(artifacts) >= 2
     for where, text in haystacks.items():              # ...but never the key
         assert TEST_API_KEY not in text, where
+
+
+def test_a_missing_secret_block_refuses_the_run_without_sending(office_morning, sendgrid, monkeypatch):
+    monkeypatch.delenv("SENDGRID_API_KEY")
+    monkeypatch.setenv("DUNNING_SENDGRID_SECRET_BLOCK", "no-such-block")
+    state = run_night(AS_OF)
+    assert state.is_failed() and "Prefect Secret block 'no-such-block'" in state.message
+    assert sendgrid.requests == [] and not (office_morning.var_dir / "outbox").exists()
