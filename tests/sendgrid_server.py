@@ -8,20 +8,37 @@ bodies) and can be told to misbehave, deterministically and from any thread:
                                                           (a 2xx: empty body, no X-Message-Id)
     fail_for(email, status, message=None)                 every send to `email` gets `status`
     hang_next(count, seconds)                              the next `count` sends wait first
-    clear_failures()                                       back to normal behaviour
+    slow_down(seconds)                                     every send waits first (0: no wait)
+    inject_faults(FaultProfile(seed=..., ...))             seeded random 5xx / 429 / hangs
+    clear_faults()                                         the fault profile off (fail_for stays)
+    clear_failures()                                       back to normal behaviour, profile included
 
-Order of checks for one request: hang, fail_next, Authorization, JSON and payload validation,
-fail_for, then 202. A hung request is then handled as usual: like the real provider, it may accept
-a message whose answer the client gave up waiting for.
+Order of checks for one request: slow_down, hang_next, fail_next, the fault profile, Authorization,
+JSON and payload validation, fail_for, then 202.
+
+Two kinds of hang, on purpose:
+- hang_next: the request waits, then is handled as usual. Like the real provider can, it may
+  accept a message whose answer the client gave up waiting for.
+- a FaultProfile hang: the request waits `hang_seconds`, then the connection is dropped without
+  an answer, and the message is NEVER accepted: the provider did not process it (think of a load
+  balancer that timed the request out before it reached Mail Send). That is the only kind of
+  timeout a client can safely retry. A provider that accepted a message and then failed to answer
+  would need an idempotency key to make the retry harmless, and SendGrid's Mail Send offers none;
+  the product's ledger (custom_args.dunning_action_id) is then the only way to find the duplicate.
+
+Every request is logged (`requests`) with what was answered: status, outcome, the message's
+custom_args.dunning_action_id, the X-Message-Id when accepted, the error text, the response
+headers (X-RateLimit-Reset...), which misbehaviour produced it, and when it arrived and was answered.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +51,8 @@ __all__ = [
     "MAIL_SEND_PATH",
     "RecordedRequest",
     "AcceptedMessage",
+    "FaultProfile",
+    "Fault",
     "SendGridTestServer",
     "sendgrid_server_fixture",
 ]
@@ -66,6 +85,25 @@ class RecordedRequest:
     authorized: bool
     status: int | None
     message_id: str | None = None
+    received_at: float = 0.0               # epoch seconds (time.time()), when the body was read
+    answered_at: float | None = None       # epoch seconds; None: no answer was sent (a hang)
+    error: str | None = None               # the errors[].message texts of an error answer, joined
+    headers: Mapping[str, str] = field(default_factory=dict)   # the answer's headers
+    injected: str | None = None            # "fail_next" | "fault" | "fail_for" | "hang_next" | None
+
+    @property
+    def action_id(self) -> str | None:
+        """custom_args.dunning_action_id of the message, if the body carried one."""
+        return _action_id(self.body)
+
+    @property
+    def outcome(self) -> str:
+        """accepted (2xx with an X-Message-Id) | unconfirmed (2xx without) | refused | unanswered."""
+        if self.status is None:
+            return "unanswered"
+        if 200 <= self.status < 300:
+            return "accepted" if self.message_id else "unconfirmed"
+        return "refused"
 
 
 @dataclass(frozen=True)
@@ -83,10 +121,59 @@ class _Failure:
 
 @dataclass(frozen=True)
 class _Answer:
-    status: int
+    status: int | None            # None: hang for `hang_seconds`, then drop the connection unanswered
     headers: dict[str, str]
     body: bytes
     message_id: str | None = None
+    hang_seconds: float = 0.0
+    injected: str | None = None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What the fault profile does to one request: status 500/503/429, or None for a hang."""
+
+    kind: str                     # "server_error" | "rate_limited" | "hang"
+    status: int | None
+
+
+@dataclass(frozen=True)
+class FaultProfile:
+    """Seeded random faults, as shares of requests.
+
+    The draw for a request depends only on the seed, the message's dunning_action_id and how many
+    requests for that id came before (its attempt number), not on which thread got there first:
+    a run with the same ledger ids meets the same faults, and a test can ask `fault(key, attempt)`
+    what a given attempt met. Requests without a dunning_action_id are drawn in arrival order.
+    """
+
+    seed: int
+    server_error: float = 0.0           # answered 500 or 503 (half each)
+    rate_limited: float = 0.0           # answered 429 with X-RateLimit-Reset
+    hang: float = 0.0                   # no answer for hang_seconds, then the connection drops
+    hang_seconds: float = 2.0           # make it longer than the client's timeout
+    rate_limit_reset_seconds: int = 1   # X-RateLimit-Reset = the current epoch second + this
+
+    def __post_init__(self) -> None:
+        shares = (self.server_error, self.rate_limited, self.hang)
+        if any(not 0 <= share <= 1 for share in shares) or sum(shares) > 1:
+            raise ValueError(f"fault shares must be in [0, 1] and add up to at most 1, got {shares}")
+        if self.hang_seconds < 0 or self.rate_limit_reset_seconds < 0:
+            raise ValueError("hang_seconds and rate_limit_reset_seconds must not be negative")
+
+    def fault(self, key: str, attempt: int) -> Fault | None:
+        """The fault met by the `attempt`-th request (1-based) for `key`, or None: handled normally."""
+        draw = random.Random(f"{self.seed}/{key}/{attempt}")
+        u = draw.random()
+        if u < self.server_error:
+            return Fault("server_error", draw.choice((500, 503)))
+        u -= self.server_error
+        if u < self.rate_limited:
+            return Fault("rate_limited", 429)
+        u -= self.rate_limited
+        if u < self.hang:
+            return Fault("hang", None)
+        return None
 
 
 class SendGridTestServer:
@@ -102,6 +189,10 @@ class SendGridTestServer:
         self._next_failures: deque[_Failure] = deque()
         self._hangs: deque[float] = deque()
         self._failures_by_email: dict[str, _Failure] = {}
+        self._slow_down = 0.0
+        self._faults: FaultProfile | None = None
+        self._fault_attempts: Counter[str] = Counter()
+        self._anonymous_requests = 0
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -190,11 +281,35 @@ class SendGridTestServer:
         with self._lock:
             self._hangs.extend([float(seconds)] * count)
 
+    def slow_down(self, seconds: float) -> None:
+        """Every send waits `seconds` before being handled as usual (a slow provider, so that
+        concurrent senders overlap); 0 turns it off. Keep it below the client's timeout."""
+        if not seconds >= 0:
+            raise ValueError(f"seconds must be non-negative, got {seconds!r}")
+        with self._lock:
+            self._slow_down = float(seconds)
+
+    def inject_faults(self, profile: FaultProfile) -> None:
+        """Turn seeded random faults on (replacing any earlier profile); attempts count afresh."""
+        if not isinstance(profile, FaultProfile):
+            raise TypeError("inject_faults takes a FaultProfile")
+        with self._lock:
+            self._faults = profile
+            self._fault_attempts.clear()
+            self._anonymous_requests = 0
+
+    def clear_faults(self) -> None:
+        """The fault profile off; fail_next, fail_for and hang_next are left as they are."""
+        with self._lock:
+            self._faults = None
+
     def clear_failures(self) -> None:
         with self._lock:
             self._next_failures.clear()
             self._hangs.clear()
             self._failures_by_email.clear()
+            self._faults = None
+            self._slow_down = 0.0
 
     # -- request handling (called from handler threads) ------------------------------------
 
@@ -202,23 +317,34 @@ class SendGridTestServer:
         with self._lock:
             return self._hangs.popleft() if self._hangs else None
 
-    def _answer(self, method: str, path: str, authorization: str | None, raw: bytes) -> _Answer:
+    def _answer(self, method: str, path: str, authorization: str | None, raw: bytes,
+                received_at: float, hang_next: bool = False) -> _Answer:
         body = _parse_json(raw)
         authorized = authorization == f"Bearer {self.api_key}"
         with self._lock:
             answer = self._decide(method, path, authorized, body)
+            injected = "hang_next" if hang_next and answer.injected is None else answer.injected
             self._requests.append(
-                RecordedRequest(method, path, body, authorized, answer.status, answer.message_id)
+                RecordedRequest(
+                    method, path, body, authorized, answer.status, answer.message_id,
+                    received_at=received_at,
+                    answered_at=None if answer.status is None else time.time(),
+                    error=_provider_error(answer), headers=dict(answer.headers), injected=injected,
+                )
             )
             if answer.message_id is not None:
                 self._accepted.append(AcceptedMessage(answer.message_id, body))
         return answer
 
-    def _record_unanswered(self, method: str, path: str, authorization: str | None, raw: bytes) -> None:
+    def _record_unanswered(
+        self, method: str, path: str, authorization: str | None, raw: bytes, received_at: float,
+        injected: str = "hang_next",
+    ) -> None:
         with self._lock:
             self._requests.append(
                 RecordedRequest(
-                    method, path, _parse_json(raw), authorization == f"Bearer {self.api_key}", None
+                    method, path, _parse_json(raw), authorization == f"Bearer {self.api_key}", None,
+                    received_at=received_at, injected=injected,
                 )
             )
 
@@ -229,7 +355,18 @@ class SendGridTestServer:
         if method != "POST":
             return _error(405)
         if self._next_failures:
-            return _error_for(self._next_failures.popleft())
+            return _error_for(self._next_failures.popleft(), injected="fail_next")
+        if self._faults is not None:
+            fault = self._draw_fault(body)
+            if fault is not None:
+                if fault.status is None:
+                    # Never processed, never accepted: see the module docstring.
+                    return _Answer(None, {}, b"", hang_seconds=self._faults.hang_seconds, injected="fault")
+                headers = {}
+                if fault.status == 429:
+                    reset = int(time.time()) + self._faults.rate_limit_reset_seconds
+                    headers["X-RateLimit-Reset"] = str(reset)
+                return _error_for(_Failure(fault.status, headers), injected="fault")
         if not authorized:
             return _error(401)
         if not isinstance(body, dict):
@@ -240,13 +377,27 @@ class SendGridTestServer:
         for email in _recipients(body):
             failure = self._failures_by_email.get(email.lower())
             if failure is not None:
-                return _error_for(failure)
+                return _error_for(failure, injected="fail_for")
         message_id = secrets.token_urlsafe(16)
         return _Answer(202, {"X-Message-Id": message_id}, b"", message_id)
+
+    def _draw_fault(self, body: Any) -> Fault | None:
+        assert self._faults is not None
+        key = _action_id(body)
+        if key is None:
+            self._anonymous_requests += 1
+            key, attempt = "-", self._anonymous_requests
+        else:
+            self._fault_attempts[key] += 1
+            attempt = self._fault_attempts[key]
+        return self._faults.fault(key, attempt)
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The default backlog of 5 drops connections when a pool of senders connects at once, and a
+    # dropped SYN costs the client a one-second retransmission: a fault the test did not ask for.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: type, *, owner: SendGridTestServer):
         self.owner = owner
@@ -277,13 +428,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         raw = self.rfile.read(length) if length else b""
+        received_at = time.time()
         authorization = self.headers.get("Authorization")
-        hang = owner._take_hang()
-        if hang is not None and owner._stopping.wait(hang):
-            owner._record_unanswered(method, self.path, authorization, raw)
+        if owner._slow_down and owner._stopping.wait(owner._slow_down):
+            owner._record_unanswered(method, self.path, authorization, raw, received_at, "slow_down")
             self.close_connection = True
             return
-        self._write(owner._answer(method, self.path, authorization, raw))
+        hang = owner._take_hang()
+        if hang is not None and owner._stopping.wait(hang):
+            owner._record_unanswered(method, self.path, authorization, raw, received_at)
+            self.close_connection = True
+            return
+        answer = owner._answer(method, self.path, authorization, raw, received_at, hang is not None)
+        if answer.status is None:
+            # A fault-profile hang: hold the connection past the client's timeout, then drop it
+            # without a word. The message was logged as unanswered and never accepted.
+            owner._stopping.wait(answer.hang_seconds)
+            self.close_connection = True
+            return
+        self._write(answer)
 
     def _write(self, answer: _Answer) -> None:
         try:
@@ -330,18 +493,35 @@ def _error(
     return _Answer(status, dict(headers or {}), body)
 
 
-def _error_for(failure: _Failure) -> _Answer:
+def _error_for(failure: _Failure, injected: str | None = None) -> _Answer:
     headers = dict(failure.headers)
     if 200 <= failure.status < 300:
         # An acceptance the client cannot confirm: no X-Message-Id unless the test gave one.
-        return _Answer(failure.status, headers, b"")
+        return _Answer(failure.status, headers, b"", injected=injected)
     if failure.status == 429 and not any(k.lower() == "x-ratelimit-reset" for k in headers):
         headers["X-RateLimit-Reset"] = str(int(time.time()) + 1)
     if failure.status == 429:
         headers.setdefault("X-RateLimit-Limit", "600")
         headers.setdefault("X-RateLimit-Remaining", "0")
     errors = [_error_item(failure.message)] if failure.message else None
-    return _error(failure.status, errors=errors, headers=headers)
+    answer = _error(failure.status, errors=errors, headers=headers)
+    return _Answer(answer.status, answer.headers, answer.body, injected=injected)
+
+
+def _action_id(body: Any) -> str | None:
+    custom_args = body.get("custom_args") if isinstance(body, dict) else None
+    value = custom_args.get("dunning_action_id") if isinstance(custom_args, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _provider_error(answer: _Answer) -> str | None:
+    """The errors[].message texts of an error answer, as the gateway reads them."""
+    if answer.status is None or answer.status < 400 or not answer.body:
+        return None
+    document = _parse_json(answer.body)
+    items = document.get("errors") if isinstance(document, dict) else None
+    messages = [str(i["message"]) for i in items or [] if isinstance(i, dict) and i.get("message")]
+    return "; ".join(messages) or None
 
 
 def _recipients(payload: dict[str, Any]) -> Iterator[str]:
