@@ -18,7 +18,9 @@ import pandas as pd
 from .accounting import AccountingSource
 from .config import CompanyIdentity, Policy, Step
 from .documents import FormalNoticeLetter, render_ar_cover_pdf, render_formal_notice_pdf, sha256_hex
-from .gateway import EmailGateway, OutboundEmail, PermanentSendError, SendError, UnconfirmedSendError
+from .gateway import (
+    EmailGateway, OutboundEmail, PermanentSendError, SendError, UnansweredSendError, UnconfirmedSendError,
+)
 from .legal_fr import LegalTables, penalty_statement
 from .penalties import PenaltyStatement
 from .money import to_money
@@ -267,11 +269,15 @@ class Dispatcher:
             if document is not None and not (will_retry and error.transient):
                 # The registered letter is the formal notice; the email is its copy. The letter is
                 # queued, so the action stands; the missing copy is recorded and reported.
-                summary = f"{what}: registered letter queued for printing, but its email copy was refused ({error})."
+                summary = f"{what}: registered letter queued for printing; its email copy did not go through ({error})."
                 self.store.mark_sent(trace, message, "print_queue", None, document, summary, self.as_of,
                                      last_error=f"email copy not delivered: {error}")
                 raise EmailCopyNotDelivered(f"email copy not delivered (letter queued): {error.reason}",
                                             status=error.status) from error
+            if isinstance(error, UnansweredSendError):
+                self.store.mark_unanswered(trace, message, str(error),
+                                           self.policy.dispatch.resend_interrupted_after_minutes)
+                raise
             self.store.mark_failed(trace, message, str(error), will_retry=will_retry and error.transient)
             raise
         where = "written to the outbox (no SendGrid key: not sent)" if self.gateway.name == "outbox" \

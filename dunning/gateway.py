@@ -41,6 +41,7 @@ __all__ = [
     "SendError",
     "TransientSendError",
     "PermanentSendError",
+    "UnansweredSendError",
     "UnconfirmedSendError",
     "EmailGateway",
     "SendGridGateway",
@@ -130,6 +131,15 @@ class UnconfirmedSendError(PermanentSendError):
     """
 
 
+class UnansweredSendError(SendError):
+    """The request reached the provider, which did not answer in time (or dropped the connection).
+
+    It may have been accepted, and SendGrid has no idempotency key: retrying at once could send it
+    twice. Not retried by the task; the ledger row stays 'sending' until a delivery event settles
+    it, or, for an amicable step, the next run resends it after the configured delay.
+    """
+
+
 class EmailGateway(Protocol):
     name: str
 
@@ -187,8 +197,15 @@ class SendGridGateway:
             )
         except ProviderHTTPError as err:
             raise self._refusal(err) from None
-        except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as err:
+        except urllib.error.URLError as err:
+            # urllib wraps what fails while connecting or sending the request: it never arrived.
             raise self._network_failure(err) from None
+        except (TimeoutError, http.client.HTTPException, OSError) as err:
+            # Raised while waiting for the answer: the request had arrived, it may have been accepted.
+            raise UnansweredSendError(self._scrub(
+                f"no answer from {self._host} within {self._timeout_seconds:g} s" if isinstance(err, TimeoutError)
+                else f"{self._host} closed the connection without answering ({type(err).__name__})")
+                + "; it may have been accepted, so it is not resent blindly") from None
         message_id = (response.headers.get("X-Message-Id") or "").strip()
         if not message_id:
             raise UnconfirmedSendError(
@@ -229,15 +246,11 @@ class SendGridGateway:
             return TransientSendError(reason, status=status)
         return PermanentSendError(reason, status=status)
 
-    def _network_failure(self, err: BaseException) -> SendError:
-        cause = err.reason if isinstance(err, urllib.error.URLError) else err
+    def _network_failure(self, err: urllib.error.URLError) -> SendError:
+        cause = err.reason
         if isinstance(cause, TimeoutError):
-            # A timeout after the request went out is ambiguous (it may have been accepted);
-            # the design counts it transient and relies on the ledger, as for a 5xx.
-            return TransientSendError(
-                f"no answer from {self._host} within {self._timeout_seconds:g} s"
-            )
-        if isinstance(err, urllib.error.URLError) and not isinstance(cause, OSError):
+            return TransientSendError(f"could not reach {self._host} within {self._timeout_seconds:g} s")
+        if not isinstance(cause, OSError):
             # e.g. "unknown url type": a configuration mistake that no retry will fix.
             return PermanentSendError(self._scrub(f"cannot call {self._host}: {cause}"))
         detail = f"{type(cause).__name__}: {cause}"

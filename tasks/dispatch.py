@@ -13,7 +13,7 @@ from prefect.runtime import task_run
 from dunning.calendar import utc_now
 from dunning.config import Policy
 from dunning.dispatch import Delivery, Dispatcher
-from dunning.gateway import SendError, TransientSendError
+from dunning.gateway import SendError, TransientSendError, UnansweredSendError
 from dunning.recovery import Verdict, settle_interrupted
 from dunning.state.store import PlannedMessage
 
@@ -47,6 +47,10 @@ def send_reminder(message: PlannedMessage, dispatcher: Dispatcher, run_id: int) 
         logger.warning("Message %s: %s (attempt %d).", message.message_key, str(error).rstrip("."), attempt)
         if error.retry_after_seconds and will_retry:
             time.sleep(min(error.retry_after_seconds, MAX_RATE_LIMIT_WAIT_SECONDS))
+        raise
+    except UnansweredSendError as error:
+        logger.warning("Message %s: %s. Left 'sending' until a delivery event or the resend delay settles it.",
+                       message.message_key, str(error).rstrip("."))
         raise
     except SendError as error:
         logger.error("Message %s refused: %s. Not retried: the next run tries again once fixed.",

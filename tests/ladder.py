@@ -1,7 +1,9 @@
-"""One standard invoice nobody pays, run night after night on each step's date of its ladder."""
+"""Nights over time: one standard invoice nobody pays up its ladder, and what SendGrid reports back."""
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import date
 
 from dunning.calendar import BusinessCalendar
@@ -31,3 +33,15 @@ def run_the_ladder(backend, through: Step = Step.legal_handoff) -> dict[Step, da
         tonight = {r["step"] for r in export_rows(store, "actions", dates[step]) if r["status"] != "skipped"}
         assert step.value in tonight, (step, tonight)
     return dates
+
+
+def record_delivery_event(backend, message_key: str, event: str, sg_message_id: str) -> None:
+    """What the webhook stores when SendGrid reports on a message."""
+    from dunning.delivery_events import parse_events
+    from dunning.state.delivery import DeliveryStore
+
+    body = json.dumps([{"event": event, "sg_event_id": f"ev-{message_key}", "sg_message_id": sg_message_id,
+                        "timestamp": int(time.time()), "email": "compta@c.example.fr",
+                        "dunning_action_id": message_key}]).encode()
+    outcome = DeliveryStore(state_engine(backend.state_url)).record_events(parse_events(body))
+    assert outcome.recorded == 1

@@ -19,7 +19,7 @@ from dunning.config import Step
 from dunning.recovery import InterruptedSend, Verdict, settle_interrupted
 from dunning.state.schema import actions, audit_events, runs
 from dunning.state.store import state_engine
-from ladder import run_the_ladder
+from ladder import record_delivery_event, run_the_ladder
 
 NOW = datetime(2026, 3, 18, 9, 0, tzinfo=timezone.utc)
 AN_HOUR = timedelta(minutes=60)
@@ -198,17 +198,3 @@ def test_after_a_kill_the_next_run_settles_each_interrupted_send_without_a_blind
     assert events.count("action.sent") == 4 and "action.awaiting_operator" in events
     assert events[-1] == "action.resolved" and "decision.send" in events
     assert "FA-A1" not in trail.output and "marie.dupont" in trail.output
-
-
-def record_delivery_event(backend, message_key: str, event: str, sg_message_id: str) -> None:
-    """What the webhook stores when SendGrid reports on a message."""
-    import json
-
-    from dunning.delivery_events import parse_events
-    from dunning.state.delivery import DeliveryStore
-
-    body = json.dumps([{"event": event, "sg_event_id": f"ev-{message_key}", "sg_message_id": sg_message_id,
-                        "timestamp": int(time.time()), "email": "compta@c.example.fr",
-                        "dunning_action_id": message_key}]).encode()
-    outcome = DeliveryStore(state_engine(backend.state_url)).record_events(parse_events(body))
-    assert outcome.recorded == 1

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from dunning.config import Step
 from dunning.exports import export_rows
 from dunning.state.store import StateStore, state_engine
-from ladder import run_the_ladder
+from ladder import record_delivery_event, run_the_ladder
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -129,13 +129,23 @@ def test_transient_errors_are_retried_to_success(office_morning, sendgrid):
     assert sum(r["attempts"] for r in emails) == 2 + 3
 
 
-def test_a_send_that_times_out_is_retried(office_morning, sendgrid):
-    sendgrid.hang_next(1, 5)   # longer than the 2-second client timeout of the test policy
+def test_a_send_that_times_out_is_not_resent_blindly_and_its_delivery_event_settles_it(office_morning, sendgrid):
+    import time
+
+    sendgrid.hang_next(1, 3)   # SendGrid accepts it, but answers after the 2-second client timeout
     state = run_night(AS_OF)
-    assert state.is_completed(), state.message
-    attempts = sorted(r["attempts"] for r in export(office_morning, "actions")
-                      if r["channel"] == "email" and r["status"] == "sent")
-    assert attempts == [1, 2]
+    assert state.is_failed() and "1 of 3 sends failed" in state.message and "may have been accepted" in state.message
+    [late] = [r for r in export(office_morning, "actions") if r["status"] == "sending"]
+    assert late["attempts"] == 1 and "no answer" in late["last_error"]
+    time.sleep(1.5)            # the late acceptance lands
+    [accepted] = [m for m in sendgrid.accepted if m.payload["custom_args"]["dunning_action_id"] == str(late["action_id"])]
+
+    # A retry at once would have sent it twice; SendGrid's 'processed' event settles it instead.
+    record_delivery_event(office_morning, str(late["action_id"]), "processed", f"{accepted.message_id}.filter0001")
+    assert run_night(AS_OF).is_completed()
+    settled = {r["action_id"]: r for r in export(office_morning, "actions")}[late["action_id"]]
+    assert (settled["status"], settled["provider_message_id"]) == ("sent", accepted.message_id)
+    assert len(sendgrid.accepted) == 2 and len(sendgrid.requests) == 2
 
 
 def test_permanent_error_fails_the_run_and_the_next_run_sends_it(office_morning, sendgrid):

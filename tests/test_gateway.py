@@ -21,6 +21,7 @@ from dunning.gateway import (
     SendError,
     SendGridGateway,
     TransientSendError,
+    UnansweredSendError,
     UnconfirmedSendError,
     gateway_from_environment,
 )
@@ -163,16 +164,17 @@ def test_a_failure_queue_is_consumed_in_order_then_sends_go_through(gateway, sen
     assert [r.status for r in sendgrid_server.requests] == [503, 429, 202]
 
 
-def test_a_hang_past_the_timeout_is_transient_and_quick(gateway, sendgrid_server):
+def test_a_hang_past_the_timeout_is_unanswered_not_retried_and_quick(gateway, sendgrid_server):
+    """The request arrived: SendGrid may have accepted it, so no blind retry (no idempotency key)."""
     sendgrid_server.hang_next(1, 10)
 
     started = time.monotonic()
     error = send_failure(gateway)
     elapsed = time.monotonic() - started
 
-    assert isinstance(error, TransientSendError)
+    assert isinstance(error, UnansweredSendError) and not error.transient
     assert error.status is None
-    assert "0.5 s" in error.reason
+    assert "no answer" in error.reason and "0.5 s" in error.reason and "may have been accepted" in error.reason
     assert elapsed < 2.5
 
 
@@ -188,7 +190,7 @@ def test_a_hang_does_not_block_other_sends(gateway, sendgrid_server):
     gateway.send(reminder_for_dupont())
     assert time.monotonic() - started < 1
     waiter.join(timeout=5)
-    assert isinstance(outcome[0], TransientSendError)
+    assert isinstance(outcome[0], UnansweredSendError)
 
 
 def test_stopping_the_server_cuts_a_hang_short():

@@ -468,6 +468,18 @@ class StateStore:
                  f"an operator checks the provider's activity for dunning_action_id {message.message_key}.",
                  {"error": error}) for action_id in message.action_ids])
 
+    def mark_unanswered(self, trace: Trace, message: PlannedMessage, error: str, resend_after_minutes: int) -> None:
+        """The request reached the provider, which did not answer: it stays 'sending', with no provider,
+        like a send a killed run left behind; the next run settles it (recovery rules)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
+                last_error=error, updated_at=utc_now()))
+            self._append_audit(conn, trace, [
+                ("action.unanswered", "action", str(action_id),
+                 f"Send unanswered ({error.rstrip('.')}). A delivery event from SendGrid settles it as sent; "
+                 f"otherwise a reminder is sent again by the first run {resend_after_minutes} min from now, "
+                 "and a formal notice waits for an operator.", {"error": error}) for action_id in message.action_ids])
+
     def resolve_unconfirmed(self, trace: Trace, action_id: int, outcome: LedgerStatus, note: str,
                             provider_message_id: str | None = None) -> str:
         """An operator settles a row left 'sending': it did go out (sent) or it did not (failed,
