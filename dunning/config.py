@@ -203,9 +203,17 @@ class Dispatch(_Strict):
     retry_jitter_factor: float = Field(0.5, ge=0, le=1)
     timeout_seconds: float = Field(15.0, gt=0, le=120)
     resend_interrupted_after_minutes: int = Field(
-        60, ge=0, le=7 * 24 * 60,
+        60, ge=1, le=7 * 24 * 60,
         description="A reminder left 'sending' by a run that died, with no trace at SendGrid, is sent again "
                     "after this long (a formal notice never is: it waits for an operator).")
+
+    @model_validator(mode="after")
+    def _resend_after_the_answer_could_come(self) -> "Dispatch":
+        # Shorter, and a second run would take a send still waiting for its answer for a dead one.
+        if self.resend_interrupted_after_minutes * 60 < 2 * self.timeout_seconds:
+            raise ValueError("resend_interrupted_after_minutes must leave time for a send's answer: "
+                             f"at least 2 x timeout_seconds ({2 * self.timeout_seconds:g} s)")
+        return self
 
 
 class SendWindow(_Strict):

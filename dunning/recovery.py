@@ -4,10 +4,11 @@ Nothing is resent blindly. In order:
 1. the provider's message id was stored: SendGrid accepted it, it is sent;
 2. a delivery event names the message (SendGrid only reports what it accepted): it is sent;
 3. a letter whose document reached the print queue: it is printed, so sent;
-4. the provider answered 2xx without an id, or the message is a formal notice: an operator decides
-   (`dunning action resolve`), a formal notice is never sent twice by the product;
-5. otherwise, for an amicable step, once the configured delay has passed (no live run can still
-   be waiting for the answer), it goes back to 'failed' and the run sends it again, with a warning.
+4. the provider answered 2xx without an id: an operator decides (`dunning action resolve`);
+5. until the configured delay has passed, nothing: the run that claimed it may still be waiting
+   for the answer, and a delivery event may still come;
+6. then a formal notice waits for an operator (the product never sends one twice), and an amicable
+   step goes back to 'failed' and the run sends it again, with a warning.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from enum import Enum
 from .config import Step
 from .planner import Channel
 
-__all__ = ["InterruptedSend", "Verdict", "Recovery", "settle_interrupted", "provider_id_from_event"]
+__all__ = ["ABANDONED_RUN_AFTER", "InterruptedSend", "Verdict", "Recovery", "settle_interrupted", "provider_id_from_event"]
+
+# A run still 'running' this long after it started has lost its process (a night's run takes
+# minutes; the sending window is 11 hours): the next run closes it as failed.
+ABANDONED_RUN_AFTER = timedelta(hours=12)
 
 # Events SendGrid emits only for a message it accepted (open and click included).
 ACCEPTANCE_EVENTS = frozenset({"processed", "delivered", "deferred", "bounce", "dropped", "spamreport",
@@ -83,13 +88,14 @@ def settle_interrupted(send: InterruptedSend, now: datetime, resend_after: timed
     if send.provider:
         return Recovery(Verdict.operator, f"{send.provider} answered without a message id: it may have gone out; "
                         "an operator checks the provider's activity and resolves it")
+    waited = now - send.updated_at
+    if waited < resend_after:
+        # The run that claimed it may still be waiting for the answer, or its delivery event may come.
+        left = int((resend_after - waited).total_seconds() // 60) + 1
+        return Recovery(Verdict.wait, f"interrupted {int(waited.total_seconds() // 60)} min ago; "
+                        f"settled in about {left} min if no trace of it reaches us")
     if send.step == Step.formal_notice.value:
         return Recovery(Verdict.operator, "a formal notice is never resent automatically: an operator checks "
                         "SendGrid's activity and the print queue, then resolves it")
-    waited = now - send.updated_at
-    if waited < resend_after:
-        left = int((resend_after - waited).total_seconds() // 60) + 1
-        return Recovery(Verdict.wait, f"interrupted {int(waited.total_seconds() // 60)} min ago; "
-                        f"resent in about {left} min if no trace of it reaches us")
     return Recovery(Verdict.resend, f"no provider id and no delivery event {int(waited.total_seconds() // 60)} min "
                     "after the run that sent it stopped: sent again")

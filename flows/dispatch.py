@@ -22,7 +22,7 @@ from tasks.dispatch import recover_interrupted_sends
 from tasks.extract import fetch_open_receivables, fetch_unapplied_credits
 
 from .sending import (
-    RunRefused, failure_message, max_workers, note_interrupted, open_gateway, send_messages, within_send_window,
+    failure_message, max_workers, note_interrupted, open_gateway, send_messages, within_send_window,
 )
 
 
@@ -88,8 +88,8 @@ def resend_failed(as_of: date | None = None, invoice_numbers: list[str] | None =
     check_migrated()
     gateway = open_gateway(settings, dry_run=False)
     if not within_send_window(settings, gateway):
-        raise RunRefused(f"outside the sending window ({_window(settings)}): nothing sent; "
-                         "run it again inside the window")
+        return Failed(message=f"Outside the sending window ({_window(settings)}): nothing sent; "
+                              "run it again inside the window.")
     numbers = [n.strip() for n in invoice_numbers or [] if n.strip()]
     queue = store().queued_messages(failed_only=True, as_of=as_of, invoice_numbers=numbers)
     covered = {d.invoice_number for m in queue for d in m.decisions}

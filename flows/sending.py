@@ -50,10 +50,13 @@ def sendgrid_key_from_block() -> str | None:
     if not name or os.environ.get("SENDGRID_API_KEY", "").strip():
         return None
     try:
-        return Secret.load(name).get()
-    except ValueError as error:
+        key = Secret.load(name).get()
+    except Exception as error:   # missing block, unreachable Prefect API: never a traceback, never the key
         raise RunRefused(f"{SECRET_BLOCK_ENV} names the Prefect Secret block {name!r}, which could not be read "
-                         f"({str(error).splitlines()[0]}): create it in the UI (Blocks > Secret) or unset it") from None
+                         f"({type(error).__name__}): create it in the UI (Blocks > Secret) or unset it") from None
+    if not isinstance(key, str) or not key.strip():
+        raise RunRefused(f"the Prefect Secret block {name!r} ({SECRET_BLOCK_ENV}) must hold the SendGrid key as text")
+    return key
 
 
 def open_gateway(settings: Settings, dry_run: bool) -> EmailGateway:

@@ -20,6 +20,7 @@ from dunning.installments import installment_key, installment_reminders
 from dunning.money import to_money
 from dunning.planner import Channel, Decision, Hold, Outcome
 from dunning.receivables import to_date
+from dunning.state.delivery import DeliveryStore
 from dunning.state.levers import LeverStore
 from dunning.state.store import PlannedMessage, state_engine
 
@@ -98,6 +99,9 @@ def plan_installment_reminders(invoices: pd.DataFrame, today: date, policy: Poli
     keys = [installment_key(p.id, i.seq) for p in plans for i in p.installments]
     done = levers.steps_done(keys)
     rows = {r["debtor_id"]: r for r in invoices.to_dict("records")}
+    # An address that hard-bounced or was dropped gets letters here too, until it is corrected.
+    bounced = {f.debtor_id for f in DeliveryStore(state_engine()).active_address_flags()
+               if f.debtor_id in rows and f.matches(rows[f.debtor_id]["email"])}
     reminders = []
     for plan in plans:
         review = review_plan(plan, _paid_since(payments, plan.invoice_ids, plan.created_on), today)
@@ -106,7 +110,8 @@ def plan_installment_reminders(invoices: pd.DataFrame, today: date, policy: Poli
     decisions = [Decision(invoice_id=r.key, invoice_number=r.key, debtor_id=r.plan.debtor_id,
                           currency=r.plan.currency, residual=r.installment.amount, due_date=r.installment.due_date,
                           outcome=Outcome.send, reason=r.reason, step=r.step,
-                          channel=Channel.email if rows[r.plan.debtor_id]["email"] else Channel.letter,
+                          channel=(Channel.email if rows[r.plan.debtor_id]["email"] and r.plan.debtor_id not in bounced
+                                   else Channel.letter),
                           step_date=today, group_key=f"{r.key}|{r.step.value}") for r in reminders]
     languages = {debtor: row["language"] for debtor, row in rows.items()}
     messages = [replace(m, run_id=run_id, as_of=today)   # claimed under the run they are recorded with

@@ -14,7 +14,7 @@ from dunning.calendar import utc_now
 from dunning.config import Policy
 from dunning.dispatch import Delivery, Dispatcher
 from dunning.gateway import SendError, TransientSendError, UnansweredSendError
-from dunning.recovery import Verdict, settle_interrupted
+from dunning.recovery import ABANDONED_RUN_AFTER, Verdict, settle_interrupted
 from dunning.state.store import PlannedMessage
 
 from .context import store, trace_for
@@ -67,15 +67,16 @@ def recover_interrupted_sends(policy: Policy, run_id: int | None) -> list[tuple[
     Returns (verdict, line) per message, for the run summary.
     """
     logger = get_run_logger()
-    state, trace, now = store(), trace_for(run_id), utc_now()
+    state, now = store(), utc_now()
+    trace = trace_for(run_id, "nightly-run" if run_id else "dispatch-run")
     delay = timedelta(minutes=policy.dispatch.resend_interrupted_after_minutes)
-    for stale_run in state.close_abandoned_runs(trace, now - delay):
+    for stale_run in state.close_abandoned_runs(trace, now - ABANDONED_RUN_AFTER):
         logger.warning("Run %d was still marked running %s after it started: its process died; closed as failed.",
-                       stale_run, delay)
+                       stale_run, ABANDONED_RUN_AFTER)
     outcomes = []
     for send in state.interrupted_sends():
         recovery = settle_interrupted(send, now, delay)
-        changed = state.settle_interrupted(trace, send, recovery)
+        changed = state.apply_recovery(trace, send, recovery)
         line = f"action {send.action_ids[0]}: {send.what}: {recovery.reason}"
         if recovery.verdict is Verdict.sent:
             logger.info("Interrupted send settled as sent, %s.", line)

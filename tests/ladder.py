@@ -45,3 +45,20 @@ def record_delivery_event(backend, message_key: str, event: str, sg_message_id: 
                         "dunning_action_id": message_key}]).encode()
     outcome = DeliveryStore(state_engine(backend.state_url)).record_events(parse_events(body))
     assert outcome.recorded == 1
+
+
+def let_time_pass(backend, hours: float) -> None:
+    """The clock moves on after a crash: what was left 'sending', and the runs left 'running',
+    were last touched that much earlier."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from dunning.state.schema import actions, runs
+
+    earlier = timedelta(hours=hours)
+    with state_engine(backend.state_url).begin() as conn:
+        for row in conn.execute(select(actions.c.id, actions.c.updated_at).where(actions.c.status == "sending")).all():
+            conn.execute(update(actions).where(actions.c.id == row.id).values(updated_at=row.updated_at - earlier))
+        for run in conn.execute(select(runs.c.id, runs.c.started_at).where(runs.c.status == "running")).all():
+            conn.execute(update(runs).where(runs.c.id == run.id).values(started_at=run.started_at - earlier))

@@ -124,6 +124,10 @@ def _set(*path_and_value):
                      "ladder.reliable.reminder_1.action", "send", id="unknown-action"),
         pytest.param(_set("tolerance", "a lot"), "tolerance", "decimal", id="tolerance-not-a-number"),
         pytest.param(lambda p: p["ladder"].pop("chronic"), "ladder.chronic", "required", id="segment-missing"),
+        pytest.param(_set("dispatch", "resend_interrupted_after_minutes", 0), "dispatch.resend_interrupted_after_minutes",
+                     "greater than or equal to 1", id="resend-at-once"),
+        pytest.param(lambda p: p["dispatch"].update(timeout_seconds=120, resend_interrupted_after_minutes=3),
+                     "dispatch", "at least 2 x timeout_seconds (240 s)", id="resend-before-the-answer-could-come"),
     ],
 )
 def test_a_wrong_policy_names_the_file_and_the_key(config_copy, change, dotted_key, says):

@@ -19,7 +19,7 @@ from dunning.config import Step
 from dunning.recovery import InterruptedSend, Verdict, settle_interrupted
 from dunning.state.schema import actions, audit_events, runs
 from dunning.state.store import state_engine
-from ladder import record_delivery_event, run_the_ladder
+from ladder import let_time_pass, record_delivery_event, run_the_ladder
 
 NOW = datetime(2026, 3, 18, 9, 0, tzinfo=timezone.utc)
 AN_HOUR = timedelta(minutes=60)
@@ -59,8 +59,13 @@ def test_a_formal_notice_is_never_resent_automatically():
     for channel, document in (("email_and_letter", "/var/pq/formal_notice-41.pdf"), ("email", None)):
         send = interrupted(step=Step.formal_notice.value, channel=channel, document_path=document,
                            updated_at=NOW - timedelta(days=3))
-        recovery = settle_interrupted(send, NOW, timedelta(0))
+        recovery = settle_interrupted(send, NOW, AN_HOUR)
         assert recovery.verdict is Verdict.operator and "never resent automatically" in recovery.reason
+
+
+def test_within_the_delay_even_a_formal_notice_waits_its_run_may_still_be_sending_it():
+    send = interrupted(step=Step.formal_notice.value, channel="email_and_letter", updated_at=NOW - timedelta(minutes=5))
+    assert settle_interrupted(send, NOW, AN_HOUR).verdict is Verdict.wait
 
 
 def test_an_amicable_step_is_resent_only_after_the_delay():
@@ -151,9 +156,11 @@ def test_after_a_kill_the_next_run_settles_each_interrupted_send_without_a_blind
     assert rows[("FA-C1", "reminder_1")]["status"] == "sent"          # the event is proof at once
     assert rows[("FA-C1", "reminder_1")]["provider_message_id"] == "cMsg42"
     assert rows[("FA-A1", "reminder_1")]["status"] == rows[("FA-B1", "reminder_1")]["status"] == "sending"
+    assert rows[("FA-L1", "formal_notice")]["status"] == "sending" and rows[("FA-L1", "formal_notice")]["last_error"] is None
 
-    # After the delay, the amicable reminders go again, once; the formal notice waits for an operator.
-    edit_policy(backend.config_dir, dispatch={"resend_interrupted_after_minutes": 0})
+    # After the delay, the amicable reminders go again, once; the formal notice waits for an operator;
+    # the killed run, 13 hours on, is closed as failed.
+    let_time_pass(backend, hours=13)
     state = nightly_collection(as_of=notice_day, return_state=True)
     assert state.is_completed(), state.message
     rows = _rows(backend)
@@ -180,7 +187,11 @@ def test_after_a_kill_the_next_run_settles_each_interrupted_send_without_a_blind
         by_event.setdefault(event.event, []).append(event)
     assert len(by_event["action.recovered"]) == 1 and "'delivered' event" in by_event["action.recovered"][0].message
     assert len(by_event["action.interrupted"]) == 2
-    assert len(by_event["action.awaiting_operator"]) == 1      # said once, though two runs found it
+    assert len(by_event["action.awaiting_operator"]) == 1
+    assert nightly_collection(as_of=notice_day, return_state=True).is_completed()
+    with state_engine(backend.state_url).connect() as conn:    # said once, however many runs find it
+        assert conn.execute(select(func.count()).where(
+            audit_events.c.event == "action.awaiting_operator")).scalar_one() == 1
 
     # The operator checks SendGrid's activity and the print queue, then settles it.
     from flows.cli import app

@@ -35,6 +35,7 @@ from dunning.state.store import state_engine
 from sendgrid_server import FaultProfile, RecordedRequest
 
 from conftest import edit_policy
+from ladder import let_time_pass
 
 AS_OF = date(2026, 3, 18)       # a Wednesday in a half-year config/legal_fr.yaml covers
 DUE = date(2026, 3, 13)         # standard segment: reminder_1 on Monday 16th, due on AS_OF
@@ -54,7 +55,6 @@ DISPATCH = {
     # A hang costs this, not the production 15 s. A request left unanswered is not retried that
     # night (it may have been accepted: see the last test of this file); the next run resends it.
     "timeout_seconds": 2.0,
-    "resend_interrupted_after_minutes": 0,   # the second night follows at once
 }
 PROFILE = FaultProfile(seed=20260318, server_error=0.20, rate_limited=0.05, hang=0.02,
                        hang_seconds=3.0, rate_limit_reset_seconds=1)
@@ -431,6 +431,7 @@ def test_a_night_of_faults_sends_each_due_message_exactly_once(backend, messages
     for email in bad_debtors.values():            # ... the bad addresses are still bad
         sendgrid.fail_for(email, 400, BAD_REASON)
     before = len(requests)
+    let_time_pass(backend, hours=1)          # the unanswered ones are past the resend delay
     state2, wall2 = run_night(AS_OF)
     second = sendgrid.requests[before:]
     rows2 = ledger(backend)

@@ -357,7 +357,7 @@ class StateStore:
                 actions.c.id.in_(message.action_ids), actions.c.run_id == trace.run_id,
                 actions.c.status.in_([LedgerStatus.queued.value, LedgerStatus.failed.value]),
             ).values(status=LedgerStatus.sending.value, attempts=actions.c.attempts + 1, template=template,
-                     message_key=message.message_key, updated_at=utc_now())).rowcount
+                     message_key=message.message_key, provider=None, updated_at=utc_now())).rowcount
             if claimed != len(message.action_ids):
                 # Raising inside the transaction rolls back the rows that were claimed.
                 raise AlreadyHandled(f"message {message.message_key} was handled by another run")
@@ -450,11 +450,13 @@ class StateStore:
     def mark_skipped(self, trace: Trace, message: PlannedMessage, reason: str) -> None:
         """A queued message that must not go out after all (its invoice was settled since planning)."""
         with self.engine.begin() as conn:
-            conn.execute(update(actions).where(actions.c.id.in_(message.action_ids),
-                                               actions.c.status == LedgerStatus.queued.value).values(
-                status=LedgerStatus.skipped.value, reason=reason, updated_at=utc_now()))
-            self._append_audit(conn, trace, [("action.skipped", "action", str(a), f"Not sent: {reason}.", None)
-                                             for a in message.action_ids])
+            skipped = conn.execute(update(actions).where(
+                actions.c.id.in_(message.action_ids),
+                actions.c.status.in_([LedgerStatus.queued.value, LedgerStatus.failed.value])).values(
+                status=LedgerStatus.skipped.value, reason=reason, updated_at=utc_now())).rowcount
+            if skipped:
+                self._append_audit(conn, trace, [("action.skipped", "action", str(a), f"Not sent: {reason}.", None)
+                                                 for a in message.action_ids])
 
     def mark_unconfirmed(self, trace: Trace, message: PlannedMessage, provider: str, error: str) -> None:
         """The provider answered 2xx without an id: leave it 'sending' for an operator, never resend.
@@ -532,12 +534,14 @@ class StateStore:
             document_path=next((r.document_path for r in rows if r.document_path), None),
             delivery_event=events.get(key)) for key, rows in groups.items()]
 
-    def settle_interrupted(self, trace: Trace, send: InterruptedSend, recovery: Recovery) -> bool:
-        """Apply a verdict to rows still 'sending' (compare-and-set); False when nothing changed."""
+    def apply_recovery(self, trace: Trace, send: InterruptedSend, recovery: Recovery) -> bool:
+        """Apply a verdict to rows still 'sending' and untouched since they were read (compare-and-set:
+        another run may have settled and claimed them again meanwhile); False when nothing changed."""
         if recovery.verdict is Verdict.wait:
             return False
         now = utc_now()
-        sending = [actions.c.id.in_(send.action_ids), actions.c.status == LedgerStatus.sending.value]
+        sending = [actions.c.id.in_(send.action_ids), actions.c.status == LedgerStatus.sending.value,
+                   actions.c.updated_at <= send.updated_at]
         if recovery.verdict is Verdict.operator:
             # Said once in the audit trail, however many runs find it still waiting.
             sending.append(or_(actions.c.last_error.is_(None), actions.c.last_error != recovery.reason))
@@ -568,7 +572,8 @@ class StateStore:
                 runs.c.status == "running", runs.c.started_at < started_before,
                 runs.c.id != trace.run_id)).all()
             for run in abandoned:
-                reason = f"interrupted: its process ended without closing it (found by run {trace.run_id})"
+                finder = f"run {trace.run_id}" if trace.run_id else trace.actor
+                reason = f"interrupted: its process ended without closing it (found by {finder})"
                 conn.execute(update(runs).where(runs.c.id == run.id, runs.c.status == "running").values(
                     status="failed", finished_at=utc_now(), message=reason))
                 self._append_audit(conn, trace, [("run.failed", "run", str(run.id),
@@ -589,16 +594,7 @@ class StateStore:
         the legal queue exactly when its handoff is recorded.
         """
         now = utc_now()
-        invoice_ids = [d.invoice_id for d in request.decisions]
         with self.engine.begin() as conn:
-            evidence = [
-                {"invoice_number": r.invoice_number, "step": r.step, "as_of": r.as_of, "channel": r.channel,
-                 "provider": r.provider, "provider_message_id": r.provider_message_id, "document": r.document_path,
-                 "document_sha256": r.document_sha256}
-                for r in conn.execute(select(actions).where(
-                    actions.c.invoice_id.in_(invoice_ids), actions.c.status == LedgerStatus.sent.value
-                ).order_by(actions.c.as_of, actions.c.id))
-            ]
             handed = set(conn.execute(insert_unless_present(conn, actions).returning(actions.c.invoice_id), [
                 {"invoice_id": d.invoice_id, "invoice_number": d.invoice_number, "debtor_id": d.debtor_id,
                  "step": d.step.value, "channel": Channel.legal.value, "status": LedgerStatus.queued.value,
@@ -609,6 +605,15 @@ class StateStore:
             request = replace(request, decisions=tuple(d for d in request.decisions if d.invoice_id in handed))
             if not request.decisions:
                 return None, False
+            invoice_ids = [d.invoice_id for d in request.decisions]
+            evidence = [
+                {"invoice_number": r.invoice_number, "step": r.step, "as_of": r.as_of, "channel": r.channel,
+                 "provider": r.provider, "provider_message_id": r.provider_message_id, "document": r.document_path,
+                 "document_sha256": r.document_sha256}
+                for r in conn.execute(select(actions).where(
+                    actions.c.invoice_id.in_(invoice_ids), actions.c.status == LedgerStatus.sent.value
+                ).order_by(actions.c.as_of, actions.c.id))
+            ]
             case = conn.execute(select(legal_cases).where(
                 legal_cases.c.debtor_id == request.debtor_id, legal_cases.c.currency == request.currency,
                 legal_cases.c.status.in_([s.value for s in OPEN_STATUSES]))).first()
