@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from .config import Step
+from .delivery_events import LEDGER_EVENTS
 from .planner import Channel
 
 __all__ = ["ABANDONED_RUN_AFTER", "InterruptedSend", "Verdict", "Recovery", "settle_interrupted", "provider_id_from_event"]
@@ -26,9 +27,8 @@ __all__ = ["ABANDONED_RUN_AFTER", "InterruptedSend", "Verdict", "Recovery", "set
 # minutes; the sending window is 11 hours): the next run closes it as failed.
 ABANDONED_RUN_AFTER = timedelta(hours=12)
 
-# Events SendGrid emits only for a message it accepted (open and click included).
-ACCEPTANCE_EVENTS = frozenset({"processed", "delivered", "deferred", "bounce", "dropped", "spamreport",
-                               "unsubscribe", "group_unsubscribe", "open", "click"})
+# Events SendGrid emits only for a message it accepted: those the ledger records, and engagement.
+ACCEPTANCE_EVENTS = LEDGER_EVENTS | {"group_unsubscribe", "open", "click"}
 
 
 @dataclass(frozen=True)
