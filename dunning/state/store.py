@@ -412,14 +412,20 @@ class StateStore:
             conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
                 document_path=document_path, document_sha256=sha256, updated_at=utc_now()))
 
-    def mark_failed(self, trace: Trace, message: PlannedMessage, error: str, will_retry: bool) -> None:
+    def _record_answer(self, trace: Trace, message: PlannedMessage, values: dict, event: str, sentence: str,
+                       details: dict) -> None:
+        """The provider's answer (or its silence) on every row of the message, and its audit, at once."""
         with self.engine.begin() as conn:
             conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
-                status=LedgerStatus.failed.value, last_error=error, updated_at=utc_now()))
-            then = "will be retried" if will_retry else "will be tried again by the next run once fixed"
-            self._append_audit(conn, trace, [
-                ("action.failed", "action", str(action_id), f"Send failed ({error.rstrip('.')}); {then}.",
-                 {"error": error, "will_retry": will_retry}) for action_id in message.action_ids])
+                updated_at=utc_now(), **values))
+            self._append_audit(conn, trace, [(event, "action", str(action_id), sentence, details)
+                                             for action_id in message.action_ids])
+
+    def mark_failed(self, trace: Trace, message: PlannedMessage, error: str, will_retry: bool) -> None:
+        then = "will be retried" if will_retry else "will be tried again by the next run once fixed"
+        self._record_answer(trace, message, {"status": LedgerStatus.failed.value, "last_error": error},
+                            "action.failed", f"Send failed ({error.rstrip('.')}); {then}.",
+                            {"error": error, "will_retry": will_retry})
 
     def ledger_status_by_number(self, invoice_numbers: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         """(step, status) of every ledger row of these invoice numbers: why a resend found nothing."""
@@ -461,26 +467,18 @@ class StateStore:
     def mark_unconfirmed(self, trace: Trace, message: PlannedMessage, provider: str, error: str) -> None:
         """The provider answered 2xx without an id: leave it 'sending' for an operator, never resend.
         The provider is recorded, which tells this row from one a killed run left behind."""
-        with self.engine.begin() as conn:
-            conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
-                provider=provider, last_error=error, updated_at=utc_now()))
-            self._append_audit(conn, trace, [
-                ("action.unconfirmed", "action", str(action_id),
-                 f"Send not confirmed ({error.rstrip('.')}); it may have gone out, so it is not resent: "
-                 f"an operator checks the provider's activity for dunning_action_id {message.message_key}.",
-                 {"error": error}) for action_id in message.action_ids])
+        self._record_answer(trace, message, {"provider": provider, "last_error": error}, "action.unconfirmed",
+                            f"Send not confirmed ({error.rstrip('.')}); it may have gone out, so it is not resent: "
+                            f"an operator checks the provider's activity for dunning_action_id {message.message_key}.",
+                            {"error": error})
 
     def mark_unanswered(self, trace: Trace, message: PlannedMessage, error: str, resend_after_minutes: int) -> None:
         """The request reached the provider, which did not answer: it stays 'sending', with no provider,
         like a send a killed run left behind; the next run settles it (recovery rules)."""
-        with self.engine.begin() as conn:
-            conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
-                last_error=error, updated_at=utc_now()))
-            self._append_audit(conn, trace, [
-                ("action.unanswered", "action", str(action_id),
-                 f"Send unanswered ({error.rstrip('.')}). A delivery event from SendGrid settles it as sent; "
-                 f"otherwise a reminder is sent again by the first run {resend_after_minutes} min from now, "
-                 "and a formal notice waits for an operator.", {"error": error}) for action_id in message.action_ids])
+        self._record_answer(trace, message, {"last_error": error}, "action.unanswered",
+                            f"Send unanswered ({error.rstrip('.')}). A delivery event from SendGrid settles it as "
+                            f"sent; otherwise a reminder is sent again by the first run {resend_after_minutes} min "
+                            "from now, and a formal notice waits for an operator.", {"error": error})
 
     def resolve_unconfirmed(self, trace: Trace, action_id: int, outcome: LedgerStatus, note: str,
                             provider_message_id: str | None = None) -> str:
