@@ -28,8 +28,8 @@ from .planner import Channel, covering_credits
 from .receivables import late_payments
 from .arrangements import Installment, PaymentPlan
 from .rendering import (
-    PENALTY_STEPS, Debtor, EarlyPaymentDiscount, InstallmentDue, InvoiceLine, MessageContext, Renderer,
-    RenderingError,
+    PENALTY_STEPS, Debtor, EarlierReminder, EarlyPaymentDiscount, InstallmentDue, InvoiceLine, MessageContext,
+    Renderer, RenderingError,
 )
 from .state.store import AlreadyHandled, PlannedMessage, StateStore, Trace
 
@@ -122,7 +122,15 @@ class Dispatcher:
             penalties=self._penalties(step, first, rows),
             broken_promise_on=message.decisions[0].broken_promise_on,
             discount=self._discount(step, rows),
+            earlier_reminders=self._earlier_reminders(message),
         )
+
+    def _earlier_reminders(self, message: PlannedMessage) -> tuple[EarlierReminder, ...]:
+        """What the ledger says went out before for the message's invoices; MessageContext merges a
+        grouped message's reminders of one date and step into one mention."""
+        sent = self.store.earlier_reminders([d.invoice_id for d in message.decisions], before=self.as_of,
+                                            excluding=message.action_ids)
+        return tuple(EarlierReminder(step=r.step.value, sent_on=r.sent_on) for r in sent)
 
     def _installment_context(self, message: PlannedMessage) -> MessageContext:
         plan, installment = self.installments[message.decisions[0].invoice_id]

@@ -61,6 +61,7 @@ from reportlab.platypus import (
 )
 
 from dunning.config import AMICABLE_STEPS, CompanyIdentity, Step
+from dunning.formal_notice import TRIBUNAL_DE_COMMERCE, TRIBUNAL_JUDICIAIRE, court_for, debtor_country
 from dunning.penalties import Basis, PenaltyStatement
 from dunning.rendering import Debtor, MessageContext, RenderingError, template_environment
 
@@ -91,8 +92,6 @@ SMALL_CLAIMS_LIMIT = Decimal("5000.00")
 # The shortest deadline the policy allows (config policy.formal_notice.response_days is 8 to 15).
 MIN_RESPONSE_DAYS = 8
 
-TRIBUNAL_DE_COMMERCE = "tribunal de commerce"
-TRIBUNAL_JUDICIAIRE = "tribunal judiciaire"
 # Which form the requête en injonction de payer uses. The brief this module was written from had
 # them the other way round; the form itself is titled "12946*01 Demande en injonction de payer au
 # président du tribunal de commerce", and public guides (se-faire-payer.com, matuile.com) give
@@ -116,8 +115,6 @@ _EUROPEAN_ORDER_STATES = frozenset({
     "AT", "BE", "BG", "CY", "CZ", "DE", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU",
     "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 })
-# France, and the overseas departments, which carry ISO codes of their own in an address.
-_DOMESTIC = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT"})
 
 NOTICE_FILE = "formal_notice.pdf"
 DOSSIER_FILES = ("summary.json", "summary.html", "dossier.pdf")
@@ -130,26 +127,6 @@ class DocumentError(RenderingError):
 def sha256_hex(data: bytes) -> str:
     """The fingerprint stored in the ledger with the action, and printed in the dossier."""
     return hashlib.sha256(data).hexdigest()
-
-
-def _country(debtor: Debtor) -> str | None:
-    """The debtor's ISO country code, upper case; None when the accounting data has none (France)."""
-    return (debtor.country or "").strip().upper() or None
-
-
-def _abroad(debtor: Debtor) -> bool:
-    country = _country(debtor)
-    return country is not None and country not in _DOMESTIC
-
-
-def _court(debtor: Debtor) -> str | None:
-    # Between merchants the tribunal de commerce; against a consumer (a civil claim) the tribunal
-    # judiciaire. A professional who is not a merchant (liberal profession, association, SCI) also
-    # goes to the tribunal judiciaire: the dossier says so, since the accounting data cannot tell.
-    # A debtor abroad: None, the competent court is for the lawyer to determine.
-    if _abroad(debtor):
-        return None
-    return TRIBUNAL_JUDICIAIRE if debtor.is_consumer else TRIBUNAL_DE_COMMERCE
 
 
 def _check_basis(statement: PenaltyStatement, is_consumer: bool, who: str) -> None:
@@ -239,9 +216,8 @@ def render_ar_cover_pdf(letter: FormalNoticeLetter, templates_dir: Path) -> byte
 
 
 def _letter_variables(letter: FormalNoticeLetter) -> dict[str, Any]:
+    # The figures are the context's FormalNoticeFigures, which the email copy prints too.
     ctx = letter.context
-    statement = letter.statement
-    order = {invoice.number: index for index, invoice in enumerate(ctx.invoices)}
     return {
         "company": ctx.company,
         "debtor": ctx.debtor,
@@ -250,14 +226,10 @@ def _letter_variables(letter: FormalNoticeLetter) -> dict[str, Any]:
         "language": ctx.language,
         "place": letter.place,
         "letter_date": letter.letter_date,
-        "response_deadline": ctx.response_deadline,
-        "penalties": statement,
-        "penalty_lines": sorted(statement.lines, key=lambda line: order[line.invoice_number]),
-        "principal": ctx.total_due,
-        "total": ctx.total_with_penalties,
+        "penalties": letter.statement,
+        "notice": ctx.notice,
+        "earlier_reminders": ctx.earlier_reminders,
         "payment_reference": ctx.payment_reference,
-        "is_consumer": ctx.debtor.is_consumer,
-        "court": _court(ctx.debtor),
     }
 
 
@@ -354,8 +326,8 @@ class Procedure:
 
 
 def recommended_procedure(ctx: DossierContext) -> Procedure:
-    country = _country(ctx.debtor)
-    court = _court(ctx.debtor)
+    country = debtor_country(ctx.debtor)
+    court = court_for(ctx.debtor)
     if court is None:
         european = country in _EUROPEAN_ORDER_STATES
         return Procedure(

@@ -19,6 +19,11 @@ From reminder_2 onwards a message may carry a PenaltyStatement: the late-payment
 recovery indemnity are then shown beside the invoices, worded by the statement's legal basis. For
 invoices not in euros the 40 EUR indemnity (D441-5) is a line of its own in euros, outside the total.
 
+A message quotes the earlier reminders of its invoices that went out (EarlierReminder, read from the
+ledger by the dispatcher), with their dates; when none did, it opens neutrally and claims none
+(DESIGN.md rule 14). The formal notice's email copy reads the same FormalNoticeFigures as its PDF
+(dunning.formal_notice): the same amounts, deadline and court.
+
 The installment steps remind one installment of a payment plan (échéancier), before its due date and
 once it is overdue; their message carries an InstallmentDue, asks for that installment's amount under
 the reference PLAN-<plan>-<seq>, and never shows penalties.
@@ -28,10 +33,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from babel import Locale
 from babel.dates import format_date as _babel_format_date
@@ -42,9 +48,11 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from dunning.config import CompanyIdentity, Step
+from dunning.formal_notice import FormalNoticeFigures
 from dunning.penalties import PenaltyStatement
 
 __all__ = [
+    "EarlierReminder",
     "EarlyPaymentDiscount",
     "INSTALLMENT_STEPS",
     "InstallmentDue",
@@ -59,6 +67,7 @@ __all__ = [
     "Renderer",
     "format_money",
     "format_date",
+    "format_date_list",
     "format_rate",
     "resolve_language",
     "template_environment",
@@ -115,6 +124,49 @@ def format_date(d: date, language: str) -> str:
     if lang == "fr" and d.day == 1:
         return _babel_format_date(d, "d'er' MMMM y", locale=_LOCALES[lang])
     return _babel_format_date(d, "long", locale=_LOCALES[lang])
+
+
+def format_date_list(days: Sequence[date], language: str) -> str:
+    """The dates of earlier reminders after 'notre rappel' / 'our reminder(s)', month and year said once:
+
+    'du 4 août 2026', 'des 4 et 19 août 2026', 'des 28 juillet et 4 août 2026',
+    'du 20 décembre 2025 et du 4 janvier 2026'; 'of August 4, 2026', 'of August 4 and 19, 2026',
+    'of December 20, 2025 and January 4, 2026'.
+    """
+    lang = resolve_language(language)
+    days = sorted(set(days))
+    if not days:
+        raise ValueError("no date to list")
+    if len(days) == 1:
+        return f"{'du' if lang == 'fr' else 'of'} {format_date(days[0], lang)}"
+    if len({d.year for d in days}) > 1:
+        if lang == "fr":
+            return _and([f"du {format_date(d, lang)}" for d in days], lang)
+        return "of " + _and([format_date(d, lang) for d in days], lang)
+    # One year: each month written once, after its days in French, before them in English.
+    months: dict[int, list[date]] = {}
+    for d in days:
+        months.setdefault(d.month, []).append(d)
+    groups = []
+    for same_month in months.values():
+        month = _babel_format_date(same_month[0], "MMMM", locale=_LOCALES[lang])
+        numbers = _and(["1er" if lang == "fr" and d.day == 1 else str(d.day) for d in same_month], lang)
+        groups.append(f"{numbers} {month}" if lang == "fr" else f"{month} {numbers}")
+    year = days[0].year
+    return f"des {_and(groups, lang)} {year}" if lang == "fr" else f"of {_and(groups, lang)}, {year}"
+
+
+def _and(parts: list[str], language: str) -> str:
+    word = " et " if language == "fr" else " and "
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + word + parts[-1]
+
+
+@dataclass(frozen=True)
+class EarlierReminder:
+    """A reminder of a message's invoices that went out before it: the message quotes its date."""
+
+    step: str
+    sent_on: date  # the business date it went out, the date its letter carries
 
 
 @dataclass(frozen=True)
@@ -183,6 +235,8 @@ class MessageContext:
     broken_promise_on: date | None = None      # the debtor promised to pay by then and did not
     discount: EarlyPaymentDiscount | None = None  # escompte offered in reminder_1 when config allows
     installment: InstallmentDue | None = None  # installment steps only: the installment reminded
+    # What the ledger says went out before, for these invoices; empty means none: the message claims none.
+    earlier_reminders: tuple[EarlierReminder, ...] = ()
 
     def __post_init__(self) -> None:
         # Steps are str Enums whose str() is 'Step.x'; keep the plain value for template names.
@@ -200,6 +254,13 @@ class MessageContext:
             raise ValueError(f"message to debtor {self.debtor.id} at {step} {need}")
         if self.penalties is not None:
             self._check_penalties(self.penalties)
+        later = [r for r in self.earlier_reminders if r.sent_on >= self.as_of]
+        if later:
+            raise ValueError(f"message to debtor {self.debtor.id} at {step} of {self.as_of} cannot quote a reminder "
+                             f"of {later[0].sent_on} as an earlier one")
+        # One mention per reminder: a grouped message's invoices often share theirs.
+        unique = sorted({(r.sent_on, getattr(r.step, "value", r.step)) for r in self.earlier_reminders})
+        object.__setattr__(self, "earlier_reminders", tuple(EarlierReminder(step=s, sent_on=d) for d, s in unique))
 
     def _check_penalties(self, statement: PenaltyStatement) -> None:
         # A statement for other invoices or another currency would print figures the debtor does not owe.
@@ -244,6 +305,11 @@ class MessageContext:
             and (statement.interest != 0 or statement.indemnity != 0 or statement.separate_eur_indemnity != 0)
         )
 
+    @cached_property
+    def notice(self) -> FormalNoticeFigures | None:
+        """The formal notice's figures, which its PDF and its email copy both print; None at other steps."""
+        return FormalNoticeFigures.of(self) if self.step == Step.formal_notice.value else None
+
     @property
     def total_with_penalties(self) -> Decimal:
         """The open amount plus interest and indemnity (the open amount alone when there are none).
@@ -271,6 +337,11 @@ def _money_filter(ctx: Context, amount: Decimal, currency: str | None = None, la
 @pass_context
 def _long_date_filter(ctx: Context, d: date, language: str | None = None) -> str:
     return format_date(d, language or ctx["language"])
+
+
+@pass_context
+def _reminder_dates_filter(ctx: Context, reminders: Sequence[EarlierReminder], language: str | None = None) -> str:
+    return format_date_list([r.sent_on for r in reminders], language or ctx["language"])
 
 
 @pass_context
@@ -312,6 +383,7 @@ def template_environment(templates_dir: Path) -> SandboxedEnvironment:
     env.filters["money"] = _money_filter
     env.filters["long_date"] = _long_date_filter
     env.filters["rate"] = _rate_filter
+    env.filters["reminder_dates"] = _reminder_dates_filter
     env.filters["country_name"] = _country_name_filter
     return env
 
@@ -361,6 +433,8 @@ class Renderer:
             "total_due": context.total_due,
             "payment_reference": context.payment_reference,
             "max_days_overdue": context.max_days_overdue,
+            "earlier_reminders": context.earlier_reminders,
+            "notice": context.notice,
             **extra,
         }
         try:

@@ -822,3 +822,75 @@ def test_every_document_rasterises_to_a_page_image(tmp_path, b2b_pdf, consumer_p
         image = tmp_path / f"{name}.png"
         assert image.read_bytes().startswith(b"\x89PNG")
         assert image.stat().st_size > 5_000, f"{name}: page 1 looks blank"
+
+
+# --- the letter and its email copy (DESIGN.md rule 14) -------------------------------------------
+
+
+def _words(text: str) -> str:
+    """An email part as a reader sees it: no markup, no entities, every run of spaces as one."""
+    import html as _html
+
+    return " ".join(_html.unescape(re.sub(r"<[^>]+>", " ", text)).replace("\u202f", " ").replace("\xa0", " ").split())
+
+
+def _amounts(text: str) -> set[str]:
+    """The amounts of a text: '1 484,56 €', '21,82 $US', '€1,586.38'. A French amount starts at a number's
+    first digit, so the year of a date just before it ('28 novembre 2025 500,00 €') is not its thousands."""
+    text = _words(text)
+    french = re.findall(r"(?<!\d)\d{1,3}(?: \d{3})*,\d{2} (?:€|\$US)", text)
+    english = re.findall(r"[€$]\d{1,3}(?:,\d{3})*\.\d{2}", text)
+    return set(french + english)
+
+
+@pytest.mark.parametrize("build", [b2b_letter, usd_letter, consumer_letter, part_paid_letter,
+                                   lambda: b2b_letter(harbour_tools()), lambda: b2b_letter(brasserie_liegeoise())],
+                         ids=["two-invoices", "usd", "consumer", "part-paid", "english-abroad", "belgian"])
+def test_the_email_copy_states_every_amount_deadline_and_court_of_its_pdf(build):
+    from dunning.rendering import Renderer, format_date, format_money
+
+    letter = build()
+    pdf_bytes = render_formal_notice_pdf(letter, TEMPLATES_DIR)
+    pdf = text_of(pdf_bytes)
+    in_pdf = _amounts(pdf)
+    message = Renderer(TEMPLATES_DIR).render_message(letter.context)
+    notice = letter.context.notice
+    assert notice is not None and in_pdf
+    deadline = format_date(notice.response_deadline, letter.context.language)
+    [consequence] = re.findall(r"(?:À défaut de paiement|If payment is not received).+?\.(?= |$)", pdf)
+    for part in (message.text, message.html):
+        assert _amounts(part) == in_pdf, (_amounts(part) ^ in_pdf)
+        assert f"{'au plus tard le' if letter.context.language == 'fr' else 'no later than'} {deadline}" in _words(part)
+        assert consequence in _words(part)
+    # The subject names the sum claimed, as the letter's demand does.
+    assert _amounts(message.subject) == _amounts(format_money(notice.total, letter.context.currency,
+                                                              letter.context.language))
+    assert _amounts(message.subject) <= in_pdf
+
+
+def test_the_email_copy_and_the_pdf_read_one_set_of_figures():
+    letter = b2b_letter()
+    assert letter.context.notice is letter.context.notice   # worked out once per message
+    assert (letter.context.notice.principal, letter.context.notice.total) == (Decimal("1484.56"), Decimal("1586.38"))
+    assert letter.context.notice.court == "tribunal de commerce"
+    assert [line.invoice_number for line in letter.context.notice.penalty_lines] == ["F2025-0142", "F2025-0157"]
+
+
+@pytest.mark.parametrize(("language", "debtor", "quoted", "neutral"), [
+    ("fr", boulangerie(), "Malgré nos rappels des 26 novembre et 8 décembre 2025, les 2 factures ci-dessous",
+     "Sauf erreur de notre part, les 2 factures ci-dessous"),
+    ("en", harbour_tools(), "Despite our reminders of November 26 and December 8, 2025, the 2 invoices below",
+     "According to our records, the 2 invoices below"),
+])
+def test_the_pdf_quotes_the_reminders_sent_or_none(language, debtor, quoted, neutral):
+    from dunning.rendering import EarlierReminder
+
+    letter = b2b_letter(debtor)
+    first_contact = text_of(render_formal_notice_pdf(letter, TEMPLATES_DIR))
+    assert neutral in first_contact
+    for claim in ("Malgré", "relances", "Despite", "previous reminders"):
+        assert claim not in first_contact
+    reminded = _with_context(letter, earlier_reminders=(EarlierReminder("reminder_1", date(2025, 11, 26)),
+                                                          EarlierReminder("reminder_2", date(2025, 12, 8))))
+    text = text_of(render_formal_notice_pdf(reminded, TEMPLATES_DIR))
+    assert quoted in text and neutral not in text

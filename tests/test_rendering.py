@@ -18,12 +18,14 @@ from dunning.rendering import (
     INSTALLMENT_STEPS,
     MESSAGE_STEPS,
     Debtor,
+    EarlierReminder,
     InstallmentDue,
     InvoiceLine,
     MessageContext,
     Renderer,
     RenderingError,
     format_date,
+    format_date_list,
     format_money,
     format_rate,
     resolve_language,
@@ -353,10 +355,12 @@ def test_formal_notice_letter_is_a_mise_en_demeure_with_deadline_and_consequence
     assert "mise en demeure" in letter
     assert "Lettre recommandée avec demande d'avis de réception" in letter
     assert "au plus tard le <strong>15 janvier 2027</strong>" in letter
+    # The court its PDF names (a merchant in France: the tribunal de commerce), never a vague one.
     assert (
-        "à défaut de paiement dans ce délai, nous saisirons la juridiction compétente "
+        "À défaut de paiement dans ce délai, nous saisirons le tribunal de commerce compétent "
         "d'une requête en injonction de payer" in letter
     )
+    assert "juridiction compétente" not in letter
     assert "1 234,56 €" in letter
     assert company.iban in letter
     assert "Paris, le 7 janvier 2027" in letter
@@ -394,6 +398,9 @@ def test_consumers_get_no_code_de_commerce_reference(renderer, company, step, la
     for document in (message.html, message.text, renderer.render_letter(context)):
         assert "Code de commerce" not in document
         assert "L441" not in document
+        # The one article a consumer is told of: the mise en demeure starts interest at the legal rate.
+        for civil_code in ("(article 1344-1 du Code civil)", "(article 1344-1 of the French Civil Code)"):
+            document = document.replace(civil_code, "") if step == "formal_notice" else document
         assert not re.search(r"\barticles?\b", document, re.IGNORECASE)
 
 
@@ -639,12 +646,15 @@ def test_formal_notice_demands_the_total_with_penalties(renderer, company):
     context = with_penalties(one_invoice_context(company, "formal_notice", "fr"))
     letter = plain(renderer.render_letter(context))
     assert (
-        "de nous régler la somme de <strong>1 234,56 €</strong>, majorée des pénalités de retard et de "
-        "l'indemnité forfaitaire indiquées ci-dessus, soit <strong>1 280,72 €</strong> au 7 janvier 2027, "
+        "nous vous mettons en demeure de nous régler la somme de <strong>1 280,72 €</strong> "
         "au plus tard le <strong>15 janvier 2027</strong>" in letter
     )
-    text = plain(renderer.render_message(context).text)
-    assert "soit 1 280,72 € au 7 janvier 2027, au plus tard le 15 janvier 2027" in text
+    message = renderer.render_message(context)
+    assert "la somme de 1 280,72 € au plus tard le 15 janvier 2027" in plain(message.text)
+    # Subject and payment instructions ask for the same sum, not the principal alone.
+    assert plain(message.subject).endswith("– 1 280,72 €")
+    assert "Montant : 1 280,72 €" in plain(message.text)
+    assert "Montant : 1 234,56 €" not in plain(message.text)
 
 
 @pytest.mark.parametrize(
@@ -732,14 +742,14 @@ def test_formal_notice_in_another_currency_demands_the_euro_indemnity_apart(rend
     context = usd_context(company, "formal_notice", "fr")
     letter = plain(renderer.render_letter(context))
     assert (
-        "de nous régler la somme de <strong>1 234,56 $US</strong>, majorée des pénalités de retard indiquées "
-        "ci-dessus, soit <strong>1 240,72 $US</strong> au 7 janvier 2027, ainsi que <strong>40,00 €</strong> au titre "
+        "de nous régler la somme de <strong>1 240,72 $US</strong>, ainsi que <strong>40,00 €</strong> au titre "
         "de l'indemnité forfaitaire pour frais de recouvrement, au plus tard le <strong>15 janvier 2027</strong>"
         in letter
     )
     text = plain(renderer.render_message(usd_context(company, "formal_notice", "en")).text)
-    assert ("plus the late-payment penalties shown above, that is $1,240.72 as at January 7, 2027, together with "
-            "€40.00 as the fixed recovery indemnity, no later than January 15, 2027") in text
+    assert ("formal notice to pay the sum of $1,240.72, together with €40.00 as the fixed recovery indemnity, "
+            "no later than January 15, 2027") in text
+    assert "Recovery indemnity, in euros: €40.00" in text
 
 
 def test_a_euro_indemnity_alone_is_still_shown(company):
@@ -932,3 +942,137 @@ def test_installment_reminders_never_show_penalties(renderer, company, step, lan
     for document in documents(renderer, context):
         assert "L441" not in document
         assert PENALTY_TEXT[language][0] not in document
+
+
+# --- earlier reminders: quoted with their dates, or not at all (DESIGN.md rule 14) -----------------
+
+REMINDER_1_ON = date(2026, 11, 26)   # the standard ladder's reminder_1 of F2026-0142 (+3)
+SECOND_ON = date(2026, 12, 3)        # a second one, before the reminder_2 of 8 December
+QUOTED = {
+    "fr": {1: "Malgré notre rappel du 26 novembre 2026, la facture F2026-0142",
+           2: "Malgré nos rappels des 26 novembre et 3 décembre 2026, la facture F2026-0142"},
+    "en": {1: "Despite our reminder of November 26, 2026, invoice F2026-0142",
+           2: "Despite our reminders of November 26 and December 3, 2026, invoice F2026-0142"},
+}
+NEUTRAL = {"fr": "Sauf erreur de notre part, la facture F2026-0142", "en": "According to our records, invoice F2026-0142"}
+# Every way the templates ever claimed an earlier reminder.
+CLAIMS = ("Malgré", "précédent", "relances amiables", "Deuxième relance", "Despite", "previous", "Second reminder")
+
+
+def sent_before(*days: date) -> tuple[EarlierReminder, ...]:
+    steps = ("reminder_1", "reminder_2", "reminder_3")
+    return tuple(EarlierReminder(step=steps[index], sent_on=day) for index, day in enumerate(days))
+
+
+def every_part(renderer: Renderer, context: MessageContext) -> list[str]:
+    message = renderer.render_message(context)
+    return [plain(part) for part in (message.subject, message.html, message.text, renderer.render_letter(context))]
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", ["reminder_2", "reminder_3", "formal_notice"])
+def test_a_first_contact_says_nothing_of_earlier_reminders(renderer, company, step, language):
+    context = with_penalties(one_invoice_context(company, step, language))
+    assert context.earlier_reminders == ()
+    parts = every_part(renderer, context)
+    for part in parts:
+        for claim in CLAIMS:
+            assert claim not in part, claim
+    assert all(NEUTRAL[language] in part for part in parts[1:])
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", ["reminder_2", "reminder_3", "formal_notice"])
+@pytest.mark.parametrize("count", [1, 2])
+def test_earlier_reminders_are_quoted_with_their_dates(renderer, company, step, language, count):
+    context = replace(one_invoice_context(company, step, language),
+                      earlier_reminders=sent_before(REMINDER_1_ON, SECOND_ON)[:count])
+    for part in every_part(renderer, context)[1:]:
+        assert QUOTED[language][count] in part
+        assert NEUTRAL[language] not in part
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_reminder_2_is_called_the_second_only_after_a_first(renderer, company, language):
+    context = one_invoice_context(company, "reminder_2", language)
+    second = {"fr": "Deuxième relance", "en": "Second reminder"}[language]
+    assert not renderer.render_message(context).subject.startswith(second)
+    quoted = replace(context, earlier_reminders=sent_before(REMINDER_1_ON))
+    assert renderer.render_message(quoted).subject.startswith(second)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("step", ["pre_due", "reminder_1"])
+def test_courtesy_and_first_reminders_never_claim_an_earlier_one(renderer, company, step, language):
+    for part in every_part(renderer, one_invoice_context(company, step, language)):
+        for claim in CLAIMS:
+            assert claim not in part, claim
+
+
+def test_a_grouped_message_mentions_a_shared_reminder_once(renderer, company):
+    """Both invoices had their reminder_1 in one message of 26 November: one reminder, not two."""
+    shared = (EarlierReminder("reminder_1", REMINDER_1_ON), EarlierReminder(Step.reminder_1, REMINDER_1_ON))
+    context = replace(two_invoices_context(company, "reminder_2"), earlier_reminders=shared)
+    assert context.earlier_reminders == (EarlierReminder("reminder_1", REMINDER_1_ON),)
+    text = plain(renderer.render_message(context).text)
+    assert "Malgré notre rappel du 26 novembre 2026, les factures ci-dessous restent impayées" in text
+
+
+def test_reminders_of_one_day_at_two_steps_are_two_reminders_of_one_date(renderer, company):
+    context = replace(two_invoices_context(company, "reminder_3"),
+                      earlier_reminders=(EarlierReminder("reminder_2", SECOND_ON),
+                                         EarlierReminder("reminder_1", SECOND_ON)))
+    assert "Malgré nos rappels du 3 décembre 2026, les factures" in plain(renderer.render_message(context).text)
+
+
+def test_a_message_cannot_quote_a_reminder_of_its_own_date_or_later(company):
+    context = one_invoice_context(company, "reminder_2")
+    with pytest.raises(ValueError, match="cannot quote a reminder of 2026-12-08"):
+        replace(context, earlier_reminders=sent_before(context.as_of))
+
+
+@pytest.mark.parametrize(
+    ("days", "fr", "en"),
+    [
+        ([date(2026, 8, 4)], "du 4 août 2026", "of August 4, 2026"),
+        ([date(2026, 8, 1)], "du 1er août 2026", "of August 1, 2026"),
+        ([date(2026, 8, 19), date(2026, 8, 4)], "des 4 et 19 août 2026", "of August 4 and 19, 2026"),
+        ([date(2026, 7, 28), date(2026, 8, 4)], "des 28 juillet et 4 août 2026", "of July 28 and August 4, 2026"),
+        ([date(2026, 7, 4), date(2026, 8, 1), date(2026, 9, 1)], "des 4 juillet, 1er août et 1er septembre 2026",
+         "of July 4, August 1 and September 1, 2026"),
+        ([date(2025, 12, 20), date(2026, 1, 4)], "du 20 décembre 2025 et du 4 janvier 2026",
+         "of December 20, 2025 and January 4, 2026"),
+        ([date(2026, 8, 4), date(2026, 8, 4)], "du 4 août 2026", "of August 4, 2026"),
+    ],
+)
+def test_format_date_list(days, fr, en):
+    assert format_date_list(days, "fr") == fr
+    assert format_date_list(days, "en") == en
+
+
+# --- the formal notice's email copy is its letter -------------------------------------------------
+
+
+def test_formal_notice_copy_asks_for_the_total_everywhere_it_states_an_amount(renderer, company):
+    """Subject, request and payment box: 1 280,72 € (principal 1 234,56 + penalties 6,16 + 40,00), not 1 234,56."""
+    context = with_penalties(one_invoice_context(company, "formal_notice", "fr"))
+    assert context.notice.total == context.total_with_penalties == Decimal("1280.72")
+    message = renderer.render_message(context)
+    assert plain(message.subject) == "Mise en demeure de payer – facture F2026-0142 – 1 280,72 €"
+    for part in (" ".join(plain(message.text).split()), " ".join(plain(re.sub(r"<[^>]+>", " ", message.html)).split())):
+        assert "la somme de 1 280,72 € au plus tard le 15 janvier 2027" in part
+        assert "Montant 1 280,72 €" in part.replace(" : ", " ")
+        assert "Principal restant dû 1 234,56 €" in part.replace(" : ", " ")
+        assert "nous saisirons le tribunal de commerce compétent" in part
+
+
+@pytest.mark.parametrize(("debtor", "court"), [
+    (boulangerie("fr"), "le tribunal de commerce compétent d'une requête en injonction de payer"),
+    (boulangerie("fr", is_consumer=True), "le tribunal judiciaire compétent d'une requête en injonction de payer"),
+    (boulangerie("fr", country="BE"), "la juridiction compétente d'une demande en paiement"),
+])
+def test_formal_notice_copy_names_the_court_of_its_letter(renderer, company, debtor, court):
+    context = one_invoice_context(company, "formal_notice", "fr", debtor)
+    message = renderer.render_message(context)
+    for part in (message.text, re.sub(r"<[^>]+>", " ", message.html)):
+        assert f"À défaut de paiement dans ce délai, nous saisirons {court}." in " ".join(plain(part).split())

@@ -30,7 +30,7 @@ from .schema import (
     legal_case_invoices, legal_cases, quarantine, runs,
 )
 
-__all__ = ["Trace", "StateStore", "dialect_insert", "insert_unless_present", "PlannedMessage", "AlreadyHandled", "StateSchemaError", "state_url", "state_engine",
+__all__ = ["Trace", "StateStore", "SentReminder", "REMINDER_STEPS", "dialect_insert", "insert_unless_present", "PlannedMessage", "AlreadyHandled", "StateSchemaError", "state_url", "state_engine",
            "upgrade_database", "check_migrated", "jsonable"]
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
@@ -136,6 +136,24 @@ class PlannedMessage:
     as_of: date | None = None
 
 
+# What a later message may call "notre rappel": a reminder of an overdue invoice, posted or emailed.
+# Not pre_due (a courtesy notice before the due date), not a phone task (a call leaves the debtor no
+# dated reminder to find), not the formal notice (a mise en demeure, not a reminder).
+REMINDER_STEPS = (Step.reminder_1, Step.reminder_2, Step.reminder_3)
+_WRITTEN = (Channel.email, Channel.letter)
+# SendGrid's word that an email never reached the debtor: it cannot be quoted to them.
+_UNDELIVERED = ("bounce", "dropped")
+
+
+@dataclass(frozen=True)
+class SentReminder:
+    """A reminder the ledger records as gone out for an invoice, on the business date it went out."""
+
+    invoice_id: str
+    step: Step
+    sent_on: date    # the row's as_of once sent: the date the letter carries (mark_sent's `on`)
+
+
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -231,6 +249,24 @@ class StateStore:
                     entries.append(LedgerEntry(row.invoice_id, Step(row.step), LedgerStatus(row.status),
                                                Channel(row.channel), row.as_of))
         return entries
+
+    def earlier_reminders(self, invoice_ids: Sequence[str], before: date,
+                          excluding: Sequence[int] = ()) -> list[SentReminder]:
+        """The reminders that went out for these invoices before `before`, oldest first: what a message
+        may quote (DESIGN.md rule 14). `excluding` names the ledger rows of the message itself."""
+        query = select(actions.c.id, actions.c.invoice_id, actions.c.step, actions.c.as_of).where(
+            actions.c.invoice_id.in_(bindparam("ids", expanding=True)),
+            actions.c.status == LedgerStatus.sent.value,
+            actions.c.step.in_([s.value for s in REMINDER_STEPS]),
+            actions.c.channel.in_([c.value for c in _WRITTEN]),
+            or_(actions.c.delivery_status.is_(None), actions.c.delivery_status.not_in(_UNDELIVERED)),
+            actions.c.as_of < before)
+        found = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(invoice_ids)):
+                found += [SentReminder(r.invoice_id, Step(r.step), r.as_of)
+                          for r in conn.execute(query, {"ids": list(chunk)}) if r.id not in excluding]
+        return sorted(found, key=lambda r: (r.sent_on, r.step.rank, r.invoice_id))
 
     def active_holds(self, as_of: date) -> list[Hold]:
         query = select(holds).where(holds.c.released_at.is_(None),
