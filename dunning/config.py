@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 __all__ = [
     "Step",
     "AMICABLE_STEPS",
+    "PENALTY_STEPS",
+    "FIRST_CONTACT_STEPS",
     "Segment",
     "StepAction",
     "StepRule",
@@ -54,6 +56,11 @@ class Step(str, Enum):
 
 
 AMICABLE_STEPS = (Step.pre_due, Step.reminder_1, Step.reminder_2, Step.reminder_3)
+# The steps whose message states late-payment penalties to a business (the same list as
+# dunning.rendering.PENALTY_STEPS, which the planner cannot import: rendering is the way out).
+PENALTY_STEPS = frozenset({Step.reminder_2, Step.reminder_3, Step.formal_notice})
+# The steps a first contact may start at (rule 2): an amicable reminder, not the courtesy pre_due.
+FIRST_CONTACT_STEPS = (Step.reminder_1, Step.reminder_2, Step.reminder_3)
 
 
 class Segment(str, Enum):
@@ -246,18 +253,41 @@ class FormalNotice(_Strict):
     response_days: int = Field(8, ge=8, le=15, description="Deadline given in the mise en demeure.")
 
 
+class LegalThresholds(_Strict):
+    min_principal: Decimal = Field(
+        Decimal("250.00"), ge=0,
+        description="Rule 13: an invoice whose open principal (company currency) is below this is not handed "
+                    "to the legal queue; it waits for an operator's decision.")
+
+
 class Policy(_Strict):
     tolerance: Decimal = Field(Decimal("1.00"), ge=0, description="Residuals at or below are not chased.")
+    first_contact_step: Step = Field(
+        Step.reminder_1,
+        description="Rule 2: where an invoice nothing was ever sent for starts, however old it is "
+                    "(reminder_1, reminder_2 or reminder_3; pre_due while it is not yet due).")
+    min_days_between_messages: int = Field(
+        7, ge=0, le=90, description="Rule 11: days (as-of dates) between two messages for one invoice; 0: none.")
     calendar: CalendarRules = CalendarRules()
     segments: SegmentRules = SegmentRules()
     gates: Gates = Gates()
     limits: Limits = Limits()
     formal_notice: FormalNotice = FormalNotice()
+    legal: LegalThresholds = LegalThresholds()
     escompte: Escompte = Escompte()
     installments: Installments = Installments()
     send_window: SendWindow = SendWindow()
     dispatch: Dispatch = Dispatch()
     ladder: Ladder
+
+    @field_validator("first_contact_step")
+    @classmethod
+    def _first_contact_is_a_reminder(cls, step: Step) -> Step:
+        if step not in FIRST_CONTACT_STEPS:
+            raise ValueError(f"{step.value} cannot be a first contact: use one of "
+                             f"{', '.join(s.value for s in FIRST_CONTACT_STEPS)} (a first contact is an amicable "
+                             "reminder; pre_due goes first by itself while an invoice is not yet due)")
+        return step
 
 
 # Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is SendGrid's job.

@@ -2,14 +2,26 @@
 
 A pure function of (receivables, segments, credits, holds, ledger, as_of, policy, calendar).
 Every invoice considered gets at least one Decision with a reason an auditor can read, including
-the ones held back. The numbered rules are those of DESIGN.md ("Planner rules").
+the ones held back. The numbered rules are those of DESIGN.md ("Planner rules"):
+
+- Rule 6 (what gets no message), prescription, disputes, holds, plans and promises come first.
+- Rules 1-5, 9 and 11 choose the step (dunning.ladder): a first contact starts at
+  `policy.first_contact_step` however old the invoice is, then one step at a time, the formal notice
+  and the legal handoff behind their gates, at least `policy.min_days_between_messages` between two
+  messages (or phone tasks, or approval requests) for one invoice.
+- Rule 8: a debtor without a usable email gets letters.
+- Rules 10 and 12: at most `limits.max_messages_per_debtor_per_day` messages to a debtor per day; a
+  debtor's formal notices of one day and currency are one registered letter (one message).
+- Rule 13: an invoice whose open principal is below `legal.min_principal` (company currency), or in
+  another currency, is never handed to the legal queue: it awaits an operator's decision.
+- With `rates_missing`, the steps that state penalties to a business are held; the rest goes.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from enum import Enum
 from typing import Iterable, Sequence
@@ -18,8 +30,11 @@ import pandas as pd
 
 from .calendar import BusinessCalendar
 from .arrangements import ESCALATION, Arrangements, HoldKind
-from .config import AMICABLE_STEPS, Policy, Segment, SegmentLadder, Step, StepAction
+from .config import PENALTY_STEPS, Policy, Segment, SegmentLadder, Step, StepAction
 from .delivery_events import AddressFlag
+from .ladder import (
+    MESSAGE_CHANNELS, Channel, LedgerEntry, LedgerStatus, choose_step, gate, is_done, spacing, step_dates,
+)
 from .legal_fr import LegalTables, is_prescribed, prescription_approaching, prescription_date
 from .money import ZERO
 
@@ -40,42 +55,11 @@ __all__ = [
 class Outcome(str, Enum):
     send = "send"                            # a message to dispatch (email or letter)
     phone_task = "phone_task"                # a person calls the debtor
-    awaiting_approval = "awaiting_approval"  # a manager approves before it goes
+    awaiting_approval = "awaiting_approval"  # a manager approves before it goes; an operator decides (rule 13)
     legal_handoff = "legal_handoff"          # the invoice joins the debtor's case in the legal queue
-    superseded = "superseded"                # a lower step left behind by catch-up (rule 2)
+    superseded = "superseded"                # a due step left below the one chosen, never sent (rules 2, 3)
     deferred = "deferred"                    # over the per-debtor daily limit (rule 10)
     held = "held"                            # nothing today; the reason says why
-
-
-class Channel(str, Enum):
-    email = "email"
-    letter = "letter"                        # print queue: debtor without email (rule 8)
-    email_and_letter = "email_and_letter"    # formal notice: registered letter plus an email copy
-    phone = "phone"
-    legal = "legal"
-
-
-MESSAGE_CHANNELS = frozenset({Channel.email, Channel.letter, Channel.email_and_letter})
-
-
-class LedgerStatus(str, Enum):
-    queued = "queued"              # recorded, not yet handed to the provider (or an operator's task)
-    sending = "sending"            # handed to the provider, answer not recorded yet
-    sent = "sent"                  # accepted by the provider, or placed in the print queue
-    failed = "failed"              # refused or never accepted: tried again by the next run
-    skipped = "skipped"            # superseded; never sent
-    awaiting_approval = "awaiting_approval"
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """One row of the actions ledger as the planner needs it."""
-
-    invoice_id: str
-    step: Step
-    status: LedgerStatus
-    channel: Channel
-    as_of: date                    # as-of date of the run that last acted on it (rule 9)
 
 
 @dataclass(frozen=True)
@@ -112,32 +96,12 @@ class Decision:
     group_key: str | None = field(default=None, compare=False)  # decisions sharing it make one message
 
 
-def step_dates(due_date: date, ladder: SegmentLadder, calendar: BusinessCalendar) -> dict[Step, date]:
-    """Rule 1: due date plus the step's days, moved to the next business day."""
-    return {
-        step: calendar.next_business_day(due_date + timedelta(days=rule.days))
-        for step in Step
-        if (rule := ladder.rule(step)) is not None
-    }
-
-
-def _done(entry: LedgerEntry) -> bool:
-    """A step that must never be done again for this invoice."""
-    if entry.status in (LedgerStatus.sent, LedgerStatus.skipped, LedgerStatus.awaiting_approval):
-        return True
-    return entry.status == LedgerStatus.queued and entry.channel not in MESSAGE_CHANNELS
-
-
-def _went_out(entry: LedgerEntry | None, by: date) -> bool:
-    if entry is None or entry.as_of > by:
-        return False
-    return entry.status == LedgerStatus.sent or (entry.status == LedgerStatus.queued and entry.channel == Channel.phone)
-
-
 class _Planner:
     def __init__(self, policy: Policy, calendar: BusinessCalendar, as_of: date, legal: LegalTables | None,
-                 address_flags: Sequence[AddressFlag] = ()) -> None:
+                 address_flags: Sequence[AddressFlag] = (), company_currency: str = "EUR",
+                 rates_missing: str | None = None) -> None:
         self.policy, self.calendar, self.as_of, self.legal = policy, calendar, as_of, legal
+        self.company_currency, self.rates_missing = company_currency, rates_missing
         self.address_flags: dict[str, list[AddressFlag]] = defaultdict(list)
         for flag in address_flags:
             self.address_flags[flag.debtor_id].append(flag)
@@ -174,10 +138,10 @@ class _Planner:
             handed_off = entries.get(Step.legal_handoff)
             if handed_off is None and prescription_approaching(invoice["due_date"], invoice["is_consumer"],
                                                                self.as_of, self.legal):
-                # Losing the claim outweighs the ladder, disputes and holds: a lawyer decides now.
-                return [Decision(**base, outcome=Outcome.legal_handoff, channel=Channel.legal,
-                                 step=Step.legal_handoff, step_date=self.as_of,
-                                 reason=f"prescription approaching: the claim is prescribed on {prescribed_on}")]
+                # Losing the claim outweighs the ladder, disputes and holds: a lawyer decides now,
+                # or for a small claim an operator (rule 13).
+                reason = f"prescription approaching: the claim is prescribed on {prescribed_on}"
+                return [self._handoff(base, invoice, reason, self.as_of)]
         dispute = agreed.disputes.get(invoice["invoice_id"])
         if dispute is not None:
             note = f": {dispute.note}" if dispute.note else ""
@@ -213,32 +177,35 @@ class _Planner:
         dates = step_dates(invoice["due_date"], ladder, self.calendar)
         return self._ladder(base, invoice, ladder, dates, entries, held)
 
-    def _ladder(self, base, invoice, ladder, dates, entries, held) -> list[Decision]:
+    def _ladder(self, base, invoice, ladder: SegmentLadder, dates: dict[Step, date],
+                entries: dict[Step, LedgerEntry], held) -> list[Decision]:
+        """Rules 1-5, 9 and 11 (dunning.ladder), then the step's channel (rule 8) and outcome.
+
+        First contact at `policy.first_contact_step`, then at most one step above the highest one
+        done; due steps left below are superseded with the reason. A formal notice waits for the
+        ladder's last amicable step to have gone out (rule 4), a legal handoff for the formal notice
+        (rule 5), any new message for the spacing (rule 11). A held step supersedes nothing: it is
+        planned again by the next run.
+        """
         as_of, due = self.as_of, invoice["due_date"]
-        done = {step for step, e in entries.items() if _done(e)}
-        top_done = max((s.rank for s in done), default=-1)
-        # A step recorded by a later run (a backfill behind it) is done but proves nothing yet (rule 9).
-        obsolete = [s for s, e in entries.items() if s not in done and s.rank < top_done]
-        candidates = [
-            s for s, d in dates.items()
-            if d <= as_of and s not in done and s.rank > top_done and not (s is Step.pre_due and as_of >= due)
-        ]
+        choice = choose_step(dates, entries, as_of, due, self.policy.first_contact_step)
         flag = self._flagged(invoice)
         has_email = invoice["email"] is not None and flag is None
         channel = Channel.email if has_email else Channel.letter   # what a superseded step would have used
-        if not candidates:
-            return self._superseded(base, obsolete, None, dates, channel) + held(
-                *self._nothing_due(ladder, dates, done, due))
-
-        target, note = self._gate(max(candidates, key=lambda s: s.rank), candidates, entries, dates)
+        obsolete = self._superseded(base, [(s, "superseded: a later step has already been done")
+                                           for s in choice.obsolete], dates, channel)
+        target = choice.target
         if target is None:
-            return self._superseded(base, obsolete, None, dates, channel) + held(note, None, None)
-        left_behind = [s for s in candidates if s.rank < target.rank]
-        if Step.pre_due in dates and Step.pre_due not in done and as_of >= due and Step.pre_due.rank > top_done \
-                and target is not Step.pre_due:
-            left_behind.append(Step.pre_due)
-        decisions = self._superseded(base, sorted(set(obsolete + left_behind), key=lambda s: s.rank), target, dates,
-                                     channel)
+            if choice.waits:
+                return obsolete + held(choice.waits)
+            return obsolete + held(*self._nothing_due(ladder, dates, entries, due))
+        opened, note = gate(target, dates, entries, as_of, self.policy.gates)
+        if not opened:
+            return obsolete + held(note, target, dates[target])
+        if target is not Step.legal_handoff:
+            too_soon = spacing(entries, as_of, self.policy.min_days_between_messages)
+            if too_soon:
+                return obsolete + held(f"{target.value} waits: {too_soon}", target, dates[target])
 
         rule = ladder.rule(target)
         broken_on = base.get("broken_promise_on")
@@ -247,74 +214,62 @@ class _Planner:
                   f"{rule.days:+d} days from the due date {due})")
         if broken_on:
             reason += f"; the promise to pay of {broken_on} was not kept: one segment stricter than {base['segment']}"
-        if note:
-            reason += f"; {note}"
-        if left_behind:
-            reason += "; catch-up: only the highest due step is sent"
+        for extra in (*choice.notes, note):
+            if extra:
+                reason += f"; {extra}"
+        passed = self._superseded(base, choice.passed, dates, channel)
         if target is Step.legal_handoff:
-            outcome, channel = Outcome.legal_handoff, Channel.legal
-        elif rule.action is StepAction.phone_task:
-            outcome, channel = Outcome.phone_task, Channel.phone
-            reason += "; key account: a person calls instead of a message"
-        else:
-            if target is Step.formal_notice:
-                channel = Channel.email_and_letter if has_email else Channel.letter
-            else:
-                channel = Channel.email if has_email else Channel.letter
-            if flag is not None:
-                reason += (f"; email address flagged after {flag.what} on {flag.flagged_on}: sent as a letter "
-                           f"(print queue) until the address is corrected")
-            elif not has_email:
-                reason += "; no email address: sent as a letter (print queue)"
-            outcome = Outcome.send
-            if rule.action is StepAction.approval:
-                outcome = Outcome.awaiting_approval
-                reason += "; key account: waits for a manager's approval"
-        return decisions + [Decision(**base, outcome=outcome, reason=reason, step=target,
-                                     channel=channel, step_date=dates[target])]
-
-    def _gate(self, target: Step, candidates: list[Step], entries: dict[Step, LedgerEntry],
-              dates: dict[Step, date]) -> tuple[Step | None, str]:
-        """Rules 4 and 5: the formal notice and the legal handoff wait for the step before them."""
-        gates = self.policy.gates
-        note = ""
-        if target is Step.legal_handoff:
-            notice = entries.get(Step.formal_notice)
-            ready = self.as_of - timedelta(days=gates.legal_handoff_after_formal_notice_days)
-            if _went_out(notice, ready):
-                return target, f"formal notice sent on {notice.as_of}, {gates.legal_handoff_after_formal_notice_days} days or more ago"
-            if notice is not None and _done(notice):
-                return None, (f"legal handoff waits: the formal notice ({notice.status.value} on {notice.as_of}) "
-                              f"must have gone out {gates.legal_handoff_after_formal_notice_days} days before")
-            if Step.formal_notice not in dates:
-                return None, "legal handoff waits: this ladder has no formal notice step"
-            target, note = Step.formal_notice, "legal handoff needs a formal notice first"
+            return passed + obsolete + [self._handoff(base, invoice, reason, dates[target])]
+        if rule.action is StepAction.phone_task:
+            return passed + obsolete + [Decision(**base, outcome=Outcome.phone_task, step=target, channel=Channel.phone,
+                                                 step_date=dates[target],
+                                                 reason=reason + "; key account: a person calls instead of a message")]
         if target is Step.formal_notice:
-            ready = self.as_of - timedelta(days=gates.formal_notice_after_reminder_days)
-            reminders = [entries.get(s) for s in AMICABLE_STEPS if s is not Step.pre_due]
-            last = max((e for e in reminders if _went_out(e, self.as_of)), key=lambda e: e.as_of, default=None)
-            if last is not None and last.as_of <= ready:
-                return target, note or (f"last reminder ({last.step.value}) sent on {last.as_of}, "
-                                        f"{gates.formal_notice_after_reminder_days} days or more ago")
-            amicable = [s for s in candidates if s in AMICABLE_STEPS and s is not Step.pre_due]
-            if amicable:
-                step = max(amicable, key=lambda s: s.rank)
-                return step, (f"the formal notice needs a reminder sent {gates.formal_notice_after_reminder_days} "
-                              f"days before it, so {step.value} goes first")
-            since = f"last reminder sent on {last.as_of}" if last else "no reminder has gone out"
-            return None, (f"formal notice waits: {since}; it needs one sent "
-                          f"{gates.formal_notice_after_reminder_days} days before")
-        return target, note
+            channel = Channel.email_and_letter if has_email else Channel.letter
+        if flag is not None:
+            reason += (f"; email address flagged after {flag.what} on {flag.flagged_on}: sent as a letter "
+                       f"(print queue) until the address is corrected")
+        elif not has_email:
+            reason += "; no email address: sent as a letter (print queue)"
+        outcome = Outcome.send
+        if rule.action is StepAction.approval:
+            outcome = Outcome.awaiting_approval
+            reason += "; key account: waits for a manager's approval"
+        if self.rates_missing and target in PENALTY_STEPS and not invoice["is_consumer"]:
+            # The message would state penalties no table covers: it waits, and supersedes nothing yet.
+            return obsolete + held(f"held until the rate tables are updated: {self.rates_missing.rstrip('.')}; "
+                                   f"{target.value} states late-payment penalties to a business", target,
+                                   dates[target])
+        return passed + obsolete + [Decision(**base, outcome=outcome, reason=reason, step=target,
+                                             channel=channel, step_date=dates[target])]
 
-    def _superseded(self, base, steps: Iterable[Step], target: Step | None, dates,
-                    channel: Channel) -> list[Decision]:
-        why = f"superseded by {target.value} (catch-up: only the highest due step is sent)" if target \
-            else "superseded: a later step has already been done"
+    def _handoff(self, base: dict, invoice: dict, reason: str, step_date: date) -> Decision:
+        """Rule 13: the legal queue, unless the sum is small or cannot be compared: then an operator decides."""
+        decide = "waits for an operator's decision (write-off, payment plan, or handoff anyway)"
+        currency, threshold = invoice["currency"], self.policy.legal.min_principal
+        small = None
+        if currency != self.company_currency:
+            small = (f"no small-claim threshold applies to {currency}: legal.min_principal is in "
+                     f"{self.company_currency} and no exchange rate is kept, so the legal handoff {decide}")
+        elif invoice["residual"] < threshold:
+            small = (f"small claim: open principal {invoice['residual']} {currency} is below legal.min_principal "
+                     f"{threshold} {self.company_currency}: {decide}")
+        if small is None:
+            return Decision(**base, outcome=Outcome.legal_handoff, channel=Channel.legal, step=Step.legal_handoff,
+                            step_date=step_date, reason=reason)
+        return Decision(**base, outcome=Outcome.awaiting_approval, channel=Channel.legal, step=Step.legal_handoff,
+                        step_date=step_date, reason=f"{small}; {reason}")
+
+    def _superseded(self, base, steps: Iterable[tuple[Step, str]], dates, channel: Channel) -> list[Decision]:
         return [Decision(**base, outcome=Outcome.superseded, reason=why, step=s, step_date=dates.get(s),
-                         channel=channel) for s in steps]
+                         channel=channel) for s, why in steps]
 
-    def _nothing_due(self, ladder: SegmentLadder, dates: dict[Step, date], done: set[Step],
+    def _nothing_due(self, ladder: SegmentLadder, dates: dict[Step, date], entries: dict[Step, LedgerEntry],
                      due: date) -> tuple[str, Step | None, date | None]:
+        done = {s for s, e in entries.items() if is_done(e)}
+        handoff = entries.get(Step.legal_handoff)
+        if handoff is not None and handoff.status is LedgerStatus.awaiting_approval:
+            return f"the legal handoff awaits an operator's decision since {handoff.as_of} (rule 13)", None, None
         upcoming = [(d, s) for s, d in dates.items()
                     if s not in done and d > self.as_of and not (s is Step.pre_due and self.as_of >= due)]
         if upcoming:
@@ -358,15 +313,45 @@ def covering_credits(invoices: pd.DataFrame, credits: pd.DataFrame, as_of: date,
     return covered
 
 
+def _group_messages(decisions: list[Decision], grouped: bool) -> list[Decision]:
+    """The group_key of each send: decisions sharing one make one message.
+
+    Rule 12, whatever `grouped` says: a debtor's formal notices of one day and currency are one
+    registered letter and one email copy listing every invoice, on one channel (with an email copy
+    if the debtor has email). Otherwise one message per invoice, or per debtor, step, currency and
+    channel when `grouped`.
+    """
+    with_copy = {(d.debtor_id, d.currency) for d in decisions
+                 if d.outcome is Outcome.send and d.step is Step.formal_notice and d.channel is Channel.email_and_letter}
+    result = []
+    for d in decisions:
+        if d.outcome is Outcome.send:
+            if d.step is Step.formal_notice:
+                if (d.debtor_id, d.currency) in with_copy:
+                    d = replace(d, channel=Channel.email_and_letter)
+                key = f"{d.debtor_id}|{d.step.value}|{d.currency}"
+            elif grouped:
+                key = f"{d.debtor_id}|{d.step.value}|{d.currency}|{d.channel.value}"
+            else:
+                key = f"{d.invoice_id}|{d.step.value}"
+            d = replace(d, group_key=key)
+        result.append(d)
+    return result
+
+
 def _apply_daily_limit(decisions: list[Decision], ledger: Sequence[LedgerEntry], as_of: date,
                        limit: int, grouped: bool) -> list[Decision]:
-    """Rule 10: at most `limit` messages to one debtor per as-of date, oldest due first."""
+    """Rule 10: at most `limit` messages to one debtor per as-of date, oldest due first.
+
+    A group (one group_key) is one message; so are the formal notices already sent today (rule 12).
+    """
     already: dict[str, set] = defaultdict(set)
     debtor_of = {d.invoice_id: d.debtor_id for d in decisions}
     for e in ledger:
         if e.as_of == as_of and e.channel in MESSAGE_CHANNELS and e.status in (LedgerStatus.sent, LedgerStatus.sending) \
                 and e.invoice_id in debtor_of:
-            already[debtor_of[e.invoice_id]].add((e.step, e.invoice_id) if not grouped else e.step)
+            one_letter = grouped or e.step is Step.formal_notice
+            already[debtor_of[e.invoice_id]].add(e.step if one_letter else (e.step, e.invoice_id))
     messages: dict[str, dict[str, list[int]]] = defaultdict(dict)
     for index, d in enumerate(decisions):
         if d.outcome is Outcome.send:
@@ -398,19 +383,24 @@ def plan_collection(
     legal: LegalTables | None = None,
     arrangements: Arrangements | None = None,
     address_flags: Sequence[AddressFlag] = (),
+    company_currency: str = "EUR",
+    rates_missing: str | None = None,
 ) -> list[Decision]:
     """Decide today's step for every validated receivable. Pure: reads nothing, writes nothing.
 
     With `legal` (the French-law tables), prescription comes first: a prescribed invoice is never
-    dunned again and one within the approaching window goes to the legal queue whatever its step.
+    dunned again and one within the approaching window goes to the legal queue whatever its step
+    (or, for a small claim, awaits an operator: rule 13, whose threshold is in `company_currency`).
     A debtor whose current email is flagged (hard bounce, drop) is written to instead (rule 8).
+    `rates_missing` (why the rate tables do not cover today) holds every message that would state
+    penalties to a business; consumers' messages, phone tasks and the legal queue go on.
     """
     segment_of = {row["debtor_id"]: Segment(row["segment"]) for row in segments.to_dict("records")}
     by_invoice: dict[str, dict[Step, LedgerEntry]] = defaultdict(dict)
     for entry in ledger:
         by_invoice[entry.invoice_id][entry.step] = entry
     covered = covering_credits(invoices, credits, as_of, policy.tolerance)
-    planner = _Planner(policy, calendar, as_of, legal, address_flags)
+    planner = _Planner(policy, calendar, as_of, legal, address_flags, company_currency, rates_missing)
     agreed = arrangements or Arrangements()
     grouped = policy.limits.group_invoices_per_step
 
@@ -418,11 +408,7 @@ def plan_collection(
     ordered = invoices.sort_values(["debtor_id", "due_date", "number"], kind="stable")
     for invoice in ordered.to_dict("records"):
         segment = segment_of.get(invoice["debtor_id"], Segment.standard)
-        for d in planner.invoice(invoice, segment, by_invoice.get(invoice["invoice_id"], {}), holds,
-                                 covered.get((invoice["debtor_id"], invoice["currency"])), agreed):
-            if d.outcome is Outcome.send:
-                key = f"{d.debtor_id}|{d.step.value}|{d.currency}|{d.channel.value}" if grouped \
-                    else f"{d.invoice_id}|{d.step.value}"
-                d = replace(d, group_key=key)
-            decisions.append(d)
+        decisions += planner.invoice(invoice, segment, by_invoice.get(invoice["invoice_id"], {}), holds,
+                                     covered.get((invoice["debtor_id"], invoice["currency"])), agreed)
+    decisions = _group_messages(decisions, grouped)
     return _apply_daily_limit(decisions, ledger, as_of, policy.limits.max_messages_per_debtor_per_day, grouped)

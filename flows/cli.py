@@ -430,7 +430,7 @@ def dispute_open(invoice: str = typer.Argument(..., help="Invoice number."),
 def dispute_close(invoice: str = typer.Argument(..., help="Invoice number."),
                   outcome: OperatorDisputeOutcome = typer.Option(..., "--outcome", help="How it ended."),
                   note: str = _NOTE, operator: Optional[str] = _OPERATOR) -> None:
-    """Close an invoice's dispute: collection resumes at the step due by now (catch-up rule)."""
+    """Close an invoice's dispute: collection resumes one step above the last reminder sent."""
     from dunning import levers
 
     trace = _trace(operator)

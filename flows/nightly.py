@@ -92,7 +92,7 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
 
     # 3. Decide: today's step for every invoice, each with its reason, written down before any send.
     plan, messages = plan_collection_steps(invoices, segments, credits, as_of, policy, legal, arrangements, holds,
-                                           dry_run, run_id, address_flags)
+                                           dry_run, run_id, address_flags, company.currency)
 
     summary = RunSummary(run_id=run_id, as_of=str(as_of), dry_run=dry_run,
                          invoices_considered=len(invoices), quarantined=len(validated.quarantined),

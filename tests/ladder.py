@@ -15,22 +15,25 @@ from dunning.state.store import StateStore, state_engine
 LADDER = (Step.pre_due, Step.reminder_1, Step.reminder_2, Step.reminder_3, Step.formal_notice, Step.legal_handoff)
 
 
-def run_the_ladder(backend, through: Step = Step.legal_handoff) -> dict[Step, date]:
-    """Invoice FA-L1 of debtor LATE (4,800.00, due 2026-01-05), each night asserted to act on it.
+def run_the_ladder(backend, through: Step = Step.legal_handoff, *, debtor: str = "LATE", invoice: str = "L1",
+                   total: str = "4800.00") -> dict[Step, date]:
+    """One invoice due 2026-01-05 (FA-L1 of debtor LATE, 4,800.00, unless told), each night asserted to
+    act on it: one night on each step's date of the standard ladder, seven days or more apart.
     Returns every step's date, those not run included."""
     from flows.nightly import nightly_collection
 
     books = backend.accounting
-    books.customer("LATE")
+    books.customer(debtor)
     due = date(2026, 1, 5)
-    books.invoice("L1", "LATE", due=due, total="4800.00", issued=date(2025, 12, 1))
+    books.invoice(invoice, debtor, due=due, total=total, issued=date(2025, 12, 1))
     policy = load_settings(backend.config_dir).policy
     dates = step_dates(due, policy.ladder.for_segment(Segment.standard), BusinessCalendar())
     store = StateStore(state_engine(backend.state_url))
     for step in LADDER[:LADDER.index(through) + 1]:
         state = nightly_collection(as_of=dates[step], return_state=True)
         assert state.is_completed(), (step, state.message)
-        tonight = {r["step"] for r in export_rows(store, "actions", dates[step]) if r["status"] != "skipped"}
+        tonight = {r["step"] for r in export_rows(store, "actions", dates[step])
+                   if r["status"] != "skipped" and r["invoice_numbers"] == f"FA-{invoice}"}
         assert step.value in tonight, (step, tonight)
     return dates
 

@@ -71,6 +71,9 @@ def test_the_shipped_config_loads_with_the_design_ladder():
     assert (gates.formal_notice_after_reminder_days, gates.legal_handoff_after_formal_notice_days) == (7, 10)
     assert policy.limits.max_messages_per_debtor_per_day == 5
     assert policy.formal_notice.response_days == 8
+    assert policy.first_contact_step is Step.reminder_1
+    assert policy.min_days_between_messages == 7
+    assert policy.legal.min_principal == Decimal("250.00")
     assert settings.company.siren == "552100554"
 
 
@@ -128,6 +131,21 @@ def _set(*path_and_value):
                      "greater than or equal to 1", id="resend-at-once"),
         pytest.param(lambda p: p["dispatch"].update(timeout_seconds=120, resend_interrupted_after_minutes=3),
                      "dispatch", "at least 2 x timeout_seconds (240 s)", id="resend-before-the-answer-could-come"),
+        pytest.param(_set("first_contact_step", "pre_due"), "first_contact_step",
+                     "pre_due cannot be a first contact: use one of reminder_1, reminder_2, reminder_3",
+                     id="first-contact-pre-due"),
+        pytest.param(_set("first_contact_step", "formal_notice"), "first_contact_step",
+                     "formal_notice cannot be a first contact", id="first-contact-formal-notice"),
+        pytest.param(_set("first_contact_step", "legal_handoff"), "first_contact_step",
+                     "legal_handoff cannot be a first contact", id="first-contact-legal-handoff"),
+        pytest.param(_set("first_contact_step", "reminder_4"), "first_contact_step", "reminder_1",
+                     id="first-contact-unknown-step"),
+        pytest.param(_set("min_days_between_messages", -1), "min_days_between_messages",
+                     "greater than or equal to 0", id="negative-spacing"),
+        pytest.param(_set("legal", "min_principal", "-1.00"), "legal.min_principal", "greater than or equal to 0",
+                     id="negative-small-claim-threshold"),
+        pytest.param(_set("legal", "min_principle", "250.00"), "legal.min_principle", "unknown key",
+                     id="misspelt-small-claim-threshold"),
     ],
 )
 def test_a_wrong_policy_names_the_file_and_the_key(config_copy, change, dotted_key, says):
@@ -182,6 +200,13 @@ def test_a_known_holiday_subdivision_loads(config_copy, written, loaded):
     edit_yaml(config_copy / "policy.yaml", _set("calendar", "subdivision", written))
 
     assert load_settings(config_copy).policy.calendar.subdivision == loaded
+
+
+@pytest.mark.parametrize("step", ["reminder_1", "reminder_2", "reminder_3"])
+def test_a_first_contact_may_start_at_any_amicable_reminder(config_copy, step):
+    edit_yaml(config_copy / "policy.yaml", _set("first_contact_step", step))
+
+    assert load_settings(config_copy).policy.first_contact_step is Step(step)
 
 
 def test_every_problem_of_a_file_is_reported_at_once(config_copy):

@@ -175,8 +175,8 @@ def run_night(as_of: date):
 
 
 def ledger(backend) -> dict[str, dict]:
-    """The ledger rows of messages, by message key (one invoice per message here); the catch-up
-    rows (pre_due superseded by reminder_1) carry no message key."""
+    """The ledger rows of messages, by message key (one invoice per message here); the superseded
+    rows (pre_due, once the invoice is overdue) carry no message key."""
     with state_engine(backend.state_url).connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(select(actions).where(actions.c.message_key.is_not(None)))]
     by_key = {r["message_key"]: r for r in rows}

@@ -582,7 +582,7 @@ def test_installments_get_their_own_reminders_before_and_after_they_fall_due(off
     assert len(sendgrid.accepted) == before + 2
 
 
-def test_a_dispute_holds_the_invoice_and_closing_it_resumes_with_catch_up(office_morning, sendgrid):
+def test_a_dispute_holds_the_invoice_and_closing_it_resumes_one_step_above_the_last_reminder(office_morning, sendgrid):
     from dunning.arrangements import DisputeOutcome, DisputeReason
 
     assert run_night(AS_OF).is_completed()                     # reminder_1 of FA-R1 goes out
@@ -594,10 +594,11 @@ def test_a_dispute_holds_the_invoice_and_closing_it_resumes_with_catch_up(office
     assert "disputed (quality) since 2026-03-19" in held["reason"]
 
     levers.close_dispute(operator, "R1", DisputeOutcome.claim_rejected, "pièces conformes", date(2026, 4, 14))
-    assert run_night(date(2026, 4, 14)).is_completed()         # by then reminder_3 (+30, 13 April) is due
+    assert run_night(date(2026, 4, 14)).is_completed()         # reminder_3 (+30, 13 April) is due too
     ledger = by_invoice(export(office_morning, "actions"))
-    assert ledger[("FA-R1", "reminder_3")]["status"] == "sent"
-    assert ledger[("FA-R1", "reminder_2")]["status"] == "skipped"   # catch-up: only the highest goes
+    assert ledger[("FA-R1", "reminder_2")]["status"] == "sent"     # the ladder is climbed, never jumped
+    assert "one step at a time: reminder_3 is due too" in ledger[("FA-R1", "reminder_2")]["reason"]
+    assert ("FA-R1", "reminder_3") not in ledger
     events = [(e["event"], e["actor"]) for e in export(office_morning, "audit")
               if e["event"].startswith("dispute.") and e["subject_id"] == "R1"]
     assert events == [("dispute.opened", "marie.dupont"), ("dispute.closed", "marie.dupont")]

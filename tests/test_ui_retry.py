@@ -256,7 +256,7 @@ def test_retry_pressed_in_the_prefect_ui_sends_only_what_failed(tmp_path, config
         before = {r["id"]: r for r in _rows(state_url, actions)}
         failed = {i for i, r in before.items() if r["status"] == "failed"}
         sent_first = {i for i, r in before.items() if r["status"] == "sent"}
-        skipped = {i for i, r in before.items() if r["status"] == "skipped"}   # pre_due, superseded (catch-up)
+        skipped = {i for i, r in before.items() if r["status"] == "skipped"}   # pre_due, superseded (rule 3)
         assert {before[i]["debtor_id"] for i in failed} == {"BAD1", "BAD2"}, before
         assert {before[i]["debtor_id"] for i in sent_first} == {"OK1", "OK2", "POST"}, before
         assert set(before) == failed | sent_first | skipped, before
@@ -288,7 +288,7 @@ def test_retry_pressed_in_the_prefect_ui_sends_only_what_failed(tmp_path, config
         after = {r["id"]: r for r in _rows(state_url, actions)}
         assert set(after) == set(before), "the retry wrote ledger rows of its own"
         assert {r["status"] for r in after.values()} == {"sent", "skipped"}, after
-        assert all(after[i]["status"] == before[i]["status"] for i in skipped), "catch-up rows changed"
+        assert all(after[i]["status"] == before[i]["status"] for i in skipped), "superseded rows changed"
         for i in failed:
             assert after[i]["attempts"] == before[i]["attempts"] + 1 and after[i]["run_id"] != before[i]["run_id"]
         for i in sent_first:
