@@ -36,7 +36,7 @@ from .ladder import (
     MESSAGE_CHANNELS, Channel, LedgerEntry, LedgerStatus, choose_step, gate, is_done, spacing, step_dates,
 )
 from .legal_fr import LegalTables, is_prescribed, prescription_approaching, prescription_date
-from .money import ZERO
+from .money import ZERO, to_money
 
 __all__ = [
     "Outcome",
@@ -246,7 +246,7 @@ class _Planner:
     def _handoff(self, base: dict, invoice: dict, reason: str, step_date: date) -> Decision:
         """Rule 13: the legal queue, unless the sum is small or cannot be compared: then an operator decides."""
         decide = "waits for an operator's decision (write-off, payment plan, or handoff anyway)"
-        currency, threshold = invoice["currency"], self.policy.legal.min_principal
+        currency, threshold = invoice["currency"], to_money(self.policy.legal.min_principal)
         small = None
         if currency != self.company_currency:
             small = (f"no small-claim threshold applies to {currency}: legal.min_principal is in "

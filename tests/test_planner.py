@@ -622,13 +622,14 @@ def test_rule_13_an_invoice_below_the_small_claim_threshold_is_not_handed_to_leg
         assert "small claim" not in decision.reason
 
 
-def test_rule_13_the_threshold_comes_from_the_policy():
-    no_threshold = with_policy(legal={"min_principal": "0.00"})
-
+@pytest.mark.parametrize(("threshold", "outcome"), [(0, Outcome.legal_handoff), (100, Outcome.awaiting_approval)])
+def test_rule_13_the_threshold_comes_from_the_policy(threshold, outcome):
     decision = today(plan(receivables(invoice("I1", due_date=DUE_JAN_16, residual="98.76")),
-                          ledger=NOTICE_SENT_ON_8_MARCH, policy=no_threshold), "I1")
+                          ledger=NOTICE_SENT_ON_8_MARCH, policy=with_policy(legal={"min_principal": threshold})), "I1")
 
-    assert decision.outcome is Outcome.legal_handoff
+    assert decision.outcome is outcome
+    if outcome is Outcome.awaiting_approval:
+        assert "below legal.min_principal 100.00 EUR" in decision.reason
 
 
 @pytest.mark.parametrize(("currency", "company_currency", "outcome"), [
