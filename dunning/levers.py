@@ -15,14 +15,17 @@ from typing import Sequence
 
 from .accounting import AccountingSource
 from .arrangements import DisputeOutcome, DisputeReason, HoldKind, Installment, claim_declaration_deadline
+from .config import Step
+from .legal import CaseRequest
 from .money import ZERO, to_money
+from .planner import Channel, Decision, Outcome
 from .state.levers import LeverRefused, LeverStore
 from .state.store import Trace
 
 __all__ = [
     "OperatorDisputeReason", "OperatorDisputeOutcome", "InvoiceRef", "LeverResult", "LeverRefused", "UnknownInvoice",
     "UnknownDebtor", "parse_amount", "parse_date", "parse_installment", "split_numbers", "resolve_invoices",
-    "open_dispute", "close_dispute", "add_promise", "create_plan", "add_hold", "release_hold",
+    "open_dispute", "close_dispute", "add_promise", "create_plan", "add_hold", "release_hold", "hand_over_small_claim",
 ]
 
 
@@ -234,6 +237,26 @@ def add_hold(store: LeverStore, source: AccountingSource, trace: Trace, *, debto
     return LeverResult(hold_id, f"Hold {hold_id} on {target}{span}: collective procedure, no reminder and no legal "
                                 f"handoff. Declare the claim to the mandataire judiciaire by {deadline} (two months "
                                 f"from the BODACC publication of {bodacc_published_on}).{late}", claim_deadline=deadline)
+
+
+def hand_over_small_claim(store: LeverStore, source: AccountingSource, trace: Trace, number: str, note: str,
+                          on: date) -> LeverResult:
+    """Hand an invoice below legal.min_principal to the legal queue anyway: the operator's call (rule 13)."""
+    invoice = _one_invoice(source, number)
+    if invoice.status != "posted" or invoice.residual <= ZERO:
+        raise LeverRefused(f"invoice {invoice.number} has nothing left to claim ({invoice.status}, "
+                           f"{invoice.residual} {invoice.currency} open)")
+    [customer] = source.customers_by_id([invoice.debtor_id]).to_dict("records")
+    decision = Decision(invoice_id=invoice.invoice_id, invoice_number=invoice.number, debtor_id=invoice.debtor_id,
+                        currency=invoice.currency, residual=invoice.residual, due_date=on,
+                        outcome=Outcome.legal_handoff, step=Step.legal_handoff, channel=Channel.legal,
+                        reason=f"small claim of {invoice.residual} {invoice.currency}")
+    request = CaseRequest(debtor_id=invoice.debtor_id, debtor_name=customer["name"], currency=invoice.currency,
+                          decisions=(decision,), is_consumer=bool(customer["is_consumer"]))
+    case_id, opened = store.hand_over_anyway(trace, on, request, note)
+    return LeverResult(case_id, f"Invoice {invoice.number} ({invoice.residual} {invoice.currency}) handed to legal "
+                                f"case {case_id} ({'opened' if opened else 'extended'}); its dossier is written by "
+                                f"the next run.")
 
 
 def release_hold(store: LeverStore, trace: Trace, hold_id: int, note: str) -> LeverResult:

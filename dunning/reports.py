@@ -43,6 +43,10 @@ def aging_totals(aging: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(ordered, columns=["segment", "currency", "debtors", *AMOUNT_COLUMNS], dtype=object)
 
 
+def _first(numbers: list[str], shown: int = 10) -> str:
+    return ", ".join(numbers[:shown]) + (" ..." if len(numbers) > shown else "")
+
+
 def _amount(value: Decimal) -> str:
     return f"{value:,.2f}".replace(",", " ")
 
@@ -75,6 +79,22 @@ class RunSummary:
     addresses_corrected: list[AddressFlag] = field(default_factory=list)
     interrupted: Counter = field(default_factory=Counter)     # verdict on messages a killed run left 'sending'
     awaiting_operator: list[str] = field(default_factory=list)  # ... that only an operator may settle
+    rates_missing: str = ""                                    # the night's half-year the rate tables lack
+    rates_notes: list[str] = field(default_factory=list)      # the next half-year lacking; entries the file contradicts
+    held_for_rates: list[str] = field(default_factory=list)   # invoice numbers whose step waits for the rates
+    dossiers_held: list[str] = field(default_factory=list)    # legal cases whose dossier waits for the rates
+    small_claims: list[str] = field(default_factory=list)     # below legal.min_principal: an operator decides
+
+    @property
+    def rates_failure(self) -> str:
+        """Why missing rates make the run end Failed, in one line, or ''."""
+        if not self.rates_missing:
+            return ""
+        return f"{self.rates_missing}. Held tonight: {self._held_for_rates()}"
+
+    def _held_for_rates(self) -> str:
+        return (f"{len(self.held_for_rates)} step(s) stating penalties to a business, "
+                f"{len(self.dossiers_held)} legal dossier(s); everything else went on")
 
     @property
     def failed(self) -> int:
@@ -98,19 +118,27 @@ class RunSummary:
             "addresses_corrected": len(self.addresses_corrected),
             "interrupted": dict(self.interrupted),
             "awaiting_operator": len(self.awaiting_operator),
+            "held_for_rates": len(self.held_for_rates),
+            "dossiers_held": len(self.dossiers_held),
+            "small_claims": len(self.small_claims),
         }
 
     def text(self) -> str:
         lines = [f"Collection run {self.run_id} for {self.as_of}"
                  + (" (dry run: nothing sent, ledger untouched)" if self.dry_run else ""), ""]
+        if self.rates_missing:
+            lines += [f"RATE TABLES OUT OF DATE: {self.rates_missing}",
+                      f"  held until they are added: {self._held_for_rates()}"
+                      + (f" (invoices {_first(self.held_for_rates)})" if self.held_for_rates else ""), ""]
+        for note in self.rates_notes:
+            lines += [f"WARNING: {note}", ""]
         lines.append(f"Invoices considered: {self.invoices_considered}; rows quarantined: {self.quarantined}")
         for reason, n in self.quarantine_reasons.most_common():
             lines.append(f"  {n:>5}  {reason}")
         if self.open_disputes:
             lines.append(f"Open disputes: {self.open_disputes} (oldest {self.oldest_dispute_days} days)")
         if self.prescribed:
-            shown = ", ".join(self.prescribed[:10]) + (" ..." if len(self.prescribed) > 10 else "")
-            lines.append(f"Prescribed invoices (never dunned again): {len(self.prescribed)} ({shown})")
+            lines.append(f"Prescribed invoices (never dunned again): {len(self.prescribed)} ({_first(self.prescribed)})")
         lines += ["", "Aged balance (balance âgée)"]
         header = f"  {'currency':<8} {'segment':<12}" + "".join(f"{_BUCKET_LABELS[c]:>17}" for c in AMOUNT_COLUMNS)
         lines.append(header)
@@ -136,6 +164,12 @@ class RunSummary:
                   + (f" ({', '.join(self.cases_opened)})" if self.cases_opened else "")
                   + (f"; extended: {len(self.cases_extended)}" if self.cases_extended else "")
                   + (f"; closed as paid: {len(self.cases_closed)}" if self.cases_closed else "")]
+        if self.small_claims:
+            lines += ["", f"Small claims waiting for an operator's decision (below legal.min_principal: write-off, "
+                          f"payment plan, or `dunning legal handoff`): {len(self.small_claims)}"]
+            lines += [f"  {line}" for line in self.small_claims[:20]]
+            if len(self.small_claims) > 20:
+                lines.append(f"  ... and {len(self.small_claims) - 20} more (dunning export actions)")
         if self.interrupted:
             lines += ["", "Messages a stopped run left 'sending': "
                       + ", ".join(f"{n} {verdict}" for verdict, n in sorted(self.interrupted.items()))]

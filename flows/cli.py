@@ -18,9 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from dunning.accounting import accounting_url
 from dunning.calendar import paris_today
 from dunning.config import ConfigError, load_settings
-from dunning.legal_fr import load_contract_rates, load_legal_tables, require_coverage
 from dunning.levers import OperatorDisputeOutcome, OperatorDisputeReason
 from dunning.state.store import StateSchemaError, StateStore, check_migrated, state_engine, upgrade_database
+
+from .cli_rates import rates_app, rates_in_use
+from .cli_support import fail as _fail, operator_name as _operator, prepare_temporary_server, run_flow
 
 app = typer.Typer(help="Receivables collection (relances clients): nightly runs, exports, demo data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -43,14 +45,12 @@ app.add_typer(plan_app, name="plan")
 hold_app = typer.Typer(help="Holds: pause a debtor or one invoice, for a while or until released.",
                        no_args_is_help=True)
 app.add_typer(hold_app, name="hold")
+app.add_typer(rates_app, name="rates")
 
 
-def _operator(value: Optional[str]) -> str:
-    """Who is acting, for the audit trail: --operator, else DUNNING_OPERATOR, else the login name."""
-    name = value or os.environ.get("DUNNING_OPERATOR") or os.environ.get("USER")
-    if not name:
-        _fail("say who you are with --operator NAME (or DUNNING_OPERATOR): every lever is audited")
-    return name
+@app.callback()
+def _before_any_command() -> None:
+    prepare_temporary_server()
 
 
 class Format(str, Enum):
@@ -64,18 +64,6 @@ class Export(str, Enum):
     segments = "segments"
     legal_queue = "legal-queue"
     audit = "audit"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _quiet_temporary_server() -> None:
-    """Without PREFECT_API_URL, Prefect starts a temporary server for one run and throws it away
-    afterwards; its shutdown races log spurious errors that would only alarm an operator."""
-    if not os.environ.get("PREFECT_API_URL"):
-        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
 
 
 def _as_of(value: Optional[str]) -> date:
@@ -119,18 +107,18 @@ def demo_seed(customers: int = typer.Option(400, min=10), invoices: int = typer.
 
 @demo_app.command("date")
 def demo_date() -> None:
-    """The as-of date for the demo: today, or the last day config/legal_fr.yaml covers if earlier."""
+    """The as-of date for the demo: today, or the last day the rate tables cover if earlier.
+
+    A real night the tables do not cover runs degraded (penalty steps held, exit 1); the demo shows
+    a whole night instead, and says why it is not today's.
+    """
     from dunning.legal_fr import last_covered_day
 
-    try:
-        settings = load_settings()
-        covered = last_covered_day(load_legal_tables(settings.config_dir))
-    except ConfigError as error:
-        _fail(str(error))
-    today = paris_today()
+    tables, where = rates_in_use()
+    covered, today = last_covered_day(tables), paris_today()
     if covered < today:
-        typer.secho(f"note: {settings.config_dir / 'legal_fr.yaml'} covers up to {covered}; the demo runs as of that "
-                    f"day. Add the next half-year's rates to run for today.", err=True, fg=typer.colors.YELLOW)
+        typer.secho(f"note: {where} cover up to {covered}; the demo runs as of that day. Add the next half-year's "
+                    "rates (`dunning rates add`) to run for today.", err=True, fg=typer.colors.YELLOW)
     typer.echo(min(today, covered).isoformat())
 
 
@@ -142,15 +130,13 @@ def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="Business date
     if day > paris_today() and not dry_run:
         _fail(f"--as-of {day} is in the future: only --dry-run may look ahead")
     try:
-        settings = load_settings()
+        load_settings()
         check_migrated()
-        require_coverage(load_legal_tables(settings.config_dir), day, load_contract_rates(settings.config_dir))
     except (ConfigError, StateSchemaError) as error:
         _fail(str(error))
-    _quiet_temporary_server()
     from flows.nightly import nightly_collection
 
-    state = nightly_collection(as_of=day, dry_run=dry_run, return_state=True)
+    state = run_flow(nightly_collection, as_of=day, dry_run=dry_run)
     run_row = StateStore(state_engine()).run_for_flow_run(str(state.state_details.flow_run_id))
     if run_row is not None and run_row.summary:
         typer.echo(run_row.summary)
@@ -190,8 +176,7 @@ def _send_flow(name: str, flow: Callable, **parameters) -> None:
         check_migrated()
     except (ConfigError, StateSchemaError) as error:
         _fail(str(error))
-    _quiet_temporary_server()
-    state = flow(**parameters, return_state=True)
+    state = run_flow(flow, **parameters)
     if not state.is_completed():
         _fail(f"{name} ended {state.name}: {state.message}", code=1)
     typer.echo(f"{name} done: {state.message or state.result()}")
@@ -302,6 +287,16 @@ def legal_resolve(case_id: int, resolution: str = typer.Option(..., "--resolutio
     except ValueError:
         _fail(f"--resolution must be one of {', '.join(r.value for r in Resolution)}, got {resolution!r}")
     _move_case(case_id, "resolve", note, operator, outcome)
+
+
+@legal_app.command("handoff")
+def legal_handoff(invoice: str = typer.Argument(..., help="Invoice number."), note: str = _NOTE,
+                  operator: Optional[str] = _OPERATOR) -> None:
+    """Hand a small claim (below legal.min_principal, waiting for a decision) to the legal queue anyway."""
+    from dunning import levers
+
+    _pull(lambda store, source, today: levers.hand_over_small_claim(store, source, _trace(operator), invoice, note,
+                                                                    today))
 
 
 debtor_app = typer.Typer(help="One debtor, explained.", no_args_is_help=True)

@@ -22,7 +22,7 @@ from tasks.dispatch import recover_interrupted_sends
 from tasks.extract import fetch_open_receivables, fetch_unapplied_credits
 
 from .sending import (
-    failure_message, max_workers, note_interrupted, open_gateway, send_messages, within_send_window,
+    REFUSALS, failure_message, refused, max_workers, note_interrupted, open_gateway, send_messages, within_send_window,
 )
 
 
@@ -57,6 +57,13 @@ def _send_today(queue: list[PlannedMessage], settings: Settings, gateway: EmailG
       task_runner=ThreadPoolTaskRunner(max_workers=max_workers()))
 def dispatch_queue():
     """Send every queued message, re-reading its invoices first; only inside the sending window."""
+    try:
+        return _dispatch_queue()
+    except REFUSALS as error:
+        return refused(error)
+
+
+def _dispatch_queue():
     logger = get_run_logger()
     settings = load_settings()
     check_migrated()
@@ -83,6 +90,13 @@ def _resend_name() -> str:
 def resend_failed(as_of: date | None = None, invoice_numbers: list[str] | None = None):
     """An operator's targeted resend: the failed messages of one run date, or of the given invoices
     (all failed messages when neither is given). Inside the sending window only; balances re-read."""
+    try:
+        return _resend_failed(as_of, invoice_numbers)
+    except REFUSALS as error:
+        return refused(error)
+
+
+def _resend_failed(as_of: date | None, invoice_numbers: list[str] | None):
     logger = get_run_logger()
     settings = load_settings()
     check_migrated()

@@ -24,7 +24,7 @@ from dunning.state.store import Trace, check_migrated, state_engine
 from tasks.context import trace_for
 
 __all__ = ["open_dispute", "close_dispute", "add_promise", "create_payment_plan", "add_hold", "release_hold",
-           "InstallmentTerm", "LEVER_FLOWS"]
+           "hand_over_small_claim", "add_rates", "InstallmentTerm", "LEVER_FLOWS"]
 
 
 class InstallmentTerm(BaseModel):
@@ -162,6 +162,47 @@ def release_hold(hold_id: int, note: str, operator: str) -> int:
     return _report(levers.release_hold(_store(), trace, hold_id, note))
 
 
+@flow(name="hand-over-small-claim", flow_run_name="hand-over-small-claim-{invoice_number}")
+def hand_over_small_claim(invoice_number: str, note: str, operator: str) -> int:
+    """Send an invoice below legal.min_principal to the legal queue anyway (the alternatives: a
+    payment plan, or a write-off in the accounting system). Its dossier is written by the next run.
+
+    Args:
+        invoice_number: The invoice's number in the accounting system.
+        note: Why it goes to court despite its size.
+        operator: Who decides (for the audit trail).
+    """
+    trace = _trace(operator)
+    return _report(levers.hand_over_small_claim(_store(), AccountingSource.from_url(), trace, invoice_number, note,
+                                                paris_today()))
+
+
+@flow(name="add-rates", flow_run_name="add-rates-{half_year}")
+def add_rates(half_year: str, ecb_rate: Decimal, legal_rate_other: Decimal, legal_rate_individual: Decimal,
+              source: str, operator: str) -> str:
+    """Enter a half-year's rates that config/legal_fr.yaml lacks; the next run uses them.
+
+    Args:
+        half_year: The half-year, e.g. 2027-H1.
+        ecb_rate: ECB main refinancing rate in force on the half-year's first day, percent (e.g. 2.15).
+        legal_rate_other: Taux de l'intérêt légal, other cases, percent (arrêté in the Journal officiel).
+        legal_rate_individual: Taux de l'intérêt légal, individual creditor, percent.
+        source: Where the numbers come from: the ECB's key rates page, the arrêté and its JO date.
+        operator: Who enters them (for the audit trail).
+    """
+    from dunning.config import default_config_dir
+    from dunning.state.rates import RateStore
+
+    trace = _trace(operator)
+    check_migrated()
+    entry = RateStore(state_engine()).add_rate_entry(trace, default_config_dir(), half_year, str(ecb_rate),
+                                                     str(legal_rate_other), str(legal_rate_individual), source)
+    message = (f"{entry.half_year} rates recorded by {entry.entered_by}: ECB {entry.ecb_rate} %, taux de l'intérêt "
+               f"légal {entry.legal_rate_other} % / {entry.legal_rate_individual} %. The next run uses them.")
+    get_run_logger().info(message)
+    return message
+
+
 # Deployment name -> flow, for flows/serve.py (prefect.yaml lists the same).
 LEVER_FLOWS = {
     "open-dispute": open_dispute,
@@ -170,4 +211,6 @@ LEVER_FLOWS = {
     "create-payment-plan": create_payment_plan,
     "add-hold": add_hold,
     "release-hold": release_hold,
+    "hand-over-small-claim": hand_over_small_claim,
+    "add-rates": add_rates,
 }

@@ -13,13 +13,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from dunning.calendar import paris_today
 from dunning.config import load_settings
-from dunning.legal_fr import load_contract_rates, load_legal_tables, require_coverage
+from dunning.config import Step
+from dunning.legal_fr import check_contract_rates_since, load_contract_rates
+from dunning.planner import Outcome
+from dunning.rate_coverage import missing_rates, upcoming_gap
 from dunning.paths import outbox_dir
 from dunning.reports import RunSummary, aging_totals
 from dunning.state.store import check_migrated
 from tasks.analyse import compute_aged_balance, publish_aging_artifact, quarantine_invalid_rows, segment_debtors_task
 from tasks.arrangements import review_arrangements
-from tasks.context import store
+from tasks.context import rate_store, store
 from tasks.delivery import review_address_flags
 from tasks.dispatch import recover_interrupted_sends
 from tasks.extract import fetch_open_receivables, fetch_payment_history, fetch_unapplied_credits
@@ -28,7 +31,7 @@ from tasks.plan import plan_collection_steps
 from tasks.runs import close_collection_run, open_collection_run
 
 from .sending import (
-    RunRefused, failure_message, max_workers, note_interrupted, open_gateway, send_messages, within_send_window,
+    REFUSALS, RunRefused, failure_message, refused, max_workers, note_interrupted, open_gateway, send_messages, within_send_window,
 )
 
 
@@ -60,16 +63,25 @@ def _close_unfinished_run(flow, flow_run, state) -> None:
       on_cancellation=[_close_unfinished_run])
 def nightly_collection(as_of: date | None = None, dry_run: bool = False):
     """Chase today's due receivables. `as_of` defaults to today in Paris; a past date is a backfill."""
+    try:
+        return _collect(_business_date(as_of), dry_run)
+    except REFUSALS as error:
+        return refused(error)
+
+
+def _collect(as_of: date, dry_run: bool):
     logger = get_run_logger()
     settings = load_settings()
     policy, company = settings.policy, settings.company
-    as_of = _business_date(as_of)
     if as_of > paris_today() and not dry_run:
         raise RunRefused(f"as_of {as_of} is in the future: only a dry run may look ahead "
                          "(messages sent for a future date could never be taken back)")
     check_migrated()
-    legal = load_legal_tables(settings.config_dir)
-    require_coverage(legal, as_of, load_contract_rates(settings.config_dir))
+    # Tables that lack tonight's half-year hold only what needs the missing numbers (see README).
+    coverage = rate_store().coverage(settings.config_dir)
+    legal = coverage.tables
+    rates_missing = missing_rates(legal, as_of)
+    check_contract_rates_since(legal, load_contract_rates(settings.config_dir), as_of, as_of)
     gateway = open_gateway(settings, dry_run)
     run_id = open_collection_run(as_of, dry_run)
     # Messages a killed run left 'sending' are settled first: the planner must know what went out.
@@ -92,7 +104,7 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
 
     # 3. Decide: today's step for every invoice, each with its reason, written down before any send.
     plan, messages = plan_collection_steps(invoices, segments, credits, as_of, policy, legal, arrangements, holds,
-                                           dry_run, run_id, address_flags, company.currency)
+                                           dry_run, run_id, address_flags, company.currency, rates_missing)
 
     summary = RunSummary(run_id=run_id, as_of=str(as_of), dry_run=dry_run,
                          invoices_considered=len(invoices), quarantined=len(validated.quarantined),
@@ -103,7 +115,16 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
                          prescribed=[d.invoice_number for d in plan if d.reason.startswith("prescribed on")],
                          open_disputes=sum(n for n, _ in disputes.values()),
                          oldest_dispute_days=max((age for _, age in disputes.values()), default=0),
-                         addresses_to_correct=address_flags, addresses_corrected=corrected_addresses)
+                         addresses_to_correct=address_flags, addresses_corrected=corrected_addresses,
+                         rates_missing=rates_missing or "",
+                         rates_notes=[note for note in [upcoming_gap(legal, as_of), *coverage.conflicts] if note],
+                         held_for_rates=[d.invoice_number for d in plan
+                                         if rates_missing and d.outcome is Outcome.held and rates_missing in d.reason],
+                         small_claims=[f"{d.invoice_number:<16} {d.debtor_id:<12} {d.residual:>12} {d.currency}  "
+                                       f"{d.reason}" for d in plan
+                                       if d.step is Step.legal_handoff and d.outcome is Outcome.awaiting_approval])
+    for note in ([rates_missing] if rates_missing else []) + summary.rates_notes:
+        logger.warning(note)
     note_interrupted(summary, interrupted)
 
     # 4. Act: inside the sending window, one task per message; outside it, the messages stay queued
@@ -114,8 +135,8 @@ def nightly_collection(as_of: date | None = None, dry_run: bool = False):
         elif messages:
             summary.queued = len(messages)
         summary.cases_closed = close_paid_cases(as_of, policy.tolerance, run_id)
-        summary.cases_opened, summary.cases_extended = enqueue_legal_handoff(plan, invoices, as_of, settings, legal,
-                                                                             run_id)
+        summary.cases_opened, summary.cases_extended, summary.dossiers_held = enqueue_legal_handoff(
+            plan, invoices, as_of, settings, legal, run_id, rates_missing)
         if gateway.name == "outbox":
             summary.delivery_note = (f"No SENDGRID_API_KEY: emails were written to {outbox_dir()}, "
                                      "none was sent.")

@@ -7,7 +7,9 @@ from collections import Counter
 from datetime import date
 
 import pandas as pd
-from prefect import unmapped
+from prefect import get_run_logger, unmapped
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
 from prefect.blocks.system import Secret
 from prefect.futures import wait
 from prefect.tasks import exponential_backoff
@@ -18,12 +20,12 @@ from dunning.config import ConfigError, Settings, load_settings
 from dunning.dispatch import Delivery, Dispatcher, PrintQueue
 from dunning.gateway import EmailGateway, gateway_from_environment
 from dunning.recovery import Verdict
-from dunning.legal_fr import load_contract_rates, load_legal_tables
+from dunning.legal_fr import load_contract_rates
 from dunning.paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
 from dunning.reports import RunSummary
 from dunning.rendering import Renderer
-from dunning.state.store import PlannedMessage
-from tasks.context import store
+from dunning.state.store import PlannedMessage, StateSchemaError
+from tasks.context import rate_store, store
 from tasks.dispatch import send_reminder
 
 
@@ -41,6 +43,17 @@ def max_workers() -> int:
 
 class RunRefused(ValueError):
     """The run's parameters or environment would make it do something wrong: nothing was done."""
+
+
+# What stops a run before it acts, each with a message that says what to do.
+REFUSALS = (RunRefused, ConfigError, StateSchemaError)
+
+
+def refused(error: Exception) -> State:
+    """A refusal ends the flow run Failed with its one line, logged once, and no traceback."""
+    message = str(error)
+    get_run_logger().error(message)
+    return Failed(message=message)
 
 
 def sendgrid_key_from_block() -> str | None:
@@ -85,7 +98,7 @@ def send_messages(messages: list[PlannedMessage], settings: Settings, gateway: E
     policy = settings.policy
     dispatcher = Dispatcher(store=store(), renderer=Renderer(TEMPLATES_DIR), gateway=gateway,
                             print_queue=PrintQueue(print_queue_dir()), company=settings.company, policy=policy,
-                            as_of=as_of, invoices=invoices, legal=load_legal_tables(settings.config_dir),
+                            as_of=as_of, invoices=invoices, legal=rate_store().coverage(settings.config_dir).tables,
                             contract_rates=load_contract_rates(settings.config_dir),
                             may_send=lambda: within_send_window(settings, gateway),
                             source=AccountingSource.from_url(), credits=credits, installments=installments)
@@ -117,7 +130,11 @@ def note_interrupted(summary: RunSummary, outcomes: list[tuple[str, str]]) -> No
 
 
 def failure_message(summary: RunSummary, total: int) -> str:
-    reasons = Counter(f.split(": ", 1)[1] for f in summary.failures)
-    why = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
-    return (f"{summary.failed} of {total} sends failed after their retries ({why}). "
-            f"They are tried again by the next run or a retry of this one.")
+    """The one line a failed run's Prefect state and `dunning run` show: every reason at once."""
+    lines = [summary.rates_failure] if summary.rates_failure else []
+    if summary.failures:
+        reasons = Counter(f.split(": ", 1)[1] for f in summary.failures)
+        why = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
+        lines.append(f"{summary.failed} of {total} sends failed after their retries ({why}). "
+                     f"They are tried again by the next run or a retry of this one.")
+    return " | ".join(lines)

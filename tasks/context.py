@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from prefect.runtime import flow_run, task_run
 
+from dunning.state.rates import RateStore
 from dunning.state.store import StateStore, Trace, state_engine
 
 
 def store() -> StateStore:
     return StateStore(state_engine())
+
+
+def rate_store() -> RateStore:
+    return RateStore(state_engine())
 
 
 def trace_for(run_id: int | None, actor: str = "nightly-run") -> Trace:

@@ -26,12 +26,14 @@ from .context import store, trace_for
 
 @task(name="enqueue_legal_handoff", cache_policy=NO_CACHE)
 def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: date, settings: Settings,
-                          legal: LegalTables, run_id: int) -> tuple[list[str], list[str]]:
-    """One case per debtor and currency, each with its dossier; returns the case ids opened and extended."""
+                          legal: LegalTables, run_id: int, rates_missing: str | None = None,
+                          ) -> tuple[list[str], list[str], list[str]]:
+    """One case per debtor and currency, each with its dossier; returns the case ids opened, extended, and
+    those whose dossier waits for `rates_missing` (the penalties to state need the missing rates)."""
     state, trace, logger = store(), trace_for(run_id), get_run_logger()
     rows = {row["invoice_id"]: row for row in invoices.to_dict("records")}
     contract_rates = load_contract_rates(settings.config_dir)
-    opened, extended = [], []
+    opened, extended, held = [], [], []
     touched = []
     for request in cases_to_open(plan, invoices):
         case_id, is_new = state.enqueue_legal_case(trace, as_of, request)
@@ -45,6 +47,13 @@ def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: d
                     request.debtor_id, ", ".join(d.invoice_number for d in request.decisions))
     # Tonight's cases, and any whose dossier failed before: the handoff stands either way.
     for case_id in dict.fromkeys(touched + state.cases_without_dossier()):
+        if rates_missing:
+            # The handoff stands; its dossier states penalties to today, which need tonight's rates.
+            held.append(str(case_id))
+            state.audit(trace, "case.dossier_held", "case", str(case_id),
+                        f"Dossier of legal case {case_id} held until the rate tables are updated: {rates_missing}")
+            logger.warning("The dossier of legal case %s waits for the rate tables: %s", case_id, rates_missing)
+            continue
         try:
             folder, context, procedure = _write_case_dossier(state, case_id, rows, settings, legal, contract_rates,
                                                              as_of)
@@ -60,7 +69,7 @@ def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: d
         logger.info("Legal case %s: principal %s %s, penalties %s, indemnity %s to %s; %s. Dossier: %s.", case_id,
                     statement.principal, statement.currency, statement.interest, statement.indemnity, as_of,
                     procedure, folder)
-    return opened, extended
+    return opened, extended, held
 
 
 def _write_case_dossier(state, case_id: int, rows: dict, settings: Settings, legal: LegalTables,

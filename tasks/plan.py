@@ -23,14 +23,16 @@ from .context import store, trace_for
 def plan_collection_steps(invoices: pd.DataFrame, segments: pd.DataFrame, credits: pd.DataFrame, as_of: date,
                           policy: Policy, legal: LegalTables, arrangements: Arrangements, holds: list[Hold],
                           dry_run: bool, run_id: int, address_flags: list[AddressFlag] | None = None,
-                          company_currency: str = "EUR") -> tuple[list[Decision], list[PlannedMessage]]:
+                          company_currency: str = "EUR", rates_missing: str | None = None,
+                          ) -> tuple[list[Decision], list[PlannedMessage]]:
+    """`rates_missing` (the tables lack tonight's half-year) holds the steps that state a penalty."""
     state = store()
     plan = plan_collection(
         invoices, segments, credits,
         holds=holds, arrangements=arrangements, address_flags=address_flags or (),
         ledger=state.ledger_for(invoices["invoice_id"].tolist()),
         as_of=as_of, policy=policy, calendar=BusinessCalendar(policy.calendar.subdivision), legal=legal,
-        company_currency=company_currency,
+        company_currency=company_currency, rates_missing=rates_missing,
     )
     languages = dict(zip(invoices["debtor_id"], invoices["language"]))
     messages = state.record_plan(trace_for(run_id), as_of, plan, dry_run, languages)

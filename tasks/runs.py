@@ -21,9 +21,11 @@ def open_collection_run(as_of: date, dry_run: bool) -> int:
 
 @task(name="close_collection_run", cache_policy=NO_CACHE)
 def close_collection_run(summary: RunSummary) -> str:
-    status = "failed" if summary.failed else "completed"
-    message = (f"{summary.failed} send(s) failed after their retries; the next run or a retry tries them again."
-               if summary.failed else "All planned messages were handled.")
+    problems = ([summary.rates_failure] if summary.rates_missing else []) + (
+        [f"{summary.failed} send(s) failed after their retries; the next run or a retry tries them again."]
+        if summary.failed else [])
+    status = "failed" if problems else "completed"
+    message = " | ".join(problems) or "All planned messages were handled."
     store().finish_run(trace_for(summary.run_id), status, summary.counts(), message, summary.text())
     get_run_logger().info("Run %d %s: %s", summary.run_id, status, message)
     return status

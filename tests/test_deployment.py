@@ -69,7 +69,8 @@ def test_served_deployment_registers_with_schedule_and_limit():
 
 # -- the operator's levers ---------------------------------------------------------------------
 LEVERS = {"open-dispute": "open_dispute", "close-dispute": "close_dispute", "add-promise": "add_promise",
-          "create-payment-plan": "create_payment_plan", "add-hold": "add_hold", "release-hold": "release_hold"}
+          "create-payment-plan": "create_payment_plan", "add-hold": "add_hold", "release-hold": "release_hold",
+          "hand-over-small-claim": "hand_over_small_claim", "add-rates": "add_rates"}
 
 
 @pytest.mark.parametrize(("name", "function"), sorted(LEVERS.items()))

@@ -21,6 +21,9 @@ from ..arrangements import (
     claim_declaration_deadline,
 )
 from ..calendar import utc_now
+from ..config import Step
+from ..legal import CaseRequest
+from ..planner import LedgerStatus
 from ..money import ZERO, to_money
 from .schema import actions, disputes, holds, payment_plans, plan_installments, plan_invoices, promise_invoices, promises
 from .store import StateStore, Trace
@@ -341,6 +344,27 @@ class LeverStore(StateStore):
                 f"plan.{status.value}", "debtor", plan.debtor_id,
                 f"Payment plan {plan_id} of debtor {plan.debtor_id} {status.value}, recorded by {trace.actor}: {note}",
                 {"plan_id": plan_id, "status": status, "note": note, "ended_on": on})])
+
+    # -- small claims --------------------------------------------------------------------------
+    def hand_over_anyway(self, trace: Trace, as_of: date, request: CaseRequest, note: str) -> tuple[int, bool]:
+        """An operator sends a small claim (below legal.min_principal) to the legal queue after all.
+
+        Its legal_handoff row waits 'awaiting_approval'; it becomes the handoff, and the invoice joins
+        the debtor's open case (or a new one) in the same transaction. The next run writes the dossier.
+        """
+        note = _say_why(note, "a handoff below the small-claim threshold")
+        [decision] = request.decisions
+        now = utc_now()
+        with self.engine.begin() as conn:
+            moved = conn.execute(update(actions).where(
+                actions.c.invoice_id == decision.invoice_id, actions.c.step == Step.legal_handoff.value,
+                actions.c.status == LedgerStatus.awaiting_approval.value,
+            ).values(status=LedgerStatus.queued.value, reason=f"{decision.reason}; handed over anyway by "
+                     f"{trace.actor}: {note}", amount=decision.residual, as_of=as_of, updated_at=now)).rowcount
+            if not moved:
+                raise LeverRefused(f"invoice {decision.invoice_number} is not waiting for a small-claim decision "
+                                   "(no legal_handoff row awaiting approval): the nightly run decides its handoff")
+            return self._join_case(conn, trace, as_of, request, now)
 
     # -- holds -------------------------------------------------------------------------------
     def add_hold(self, trace: Trace, *, debtor_id: str | None = None, invoice_id: str | None = None,

@@ -11,7 +11,7 @@ from .types import Money, UTCDateTime
 __all__ = ["metadata", "runs", "actions", "decisions", "debtor_segments", "aging_lines", "quarantine", "audit_events",
            "holds", "legal_cases", "legal_case_invoices", "legal_case_events", "disputes", "promises",
            "promise_invoices", "payment_plans", "plan_invoices", "plan_installments", "delivery_events",
-           "address_flags"]
+           "address_flags", "rate_entries"]
 
 metadata = MetaData()
 
@@ -253,7 +253,7 @@ legal_cases = Table(
     Column("penalties", Money),                         # computed by the French-law rules; null until then
     Column("indemnity", Money),
     Column("opened_on", Date, nullable=False),
-    Column("opened_by_run", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("opened_by_run", Integer, ForeignKey("runs.id")),   # none when an operator opened it (a small claim)
     Column("procedure", Text, nullable=False),
     Column("evidence", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -323,4 +323,21 @@ address_flags = Table(
     Index("ix_address_flags_debtor", "debtor_id"),
     Index("uq_address_flags_active", "debtor_id", "email", unique=True,
           postgresql_where=text("cleared_at IS NULL"), sqlite_where=text("cleared_at IS NULL")),
+)
+
+
+# Rates an operator entered for a half-year config/legal_fr.yaml lacks (`dunning rates add`).
+# Append-only like the audit trail: a correction is a new row, the latest per half-year wins.
+# Rates are kept as the exact decimal text that was validated, on every backend.
+rate_entries = Table(
+    "rate_entries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("half_year", String(7), nullable=False),          # 2026-H2
+    Column("ecb_rate", String(16), nullable=False),           # ECB MRO rate in force on its first day, percent
+    Column("legal_rate_other", String(16), nullable=False),   # taux de l'intérêt légal, other cases
+    Column("legal_rate_individual", String(16), nullable=False),
+    Column("source", Text, nullable=False),                   # the publications the numbers come from
+    Column("entered_by", String(128), nullable=False),
+    Column("entered_at", UTCDateTime, nullable=False),
+    Index("ix_rate_entries_half_year", "half_year"),
 )

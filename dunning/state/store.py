@@ -639,44 +639,48 @@ class StateStore:
             request = replace(request, decisions=tuple(d for d in request.decisions if d.invoice_id in handed))
             if not request.decisions:
                 return None, False
-            invoice_ids = [d.invoice_id for d in request.decisions]
-            evidence = [
-                {"invoice_number": r.invoice_number, "step": r.step, "as_of": r.as_of, "channel": r.channel,
-                 "provider": r.provider, "provider_message_id": r.provider_message_id, "document": r.document_path,
-                 "document_sha256": r.document_sha256}
-                for r in conn.execute(select(actions).where(
-                    actions.c.invoice_id.in_(invoice_ids), actions.c.status == LedgerStatus.sent.value
-                ).order_by(actions.c.as_of, actions.c.id))
-            ]
-            case = conn.execute(select(legal_cases).where(
-                legal_cases.c.debtor_id == request.debtor_id, legal_cases.c.currency == request.currency,
-                legal_cases.c.status.in_([s.value for s in OPEN_STATUSES]))).first()
-            opened = case is None
-            if opened:
-                case_id = conn.execute(insert(legal_cases).values(
-                    debtor_id=request.debtor_id, debtor_name=request.debtor_name, currency=request.currency,
-                    status="queued", principal=Decimal("0"), opened_on=as_of, opened_by_run=trace.run_id,
-                    is_consumer=request.is_consumer, evidence=[], updated_at=now,
-                    # Refined by the dossier (venue, form, small claims) right after this transaction.
-                    procedure="injonction de payer - " + ("tribunal judiciaire" if request.is_consumer
-                                                          else "tribunal de commerce"),
-                ).returning(legal_cases.c.id)).scalar_one()
-                previous_evidence: list = []
-            else:
-                case_id, previous_evidence = case.id, list(case.evidence or [])
-            conn.execute(insert(legal_case_invoices), [
-                {"case_id": case_id, "invoice_id": d.invoice_id, "invoice_number": d.invoice_number,
-                 "amount": d.residual, "added_on": as_of} for d in request.decisions])
-            principal = conn.execute(select(legal_case_invoices.c.amount).where(
-                legal_case_invoices.c.case_id == case_id)).scalars().all()
-            conn.execute(update(legal_cases).where(legal_cases.c.id == case_id).values(
-                principal=sum(principal, Decimal("0")), evidence=previous_evidence + jsonable(evidence),
-                updated_at=now))
-            numbers = ", ".join(d.invoice_number for d in request.decisions)
-            verb = "opened" if opened else "extended"
-            self._append_audit(conn, trace, [(f"case.{verb}", "case", str(case_id),
-                                              f"Legal case {case_id} {verb} for debtor {request.debtor_id}: "
-                                              f"invoices {numbers}.", {"invoices": numbers})])
+            return self._join_case(conn, trace, as_of, request, now)
+
+    def _join_case(self, conn: Connection, trace: Trace, as_of: date, request: CaseRequest, now) -> tuple[int, bool]:
+        """Add the request's invoices, whose legal_handoff rows are written, to the debtor's open case or a new one."""
+        invoice_ids = [d.invoice_id for d in request.decisions]
+        evidence = [
+            {"invoice_number": r.invoice_number, "step": r.step, "as_of": r.as_of, "channel": r.channel,
+             "provider": r.provider, "provider_message_id": r.provider_message_id, "document": r.document_path,
+             "document_sha256": r.document_sha256}
+            for r in conn.execute(select(actions).where(
+                actions.c.invoice_id.in_(invoice_ids), actions.c.status == LedgerStatus.sent.value
+            ).order_by(actions.c.as_of, actions.c.id))
+        ]
+        case = conn.execute(select(legal_cases).where(
+            legal_cases.c.debtor_id == request.debtor_id, legal_cases.c.currency == request.currency,
+            legal_cases.c.status.in_([s.value for s in OPEN_STATUSES]))).first()
+        opened = case is None
+        if opened:
+            case_id = conn.execute(insert(legal_cases).values(
+                debtor_id=request.debtor_id, debtor_name=request.debtor_name, currency=request.currency,
+                status="queued", principal=Decimal("0"), opened_on=as_of, opened_by_run=trace.run_id,
+                is_consumer=request.is_consumer, evidence=[], updated_at=now,
+                # Refined by the dossier (venue, form, small claims) right after this transaction.
+                procedure="injonction de payer - " + ("tribunal judiciaire" if request.is_consumer
+                                                      else "tribunal de commerce"),
+            ).returning(legal_cases.c.id)).scalar_one()
+            previous_evidence: list = []
+        else:
+            case_id, previous_evidence = case.id, list(case.evidence or [])
+        conn.execute(insert(legal_case_invoices), [
+            {"case_id": case_id, "invoice_id": d.invoice_id, "invoice_number": d.invoice_number,
+             "amount": d.residual, "added_on": as_of} for d in request.decisions])
+        principal = conn.execute(select(legal_case_invoices.c.amount).where(
+            legal_case_invoices.c.case_id == case_id)).scalars().all()
+        conn.execute(update(legal_cases).where(legal_cases.c.id == case_id).values(
+            principal=sum(principal, Decimal("0")), evidence=previous_evidence + jsonable(evidence),
+            updated_at=now))
+        numbers = ", ".join(d.invoice_number for d in request.decisions)
+        verb = "opened" if opened else "extended"
+        self._append_audit(conn, trace, [(f"case.{verb}", "case", str(case_id),
+                                          f"Legal case {case_id} {verb} for debtor {request.debtor_id}: "
+                                          f"invoices {numbers}.", {"invoices": numbers})])
         return case_id, opened
 
     def record_case_dossier(self, trace: Trace, case_id: int, procedure: str, principal: Decimal,

@@ -7,6 +7,7 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 
+from dunning.migrations.append_only import drop_append_only, make_append_only
 from dunning.state.types import Money, UTCDateTime
 
 revision = "0001"
@@ -159,32 +160,12 @@ def upgrade() -> None:
         sa.Column("amount", Money, nullable=False),
         sa.Column("added_on", sa.Date, nullable=False),
     )
-    _make_audit_append_only()
-
-
-def _make_audit_append_only() -> None:
-    # Auditors rely on the trail being complete: the database itself refuses edits and deletions.
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            "CREATE FUNCTION audit_events_append_only() RETURNS trigger AS $$ "
-            "BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$ LANGUAGE plpgsql"
-        )
-        op.execute(
-            "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
-            "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
-        )
-    else:
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER audit_events_no_{verb.lower()} BEFORE {verb} ON audit_events "
-                "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
-            )
+    # Auditors rely on the trail being complete.
+    make_append_only("audit_events")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
-        op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")
+    drop_append_only("audit_events")
     for table in ("legal_case_invoices", "legal_cases", "holds", "audit_events", "quarantine",
                   "aging_lines", "debtor_segments", "decisions", "actions", "runs"):
         op.drop_table(table)

@@ -1,0 +1,116 @@
+"""`dunning rates`: the French rate tables a run uses, and the half-years an operator enters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dunning.calendar import paris_today
+from dunning.config import ConfigError, default_config_dir
+from dunning.legal_fr import LEGAL_TABLES_FILE, LegalTables, last_covered_day, load_legal_tables
+from dunning.rate_coverage import Coverage, missing_rates, shown_path, upcoming_gap, with_entries
+from dunning.state.store import StateSchemaError, check_migrated, state_engine
+
+from .cli_support import fail, operator_name
+
+__all__ = ["rates_app", "rates_in_use", "rate_lines"]
+
+rates_app = typer.Typer(help="The French rate tables (ECB rate, taux de l'intérêt légal) and their coverage.",
+                        no_args_is_help=True)
+
+
+def _config_dir() -> Path:
+    return default_config_dir()
+
+
+def _coverage() -> Coverage:
+    """The file plus the entered half-years; the file alone when the state database is not migrated yet."""
+    from dunning.state.rates import RateStore
+
+    try:
+        check_migrated()
+    except StateSchemaError:
+        return with_entries(load_legal_tables(_config_dir()), [])
+    return RateStore(state_engine()).coverage(_config_dir())
+
+
+def rates_in_use() -> tuple[LegalTables, str]:
+    """The tables a run would use now, and how to name them in a sentence."""
+    try:
+        coverage = _coverage()
+    except ConfigError as error:
+        fail(str(error))
+    where = shown_path(_config_dir() / LEGAL_TABLES_FILE) + (" and the entered rates" if coverage.applied else "")
+    return coverage.tables, where
+
+
+def rate_lines(coverage: Coverage, today) -> list[str]:
+    """The tables half-year by half-year, each with where its numbers come from."""
+    tables = coverage.tables
+    entered = {e.half_year: e for e in coverage.applied}
+    ecb = tables.ecb_main_refinancing_rate
+    margin = tables.commercial.margin_points
+    lines = [f"{'half-year':<10} {'ECB rate':>9} {'commercial':>11} {'légal (other)':>14} {'légal (individual)':>19}"
+             "  from"]
+    half, last = min(tables.legal_interest_rate), max(max(tables.legal_interest_rate), ecb.covers_through)
+    while half <= last:
+        rate = ecb.rate_on(half.first_day) if half <= ecb.covers_through else None
+        legal = tables.legal_interest_rate.get(half)
+        entry = entered.get(half)
+        origin = (f"entered by {entry.entered_by} on {entry.entered_at:%Y-%m-%d %H:%M} UTC ({entry.source})"
+                  if entry else shown_path(tables.source))
+        lines.append(f"{str(half):<10} {_pct(rate):>9} {_pct(rate + margin if rate is not None else None):>11} "
+                     f"{_pct(legal.other_cases if legal else None):>14} "
+                     f"{_pct(legal.individual_creditor if legal else None):>19}  {origin}")
+        half = half.next()
+    lines.append(f"Covered through {last_covered_day(tables)}: a run for a later day holds penalty statements, "
+                 "formal notices to businesses and legal dossiers until the rates are added.")
+    notes = [missing_rates(tables, today), upcoming_gap(tables, today), *coverage.conflicts]
+    lines += [f"WARNING: {note}" for note in notes if note]
+    return lines
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value} %"
+
+
+@rates_app.command("show")
+def rates_show() -> None:
+    """Every half-year the tables answer, where each number comes from, and what is missing."""
+    try:
+        coverage = _coverage()
+    except ConfigError as error:
+        fail(str(error))
+    for line in rate_lines(coverage, paris_today()):
+        typer.echo(line)
+
+
+@rates_app.command("add")
+def rates_add(half_year: str = typer.Option(..., "--half-year", help="The half-year, e.g. 2027-H1."),
+              ecb_rate: str = typer.Option(..., "--ecb-rate", help="ECB main refinancing rate in force on its "
+                                                                  "first day, percent (e.g. 2.15)."),
+              legal_rate_other: str = typer.Option(..., "--legal-rate-other",
+                                                   help="Taux de l'intérêt légal, other cases, percent."),
+              legal_rate_individual: str = typer.Option(..., "--legal-rate-individual",
+                                                        help="Taux de l'intérêt légal, individual creditor, percent."),
+              source: str = typer.Option(..., "--source", help="Where the numbers come from: the ECB's key rates "
+                                                              "page, the arrêté and its Journal officiel date."),
+              operator: Optional[str] = typer.Option(None, "--operator", help="Who (default: DUNNING_OPERATOR).")) -> None:
+    """Enter a half-year's rates: checked, kept in the state database (survives upgrades), audited."""
+    from dunning.state.rates import RateStore
+    from dunning.state.store import Trace
+
+    try:
+        check_migrated()
+        store = RateStore(state_engine())
+        entry = store.add_rate_entry(Trace(actor=operator_name(operator)), _config_dir(), half_year, ecb_rate,
+                                     legal_rate_other, legal_rate_individual, source)
+    except (ConfigError, StateSchemaError) as error:
+        fail(str(error))
+    typer.echo(f"{entry.half_year} rates recorded by {entry.entered_by}: ECB {entry.ecb_rate} %, taux de l'intérêt "
+               f"légal {entry.legal_rate_other} % / {entry.legal_rate_individual} %. The next run uses them.")
+    for line in rate_lines(store.coverage(_config_dir()), paris_today())[-3:]:
+        if line.startswith(("Covered", "WARNING")):
+            typer.echo(line)

@@ -1,0 +1,112 @@
+"""Every refusal is one clear line: on the CLI (exit 2, or 1 for a run that ended Failed) and as
+the Prefect state's message, with no traceback in the run's logs. A temporary Prefect server that
+cannot start says what to do."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import edit_policy
+from dunning.calendar import paris_today
+
+AS_OF = date(2026, 3, 18)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def prefect_logs():
+    """Every record Prefect's loggers emit during the test (they do not all propagate to the root)."""
+    handler = _Records()
+    logger = logging.getLogger("prefect")
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)
+
+
+def _night(**parameters):
+    from flows.nightly import nightly_collection
+
+    return nightly_collection(**parameters, return_state=True)
+
+
+def _assert_one_line_refusal(state, records, expected: str) -> None:
+    assert state.is_failed()
+    assert state.message.startswith(expected) and "\n" not in state.message and "Traceback" not in state.message
+    logged = [r for r in records if r.getMessage() == state.message]
+    assert len(logged) == 1 and logged[0].levelno == logging.ERROR           # the refusal, said once
+    assert not [r for r in records if r.exc_info], [r.getMessage() for r in records if r.exc_info]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_future_date_in_the_flow_is_a_failed_state_with_one_line(backend, prefect_logs):
+    tomorrow = paris_today() + timedelta(days=1)
+    _assert_one_line_refusal(_night(as_of=tomorrow), prefect_logs, f"as_of {tomorrow} is in the future")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_bad_policy_in_the_flow_is_a_failed_state_naming_the_file_and_key(backend, prefect_logs):
+    edit_policy(backend.config_dir, limits={"max_messages_per_debtor_per_day": "many"})
+    _assert_one_line_refusal(_night(as_of=AS_OF), prefect_logs, str(backend.config_dir / "policy.yaml"))
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_sending_to_the_outbox_after_sendgrid_is_refused_in_one_line(backend, sendgrid, prefect_logs, monkeypatch):
+    backend.accounting.customer("STD")
+    backend.accounting.invoice("R1", "STD", due=date(2026, 3, 13))
+    assert _night(as_of=AS_OF).is_completed()
+    monkeypatch.delenv("SENDGRID_API_KEY")
+    _assert_one_line_refusal(_night(as_of=AS_OF + timedelta(days=1)), prefect_logs, "SENDGRID_API_KEY is not set")
+
+
+def test_an_unmigrated_state_database_is_one_line_on_the_cli(tmp_path, monkeypatch):
+    from flows.cli import app
+
+    monkeypatch.setenv("DUNNING_STATE_URL", f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    result = CliRunner().invoke(app, ["run", "--as-of", AS_OF.isoformat()])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
+    assert "dunning db upgrade" in result.output or "revision" in result.output
+
+
+def test_the_temporary_server_gets_a_long_wait_unless_the_user_set_one(monkeypatch):
+    from flows.cli import app
+    from flows.cli_support import STARTUP_TIMEOUT_ENV
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv(STARTUP_TIMEOUT_ENV, raising=False)
+    CliRunner().invoke(app, ["rates", "show"])
+    assert os.environ[STARTUP_TIMEOUT_ENV] == "120"
+    monkeypatch.setenv(STARTUP_TIMEOUT_ENV, "45")
+    CliRunner().invoke(app, ["rates", "show"])
+    assert os.environ[STARTUP_TIMEOUT_ENV] == "45"
+
+
+def test_a_temporary_server_that_does_not_start_is_one_line_saying_what_to_do(tmp_path):
+    dunning = str(Path(sys.executable).with_name("dunning"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DUNNING_", "SENDGRID_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), DUNNING_VAR_DIR=str(tmp_path / "var"),
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    subprocess.run([dunning, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=tmp_path)
+    result = subprocess.run([dunning, "run", "--as-of", AS_OF.isoformat()], env=env, capture_output=True,
+                            text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [errors[0]] and "temporary Prefect server did not start" in errors[0]
+    assert "PREFECT_API_URL" in errors[0] and "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in errors[0]
+    assert "Traceback" not in result.stderr + result.stdout

@@ -1,0 +1,51 @@
+"""A small claim waits for an operator; `dunning legal handoff` sends it to court anyway, once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from typer.testing import CliRunner
+
+from dunning.config import Step
+from dunning.exports import export_rows
+from dunning.state.store import StateStore, state_engine
+from ladder import run_the_ladder
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _night(as_of) -> None:
+    from flows.nightly import nightly_collection
+
+    state = nightly_collection(as_of=as_of, return_state=True)
+    assert state.is_completed(), state.message
+
+
+def test_an_operator_hands_a_small_claim_over_anyway(backend, sendgrid):
+    from flows.cli import app
+
+    dates = run_the_ladder(backend, debtor="SMALL", invoice="S1", total="98.76")
+    store = StateStore(state_engine(backend.state_url))
+    assert export_rows(store, "legal-queue", None) == []
+    runner = CliRunner()
+    not_waiting = runner.invoke(app, ["legal", "handoff", "FA-NOPE", "--note", "x", "--operator", "lea"])
+    assert not_waiting.exit_code == 2 and "unknown invoice number FA-NOPE" in not_waiting.output
+
+    handed = runner.invoke(app, ["legal", "handoff", "FA-S1", "--note", "client de mauvaise foi, 3e impayé",
+                                 "--operator", "lea"])
+    assert handed.exit_code == 0, handed.output
+    assert "handed to legal case" in handed.output
+    [case] = export_rows(store, "legal-queue", None)
+    assert case["invoice_numbers"] == "FA-S1" and str(case["principal"]) == "98.76"
+    row = {(r["invoice_numbers"], r["step"]): r for r in export_rows(store, "actions", None)}[("FA-S1", "legal_handoff")]
+    assert row["status"] == "queued" and "handed over anyway by lea: client de mauvaise foi, 3e impayé" in row["reason"]
+    trail = [e for e in export_rows(store, "audit", None) if e["event"] == "case.opened"]
+    assert trail and trail[-1]["actor"] == "lea"
+
+    again = runner.invoke(app, ["legal", "handoff", "FA-S1", "--note", "again", "--operator", "lea"])
+    assert again.exit_code == 2 and "not waiting for a small-claim decision" in again.output
+
+    _night(dates[Step.legal_handoff] + timedelta(days=1))     # the next run writes the dossier
+    assert store.case_detail(int(case["case_id"]))["dossier_path"]
+    assert len(export_rows(store, "legal-queue", None)) == 1
