@@ -56,8 +56,8 @@ class Step(str, Enum):
 
 
 AMICABLE_STEPS = (Step.pre_due, Step.reminder_1, Step.reminder_2, Step.reminder_3)
-# The steps whose message states late-payment penalties to a business (the same list as
-# dunning.rendering.PENALTY_STEPS, which the planner cannot import: rendering is the way out).
+# The steps whose message states late-payment penalties to a business: the planner holds them while
+# the rate tables are behind, and the renderer adds the penalty statement to them.
 PENALTY_STEPS = frozenset({Step.reminder_2, Step.reminder_3, Step.formal_notice})
 # The steps a first contact may start at (rule 2): an amicable reminder, not the courtesy pre_due.
 FIRST_CONTACT_STEPS = (Step.reminder_1, Step.reminder_2, Step.reminder_3)

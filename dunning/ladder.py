@@ -9,7 +9,8 @@ into a decision with its channel and outcome. Numbered as DESIGN.md's "Planner r
   courtesy message is not a reminder) starts at `policy.first_contact_step`, however old it is;
   pre_due goes first while it is not yet due. After that the step is the highest one due today, but
   never beyond the next step of the debtor's current ladder above the highest step done (a step that
-  ladder does not have counts as passed). Due steps left below the one chosen are superseded.
+  ladder does not have counts as passed; a step stopped before it was sent does not). Due steps left
+  below the one chosen are superseded.
 - Rule 3: pre_due only while D is before the due date.
 - Rule 4: the formal notice needs the ladder's last amicable step to have gone out at least
   `gates.formal_notice_after_reminder_days` before.
@@ -38,6 +39,7 @@ __all__ = [
     "StepChoice",
     "step_dates",
     "is_done",
+    "finished_steps",
     "went_out",
     "choose_step",
     "gate",
@@ -92,6 +94,15 @@ def is_done(entry: LedgerEntry) -> bool:
     return entry.status == LedgerStatus.queued and entry.channel not in MESSAGE_CHANNELS
 
 
+def finished_steps(entries: dict[Step, LedgerEntry]) -> set[Step]:
+    """The steps done for good. A skipped row counts only below a step that went out (superseded by
+    it): one skipped with nothing sent at or above it was stopped before sending (the invoice was
+    disputed or paid since planning), so the debtor never got it and the ladder may plan it again."""
+    top_out = max((s.rank for s, e in entries.items() if went_out(e, date.max)), default=-1)
+    return {s for s, e in entries.items()
+            if is_done(e) and not (e.status is LedgerStatus.skipped and s.rank > top_out)}
+
+
 def went_out(entry: LedgerEntry | None, by: date) -> bool:
     """The debtor was contacted for this step (a message sent, a phone task given) by a run up to `by`."""
     if entry is None or entry.as_of > by:
@@ -118,7 +129,7 @@ def choose_step(dates: dict[Step, date], entries: dict[Step, LedgerEntry], as_of
                 first_contact: Step) -> StepChoice:
     """Rules 2, 3 and 9 for one invoice on `dates` (its ladder's steps, rule 1)."""
     ladder = sorted(dates, key=lambda s: s.rank)
-    finished = {s for s, e in entries.items() if is_done(e)}
+    finished = finished_steps(entries)
     top_done = max((s.rank for s in finished), default=-1)
     obsolete = tuple(sorted((s for s in entries if s not in finished and s.rank < top_done), key=lambda s: s.rank))
     due_now = [s for s in ladder if dates[s] <= as_of and s not in finished and s.rank > top_done
@@ -174,22 +185,15 @@ def _formal_notice_gate(dates, entries, as_of: date, days: int) -> tuple[bool, s
     if not reminders:
         return False, "formal notice waits: this ladder has no amicable reminder to go before it (rule 4)"
     last = reminders[-1]
-    entry, stand_in = entries.get(last), ""
+    entry = entries.get(last)
     if not went_out(entry, as_of):
-        if entry is None or entry.status is not LedgerStatus.skipped:
-            state = f"is {entry.status.value} since {entry.as_of}" if entry is not None else "has not gone out"
-            return False, f"formal notice waits: the last amicable step ({last.value}) {state} (rule 4)"
-        # Skipped for good (stopped before sending): the latest reminder that did go out stands for it.
-        sent = [entries[s] for s in reminders if went_out(entries.get(s), as_of)]
-        if not sent:
-            return False, "formal notice waits: no reminder has gone out (rule 4)"
-        entry = max(sent, key=lambda e: (e.as_of, e.step.rank))
-        stand_in = f" ({last.value} was skipped, never sent)"
+        state = f"is {entry.status.value} since {entry.as_of}" if entry is not None else "has not gone out"
+        return False, f"formal notice waits: the last amicable step ({last.value}) {state} (rule 4)"
     ready = entry.as_of + timedelta(days=days)
     if as_of < ready:
         return False, (f"formal notice waits: the last reminder ({entry.step.value}) was sent on {entry.as_of}; "
                        f"it needs {days} days before the formal notice, so not before {ready} (rule 4)")
-    return True, f"last reminder ({entry.step.value}) sent on {entry.as_of}, {days} days or more ago{stand_in}"
+    return True, f"last reminder ({entry.step.value}) sent on {entry.as_of}, {days} days or more ago"
 
 
 def _legal_handoff_gate(dates, entries, as_of: date, days: int) -> tuple[bool, str]:

@@ -44,7 +44,6 @@ __all__ = [
     "legal_rate",
     "check_contractual_rate",
     "last_covered_day",
-    "require_coverage",
     "check_contract_rates_since",
     "Payments",
     "invoice_penalty",
@@ -281,21 +280,6 @@ def last_covered_day(tables: LegalTables) -> date:
     """The last day both tables answer: the latest as-of date a run can use."""
     legal = max(tables.legal_interest_rate)
     return min(tables.ecb_main_refinancing_rate.covers_through, legal).last_day
-
-
-def require_coverage(tables: LegalTables, day: date, contract_rates: Mapping[str, Decimal],
-                     since: date | None = None) -> None:
-    """Fail before a run does anything when its half-year or a contractual rate cannot be applied.
-
-    Without `since` a contractual rate is checked on `day` only; with it, on every half-year from
-    `since` to `day` (see check_contract_rates_since), as invoice_penalty will.
-    """
-    commercial_rate(tables, day)
-    legal_rate(tables, day)
-    for debtor_id, rate in sorted(contract_rates.items()):
-        check_contractual_rate(tables, debtor_id, rate, day)
-    if since is not None:
-        check_contract_rates_since(tables, contract_rates, since, day)
 
 
 def check_contract_rates_since(tables: LegalTables, contract_rates: Mapping[str, Decimal],

@@ -67,6 +67,7 @@ class InvoiceRef:
     residual: Decimal
     kind: str
     status: str
+    due_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def resolve_invoices(source: AccountingSource, numbers: Sequence[str]) -> list[I
     found = {
         r["number"]: InvoiceRef(invoice_id=str(r["invoice_id"]), number=r["number"], debtor_id=str(r["customer_id"]),
                                 currency=r["currency"], residual=to_money(r["amount_residual"]), kind=r["kind"],
-                                status=r["status"])
+                                status=r["status"], due_date=_day(r["due_date"]))
         for r in rows.to_dict("records")
     }
     unknown = [n for n in numbers if n not in found]
@@ -136,6 +137,13 @@ def resolve_invoices(source: AccountingSource, numbers: Sequence[str]) -> list[I
         raise UnknownInvoice(f"unknown invoice number{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
                              f"not in the accounting database")
     return [found[n] for n in numbers]
+
+
+def _day(value) -> date | None:
+    """A date column as the driver gives it (SQLite: text), or None."""
+    if value is None or (isinstance(value, float) and value != value):   # NULL, or NaN from pandas
+        return None
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def _one_invoice(source: AccountingSource, number: str) -> InvoiceRef:
@@ -243,12 +251,12 @@ def hand_over_small_claim(store: LeverStore, source: AccountingSource, trace: Tr
                           on: date) -> LeverResult:
     """Hand an invoice below legal.min_principal to the legal queue anyway: the operator's call (rule 13)."""
     invoice = _one_invoice(source, number)
-    if invoice.status != "posted" or invoice.residual <= ZERO:
+    if invoice.status != "posted" or invoice.residual <= ZERO or invoice.due_date is None:
         raise LeverRefused(f"invoice {invoice.number} has nothing left to claim ({invoice.status}, "
                            f"{invoice.residual} {invoice.currency} open)")
     [customer] = source.customers_by_id([invoice.debtor_id]).to_dict("records")
     decision = Decision(invoice_id=invoice.invoice_id, invoice_number=invoice.number, debtor_id=invoice.debtor_id,
-                        currency=invoice.currency, residual=invoice.residual, due_date=on,
+                        currency=invoice.currency, residual=invoice.residual, due_date=invoice.due_date,
                         outcome=Outcome.legal_handoff, step=Step.legal_handoff, channel=Channel.legal,
                         reason=f"small claim of {invoice.residual} {invoice.currency}")
     request = CaseRequest(debtor_id=invoice.debtor_id, debtor_name=customer["name"], currency=invoice.currency,

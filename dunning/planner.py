@@ -33,7 +33,7 @@ from .arrangements import ESCALATION, Arrangements, HoldKind
 from .config import PENALTY_STEPS, Policy, Segment, SegmentLadder, Step, StepAction
 from .delivery_events import AddressFlag
 from .ladder import (
-    MESSAGE_CHANNELS, Channel, LedgerEntry, LedgerStatus, choose_step, gate, is_done, spacing, step_dates,
+    MESSAGE_CHANNELS, Channel, LedgerEntry, LedgerStatus, choose_step, finished_steps, gate, spacing, step_dates,
 )
 from .legal_fr import LegalTables, is_prescribed, prescription_approaching, prescription_date
 from .money import ZERO, to_money
@@ -46,10 +46,14 @@ __all__ = [
     "Hold",
     "Decision",
     "MESSAGE_CHANNELS",
+    "AWAITING_OPERATOR",
     "plan_collection",
     "covering_credits",
     "step_dates",
 ]
+
+# The reason of a small claim's later nights (rule 13), until an operator decides.
+AWAITING_OPERATOR = "the legal handoff awaits an operator's decision"
 
 
 class Outcome(str, Enum):
@@ -266,10 +270,11 @@ class _Planner:
 
     def _nothing_due(self, ladder: SegmentLadder, dates: dict[Step, date], entries: dict[Step, LedgerEntry],
                      due: date) -> tuple[str, Step | None, date | None]:
-        done = {s for s, e in entries.items() if is_done(e)}
+        done = finished_steps(entries)
         handoff = entries.get(Step.legal_handoff)
         if handoff is not None and handoff.status is LedgerStatus.awaiting_approval:
-            return f"the legal handoff awaits an operator's decision since {handoff.as_of} (rule 13)", None, None
+            return (f"{AWAITING_OPERATOR} since {handoff.as_of} (rule 13)", Step.legal_handoff,
+                    handoff.as_of)
         upcoming = [(d, s) for s, d in dates.items()
                     if s not in done and d > self.as_of and not (s is Step.pre_due and self.as_of >= due)]
         if upcoming:

@@ -46,6 +46,10 @@ class RateEntry:
     entered_by: str
     entered_at: datetime
 
+    def recorded(self) -> str:
+        return (f"{self.half_year} rates recorded by {self.entered_by}: ECB {self.ecb_rate} %, taux de l'intérêt "
+                f"légal {self.legal_rate_other} % / {self.legal_rate_individual} %. The next run uses them.")
+
 
 @dataclass(frozen=True)
 class Coverage:
@@ -103,8 +107,9 @@ def check_entry(coverage: Coverage, half: str, ecb_rate: str, legal_rate_other: 
 
     Accepted: the first half-year the tables lack (rows go in order, no gap), or a half-year an
     earlier entry supplied (a correction: the latest entry wins, the trail keeps both). Refused: a
-    half-year the file has (correct the file, with its source), one more than a half-year ahead of
-    today (its rates are not published yet), a value outside the bounds the file itself accepts.
+    half-year the file has (correct the file, with its source), a later half-year more than
+    WARN_DAYS_AHEAD days before it begins (its arrêté is not out yet), a value outside the bounds
+    the file itself accepts.
     """
     problems = []
     try:
@@ -120,9 +125,10 @@ def check_entry(coverage: Coverage, half: str, ecb_rate: str, legal_rate_other: 
             problems.append(f"{option} {text!r}: {error.errors()[0]['msg']} (a percentage such as 2.15)")
     tables, entered = coverage.tables, {e.half_year for e in coverage.applied}
     first_missing = _first_missing(tables)
-    if period > HalfYear.of(today).next():
+    if period > HalfYear.of(today) and (period.first_day - today).days > WARN_DAYS_AHEAD:
         problems.append(f"--half-year {period} starts on {period.first_day}: its rates are not published yet "
-                        f"(the taux de l'intérêt légal arrêté appears at the end of the half-year before)")
+                        f"(the taux de l'intérêt légal arrêté appears at the end of the half-year before); "
+                        f"enter them from {period.first_day - timedelta(days=WARN_DAYS_AHEAD)}")
     elif period > first_missing:
         problems.append(f"--half-year {period}: enter {first_missing} first (half-years go in order, with no gap)")
     elif period < first_missing and period not in entered:

@@ -47,7 +47,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, pass_contex
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
-from dunning.config import CompanyIdentity, Step
+from dunning.config import PENALTY_STEPS as _PENALTY_STEPS, CompanyIdentity, Step
 from dunning.formal_notice import FormalNoticeFigures
 from dunning.penalties import PenaltyStatement
 
@@ -86,7 +86,8 @@ MESSAGE_STEPS: tuple[str, ...] = (
 )
 # Penalties are owed from the day after the due date (B2B), but the courtesy steps do not mention
 # them: a first reminder that opens with interest reads as a threat to a customer who simply forgot.
-PENALTY_STEPS: tuple[str, ...] = (Step.reminder_2.value, Step.reminder_3.value, Step.formal_notice.value)
+# The steps whose message states late-payment penalties, as template names (one list: dunning.config).
+PENALTY_STEPS: tuple[str, ...] = tuple(s.value for s in sorted(_PENALTY_STEPS, key=lambda s: s.rank))
 LANGUAGES: tuple[str, ...] = ("fr", "en")
 _DEFAULT_LANGUAGE = "fr"
 # 'en' is babel's American English: '€1,234.56' and 'November 23, 2026'.

@@ -165,8 +165,9 @@ class RunSummary:
                   + (f"; extended: {len(self.cases_extended)}" if self.cases_extended else "")
                   + (f"; closed as paid: {len(self.cases_closed)}" if self.cases_closed else "")]
         if self.small_claims:
-            lines += ["", f"Small claims waiting for an operator's decision (below legal.min_principal: write-off, "
-                          f"payment plan, or `dunning legal handoff`): {len(self.small_claims)}"]
+            lines += ["", f"Small claims waiting for an operator's decision (below legal.min_principal, or in "
+                          f"another currency: write-off, payment plan, or `dunning legal handoff`): "
+                          f"{len(self.small_claims)}"]
             lines += [f"  {line}" for line in self.small_claims[:20]]
             if len(self.small_claims) > 20:
                 lines.append(f"  ... and {len(self.small_claims) - 20} more (dunning export actions)")

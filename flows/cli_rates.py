@@ -105,12 +105,11 @@ def rates_add(half_year: str = typer.Option(..., "--half-year", help="The half-y
     try:
         check_migrated()
         store = RateStore(state_engine())
-        entry = store.add_rate_entry(Trace(actor=operator_name(operator)), _config_dir(), half_year, ecb_rate,
+        _, entry = store.add_rate_entry(Trace(actor=operator_name(operator)), _config_dir(), half_year, ecb_rate,
                                      legal_rate_other, legal_rate_individual, source)
     except (ConfigError, StateSchemaError) as error:
         fail(str(error))
-    typer.echo(f"{entry.half_year} rates recorded by {entry.entered_by}: ECB {entry.ecb_rate} %, taux de l'intérêt "
-               f"légal {entry.legal_rate_other} % / {entry.legal_rate_individual} %. The next run uses them.")
+    typer.echo(entry.recorded())
     for line in rate_lines(store.coverage(_config_dir()), paris_today())[-3:]:
         if line.startswith(("Covered", "WARNING")):
             typer.echo(line)

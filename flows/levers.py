@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Callable
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -18,10 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from dunning import levers
 from dunning.accounting import AccountingSource
 from dunning.calendar import paris_today
+from dunning.config import ConfigError
 from dunning.levers import LeverResult, OperatorDisputeOutcome, OperatorDisputeReason
 from dunning.state.levers import LeverStore
-from dunning.state.store import Trace, check_migrated, state_engine
+from dunning.state.store import StateSchemaError, Trace, check_migrated, state_engine
 from tasks.context import trace_for
+
+from .sending import refused
+
+# What a lever refuses (a LeverRefused is a ValueError), each with a message that says why.
+LEVER_REFUSALS = (LookupError, ValueError, ConfigError, StateSchemaError)
 
 __all__ = ["open_dispute", "close_dispute", "add_promise", "create_payment_plan", "add_hold", "release_hold",
            "hand_over_small_claim", "add_rates", "InstallmentTerm", "LEVER_FLOWS"]
@@ -47,7 +54,14 @@ def _trace(operator: str) -> Trace:
     return trace_for(None, actor=operator.strip())
 
 
-def _report(result: LeverResult) -> int:
+def _pull(lever: Callable[[], LeverResult]):
+    """Pull a lever and log what it did; a refusal (unknown invoice, a second open dispute, a plan that
+    does not add up, a missing operator) ends the flow run Failed with its reason as the one-line
+    state message, without a traceback."""
+    try:
+        result = lever()
+    except LEVER_REFUSALS as error:
+        return refused(error)
     get_run_logger().info(result.message)
     return result.id
 
@@ -62,9 +76,8 @@ def open_dispute(invoice_number: str, reason: OperatorDisputeReason, note: str, 
         note: What the customer said.
         operator: Who records it (for the audit trail).
     """
-    trace = _trace(operator)
-    return _report(levers.open_dispute(_store(), AccountingSource.from_url(), trace, invoice_number, reason, note,
-                                       paris_today()))
+    return _pull(lambda: levers.open_dispute(_store(), AccountingSource.from_url(), _trace(operator), invoice_number,
+                                             reason, note, paris_today()))
 
 
 @flow(name="close-dispute", flow_run_name="close-dispute-{invoice_number}")
@@ -77,9 +90,8 @@ def close_dispute(invoice_number: str, outcome: OperatorDisputeOutcome, note: st
         note: Why: the credit note's number, the reply to the customer...
         operator: Who records it (for the audit trail).
     """
-    trace = _trace(operator)
-    return _report(levers.close_dispute(_store(), AccountingSource.from_url(), trace, invoice_number, outcome, note,
-                                        paris_today()))
+    return _pull(lambda: levers.close_dispute(_store(), AccountingSource.from_url(), _trace(operator), invoice_number,
+                                              outcome, note, paris_today()))
 
 
 @flow(name="add-promise", flow_run_name="add-promise-{debtor_id}")
@@ -96,9 +108,8 @@ def add_promise(debtor_id: str, invoice_numbers: list[str], amount: Decimal, pro
         operator: Who records it (for the audit trail).
         grace_days: Days after the promised date before the promise counts as broken.
     """
-    trace = _trace(operator)
-    return _report(levers.add_promise(_store(), AccountingSource.from_url(), trace, debtor_id, invoice_numbers,
-                                      amount, promised_on, grace_days, note, paris_today()))
+    return _pull(lambda: levers.add_promise(_store(), AccountingSource.from_url(), _trace(operator), debtor_id,
+                                            invoice_numbers, amount, promised_on, grace_days, note, paris_today()))
 
 
 @flow(name="create-payment-plan", flow_run_name="create-payment-plan-{debtor_id}")
@@ -114,10 +125,9 @@ def create_payment_plan(debtor_id: str, invoice_numbers: list[str], installments
         operator: Who records it (for the audit trail).
         grace_days: Days after an installment's due date before the plan counts as broken.
     """
-    trace = _trace(operator)
     schedule = [(term.due_date, term.amount) for term in installments]
-    return _report(levers.create_plan(_store(), AccountingSource.from_url(), trace, debtor_id, invoice_numbers,
-                                      schedule, grace_days, note, paris_today()))
+    return _pull(lambda: levers.create_plan(_store(), AccountingSource.from_url(), _trace(operator), debtor_id,
+                                            invoice_numbers, schedule, grace_days, note, paris_today()))
 
 
 def _hold_run_name() -> str:
@@ -141,12 +151,10 @@ def add_hold(reason: str, operator: str, debtor_id: str | None = None, invoice_n
         collective_procedure: The debtor is in a procédure collective (needs bodacc_published_on).
         bodacc_published_on: Date the opening judgment was published in the BODACC.
     """
-    trace = _trace(operator)
-    result = levers.add_hold(_store(), AccountingSource.from_url(), trace, debtor_id=debtor_id,
-                             invoice_number=invoice_number, until=until, reason=reason,
-                             collective_procedure=collective_procedure, bodacc_published_on=bodacc_published_on,
-                             on=paris_today())
-    return _report(result)
+    return _pull(lambda: levers.add_hold(_store(), AccountingSource.from_url(), _trace(operator), debtor_id=debtor_id,
+                                         invoice_number=invoice_number, until=until, reason=reason,
+                                         collective_procedure=collective_procedure,
+                                         bodacc_published_on=bodacc_published_on, on=paris_today()))
 
 
 @flow(name="release-hold", flow_run_name="release-hold-{hold_id}")
@@ -158,8 +166,7 @@ def release_hold(hold_id: int, note: str, operator: str) -> int:
         note: Why it is released.
         operator: Who releases it (for the audit trail).
     """
-    trace = _trace(operator)
-    return _report(levers.release_hold(_store(), trace, hold_id, note))
+    return _pull(lambda: levers.release_hold(_store(), _trace(operator), hold_id, note))
 
 
 @flow(name="hand-over-small-claim", flow_run_name="hand-over-small-claim-{invoice_number}")
@@ -172,14 +179,13 @@ def hand_over_small_claim(invoice_number: str, note: str, operator: str) -> int:
         note: Why it goes to court despite its size.
         operator: Who decides (for the audit trail).
     """
-    trace = _trace(operator)
-    return _report(levers.hand_over_small_claim(_store(), AccountingSource.from_url(), trace, invoice_number, note,
-                                                paris_today()))
+    return _pull(lambda: levers.hand_over_small_claim(_store(), AccountingSource.from_url(), _trace(operator),
+                                                      invoice_number, note, paris_today()))
 
 
 @flow(name="add-rates", flow_run_name="add-rates-{half_year}")
 def add_rates(half_year: str, ecb_rate: Decimal, legal_rate_other: Decimal, legal_rate_individual: Decimal,
-              source: str, operator: str) -> str:
+              source: str, operator: str) -> int:
     """Enter a half-year's rates that config/legal_fr.yaml lacks; the next run uses them.
 
     Args:
@@ -193,14 +199,14 @@ def add_rates(half_year: str, ecb_rate: Decimal, legal_rate_other: Decimal, lega
     from dunning.config import default_config_dir
     from dunning.state.rates import RateStore
 
-    trace = _trace(operator)
-    check_migrated()
-    entry = RateStore(state_engine()).add_rate_entry(trace, default_config_dir(), half_year, str(ecb_rate),
-                                                     str(legal_rate_other), str(legal_rate_individual), source)
-    message = (f"{entry.half_year} rates recorded by {entry.entered_by}: ECB {entry.ecb_rate} %, taux de l'intérêt "
-               f"légal {entry.legal_rate_other} % / {entry.legal_rate_individual} %. The next run uses them.")
-    get_run_logger().info(message)
-    return message
+    def enter() -> LeverResult:
+        check_migrated()
+        entry_id, entry = RateStore(state_engine()).add_rate_entry(
+            _trace(operator), default_config_dir(), half_year, str(ecb_rate), str(legal_rate_other),
+            str(legal_rate_individual), source)
+        return LeverResult(entry_id, entry.recorded())
+
+    return _pull(enter)
 
 
 # Deployment name -> flow, for flows/serve.py (prefect.yaml lists the same).

@@ -15,7 +15,7 @@ from dunning.calendar import paris_today
 from dunning.config import load_settings
 from dunning.config import Step
 from dunning.legal_fr import check_contract_rates_since, load_contract_rates
-from dunning.planner import Outcome
+from dunning.planner import AWAITING_OPERATOR, Decision, Outcome
 from dunning.rate_coverage import missing_rates, upcoming_gap
 from dunning.paths import outbox_dir
 from dunning.reports import RunSummary, aging_totals
@@ -50,6 +50,13 @@ def _run_name() -> str:
     parameters = flow_run.get_parameters()
     as_of = _business_date(parameters.get("as_of"))
     return f"collection-{as_of}" + ("-dry-run" if parameters.get("dry_run") else "")
+
+
+def _small_claim(decision: Decision) -> bool:
+    """Rule 13: a handoff below legal.min_principal, decided tonight or waiting since an earlier night."""
+    return decision.step is Step.legal_handoff and (
+        decision.outcome is Outcome.awaiting_approval
+        or (decision.outcome is Outcome.held and decision.reason.startswith(AWAITING_OPERATOR)))
 
 
 def _close_unfinished_run(flow, flow_run, state) -> None:
@@ -121,8 +128,7 @@ def _collect(as_of: date, dry_run: bool):
                          held_for_rates=[d.invoice_number for d in plan
                                          if rates_missing and d.outcome is Outcome.held and rates_missing in d.reason],
                          small_claims=[f"{d.invoice_number:<16} {d.debtor_id:<12} {d.residual:>12} {d.currency}  "
-                                       f"{d.reason}" for d in plan
-                                       if d.step is Step.legal_handoff and d.outcome is Outcome.awaiting_approval])
+                                       f"{d.reason}" for d in plan if _small_claim(d)])
     for note in ([rates_missing] if rates_missing else []) + summary.rates_notes:
         logger.warning(note)
     note_interrupted(summary, interrupted)

@@ -6,6 +6,7 @@ SELECT
     i.number           AS number,
     i.customer_id      AS customer_id,
     i.currency         AS currency,
+    i.due_date         AS due_date,
     i.amount_residual  AS amount_residual,
     i.kind             AS kind,
     i.status           AS status

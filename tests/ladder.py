@@ -16,16 +16,19 @@ LADDER = (Step.pre_due, Step.reminder_1, Step.reminder_2, Step.reminder_3, Step.
 
 
 def run_the_ladder(backend, through: Step = Step.legal_handoff, *, debtor: str = "LATE", invoice: str = "L1",
-                   total: str = "4800.00") -> dict[Step, date]:
+                   total: str = "4800.00", also: dict[str, str] | None = None) -> dict[Step, date]:
     """One invoice due 2026-01-05 (FA-L1 of debtor LATE, 4,800.00, unless told), each night asserted to
-    act on it: one night on each step's date of the standard ladder, seven days or more apart.
-    Returns every step's date, those not run included."""
+    act on it: one night on each step's date of the standard ladder, seven days or more apart. `also`
+    gives the debtor more invoices due the same day (id: total). Returns every step's date, those not
+    run included."""
     from flows.nightly import nightly_collection
 
     books = backend.accounting
     books.customer(debtor)
     due = date(2026, 1, 5)
     books.invoice(invoice, debtor, due=due, total=total, issued=date(2025, 12, 1))
+    for other, amount in (also or {}).items():
+        books.invoice(other, debtor, due=due, total=amount, issued=date(2025, 12, 1))
     policy = load_settings(backend.config_dir).policy
     dates = step_dates(due, policy.ladder.for_segment(Segment.standard), BusinessCalendar())
     store = StateStore(state_engine(backend.state_url))

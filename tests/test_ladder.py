@@ -164,11 +164,22 @@ def test_rule_2_a_step_the_ladder_does_not_have_counts_as_passed():
     assert (decision.outcome, decision.step) == (Outcome.send, Step.reminder_3)
 
 
-def test_rule_2_a_step_skipped_before_it_was_sent_counts_as_passed():
-    # reminder_1 was stopped at dispatch (disputed since planning); the dispute was rejected: reminder_2 goes.
+def test_rule_2_a_step_stopped_before_it_was_sent_is_planned_again():
+    # reminder_1 was stopped at dispatch (disputed since planning); the dispute was rejected: nothing
+    # ever reached the debtor, so the first contact is still reminder_1, not reminder_2.
     stopped_at_dispatch = [skipped("I1", Step.pre_due, date(2026, 2, 9)), skipped("I1", Step.reminder_1, date(2026, 2, 9))]
 
     decision = today(plan(receivables(invoice("I1", due_date=date(2026, 2, 6))), ledger=stopped_at_dispatch), "I1")
+
+    assert (decision.outcome, decision.step) == (Outcome.send, Step.reminder_1)
+    assert "first contact" in decision.reason
+
+
+def test_rule_2_after_a_stopped_step_the_ladder_resumes_one_above_what_was_sent():
+    # reminder_1 sent, reminder_2 stopped at dispatch: reminder_2 goes again, not reminder_3.
+    ledger = [sent("I1", Step.reminder_1, date(2026, 2, 9)), skipped("I1", Step.reminder_2, date(2026, 2, 23))]
+
+    decision = today(plan(receivables(invoice("I1", due_date=date(2026, 2, 6))), ledger=ledger), "I1")
 
     assert (decision.outcome, decision.step) == (Outcome.send, Step.reminder_2)
 
@@ -317,17 +328,17 @@ def test_rule_4_a_last_reminder_awaiting_approval_holds_the_formal_notice():
     assert decision.step is Step.formal_notice
 
 
-def test_rule_4_a_last_reminder_stopped_before_sending_leaves_the_one_before_it_as_the_proof():
-    # reminder_3 was stopped at dispatch (disputed since planning) and can never go: reminder_2 of 17 Feb stands.
+def test_rule_4_a_last_reminder_stopped_before_sending_goes_again_before_the_formal_notice():
+    # reminder_3 was stopped at dispatch (disputed since planning): the debtor never got it, so it goes
+    # again when the invoice is chased again, and the formal notice waits 7 days after it.
     reminder_3_stopped = [*standard_history_up_to_reminder_3("I1", DUE_FEB_2, date(2026, 3, 4))[:3],
                           skipped("I1", Step.reminder_3, date(2026, 3, 4))]
 
     decision = today(plan(receivables(invoice("I1", due_date=DUE_FEB_2)), as_of=FORMAL_NOTICE_DAY,
                           ledger=reminder_3_stopped), "I1")
 
-    assert (decision.outcome, decision.step) == (Outcome.send, Step.formal_notice)
-    assert "last reminder (reminder_2) sent on 2026-02-17" in decision.reason
-    assert "reminder_3 was skipped, never sent" in decision.reason
+    assert (decision.outcome, decision.step) == (Outcome.send, Step.reminder_3)
+    assert "formal_notice is due too" in decision.reason
 
 
 # -- rule 5: the legal handoff waits for the formal notice --------------------------------------------

@@ -69,3 +69,23 @@ def test_the_audit_trail_is_append_only(backend):
         with pytest.raises(DBAPIError, match="append-only"):
             with store.engine.begin() as conn:
                 conn.execute(text(statement))
+
+
+def test_a_message_stopped_before_sending_is_queued_again_when_the_ladder_plans_it_again(backend):
+    from dataclasses import replace
+
+    store = StateStore(state_engine(backend.state_url))
+    first = open_run(store, "run-a")
+    [message] = store.record_plan(first, AS_OF, [reminder_1()], dry_run=False, languages={})
+    store.mark_skipped(first, message, "disputed since planning")
+    [row] = store.ledger_for(["I1"])
+    assert row.status.value == "skipped"
+    # A superseded decision leaves it as it is; a send decision (the dispute was closed) queues it again.
+    later = open_run(store, "run-b")
+    superseded = replace(reminder_1(), outcome=Outcome.superseded, reason="superseded")
+    assert store.record_plan(later, AS_OF, [superseded], dry_run=False, languages={}) == []
+    assert store.ledger_for(["I1"])[0].status.value == "skipped"
+    [again] = store.record_plan(later, AS_OF, [reminder_1()], dry_run=False, languages={})
+    assert again.action_ids == message.action_ids
+    assert store.ledger_for(["I1"])[0].status.value == "queued"
+    assert store.claim(later, again, "fr/reminder_1") == 1

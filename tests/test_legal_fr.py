@@ -41,7 +41,6 @@ from dunning.legal_fr import (
     penalty_statement,
     prescription_approaching,
     prescription_date,
-    require_coverage,
 )
 from dunning.penalties import Basis
 
@@ -400,11 +399,11 @@ def test_a_contractual_rate_is_checked_for_every_half_year_it_covers(tables):
 
 
 def test_a_rate_that_passes_on_the_run_day_is_refused_for_an_earlier_half_year_it_reaches(tables):
-    # 8.00 % passes the 2026-H1 floor (3 x 2.62 = 7.86 %): require_coverage on the run day alone lets it
-    # through, and invoice_penalty then fails mid-run on an invoice due 2025-12-15 (2025-H2 floor 8.28 %).
+    # 8.00 % passes the 2026-H1 floor (3 x 2.62 = 7.86 %): a check on the run day alone lets it through,
+    # and invoice_penalty would then fail mid-run on an invoice due 2025-12-15 (2025-H2 floor 8.28 %).
     run_day = date(2026, 1, 20)
     rates = {"C0042": D("8.00"), "C0099": D("15.00")}
-    require_coverage(tables, run_day, rates)
+    assert check_contract_rates_since(tables, rates, run_day, run_day) is None
 
     with pytest.raises(ContractualRateError) as raised:
         check_contract_rates_since(tables, rates, date(2025, 12, 16), run_day)
@@ -412,9 +411,6 @@ def test_a_rate_that_passes_on_the_run_day_is_refused_for_an_earlier_half_year_i
     for needed in ("config/contracts.yaml", "late_interest_rates.C0042", "8.00", "8.28", "2025-H2"):
         assert needed in message, needed
     assert "C0099" not in message and "2026-H1" not in message
-
-    with pytest.raises(ContractualRateError, match=r"C0042.*2025-H2"):
-        require_coverage(tables, run_day, rates, since=date(2025, 12, 16))
 
 
 def test_every_refused_debtor_and_half_year_is_reported_at_once(tables):

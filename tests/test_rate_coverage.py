@@ -97,8 +97,9 @@ def test_an_entry_is_checked_before_it_is_kept(half, ecb, other, individual, err
 
 def test_a_half_year_not_published_yet_is_refused_and_a_correction_is_accepted():
     coverage = with_entries(load_legal_tables(), [_entry()])
-    with pytest.raises(RateEntryError, match="2027-H2 starts on 2027-07-01: its rates are not published yet"):
-        check_entry(coverage, "2027-H2", "2.00", "3.00", "7.00", today=date(2026, 12, 3))
+    with pytest.raises(RateEntryError, match="2027-H1 starts on 2027-01-01: its rates are not published yet.*"
+                                             "enter them from 2026-12-02"):
+        check_entry(coverage, "2027-H1", "2.00", "3.00", "7.00", today=date(2026, 12, 1))
     assert check_entry(coverage, "2026-H2", "2.00", "3.05", "7.00", today=date(2026, 12, 3))[2] == D("3.05")
     assert check_entry(coverage, "2027-H1", "2.00", "3.00", "7.00", today=date(2026, 12, 3))[0] == HalfYear(2027, 1)
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,8 @@ class _Records(logging.Handler):
 @pytest.fixture
 def prefect_logs():
     """Every record Prefect's loggers emit during the test (they do not all propagate to the root)."""
+    import flows.levers, flows.nightly  # noqa: E401,F401  (Prefect configures its loggers once, on import)
+
     handler = _Records()
     logger = logging.getLogger("prefect")
     logger.addHandler(handler)
@@ -72,6 +75,17 @@ def test_sending_to_the_outbox_after_sendgrid_is_refused_in_one_line(backend, se
     assert _night(as_of=AS_OF).is_completed()
     monkeypatch.delenv("SENDGRID_API_KEY")
     _assert_one_line_refusal(_night(as_of=AS_OF + timedelta(days=1)), prefect_logs, "SENDGRID_API_KEY is not set")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_refused_lever_is_a_failed_state_with_one_line(backend, prefect_logs):
+    from flows import levers
+
+    state = levers.add_rates("2027-H1", Decimal("2.00"), Decimal("3.00"), Decimal("7.00"), "test values",
+                             operator="alice", return_state=True)
+    _assert_one_line_refusal(state, prefect_logs, "--half-year 2027-H1")
+    state = levers.hand_over_small_claim("FA-NOPE", "why", operator="alice", return_state=True)
+    _assert_one_line_refusal(state, prefect_logs, "unknown invoice number FA-NOPE")
 
 
 def test_an_unmigrated_state_database_is_one_line_on_the_cli(tmp_path, monkeypatch):

@@ -13,9 +13,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(p for folder in ("dunning", "flows", "tasks") for p in (PROJECT / folder).rglob("*.py"))
 SQL_CALLS = {"text", "exec_driver_sql", "execute", "executescript"}
 # DDL built from identifiers only, no value: the demo's table names quoted by the dialect, and the
-# audit trail's triggers named after the literal verbs UPDATE and DELETE.
+# append-only triggers named after their table (a literal of the migrations) and the verbs UPDATE and DELETE.
 IDENTIFIERS_ONLY = {("dunning/accounting_schema.py", "exec_driver_sql"),
-                    ("dunning/migrations/versions/0001_initial.py", "execute")}
+                    ("dunning/migrations/append_only.py", "execute")}
 
 
 def _name(call: ast.Call) -> str | None:

@@ -2,8 +2,7 @@
 
 A message quotes the earlier reminders its invoices were sent, with the dates the ledger recorded,
 and claims none otherwise; the formal notice's email copy asks for what its registered letter asks
-for. The nights below are chosen so that they hold whether the planner catches up to the highest
-step due or climbs one step at a time with seven days between two messages to an invoice.
+for. The nights below climb the ladder one step at a time, seven days or more apart.
 """
 
 from __future__ import annotations
@@ -99,7 +98,7 @@ def test_reminder_2_after_a_reminder_1_quotes_its_date(two_debtors):
 
 def test_the_first_message_to_an_invoice_claims_no_earlier_reminder(backend):
     """An invoice already 16 days overdue when the product goes live: whatever step is sent first, it
-    opens neutrally (today's planner catches up to reminder_2; a climbing one starts at reminder_1)."""
+    opens neutrally."""
     backend.accounting.customer("LIVE")
     backend.accounting.invoice("G1", "LIVE", due=DUE, total="900.00")
     run_night(REMINDER_2_NIGHT)

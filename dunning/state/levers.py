@@ -364,6 +364,12 @@ class LeverStore(StateStore):
             if not moved:
                 raise LeverRefused(f"invoice {decision.invoice_number} is not waiting for a small-claim decision "
                                    "(no legal_handoff row awaiting approval): the nightly run decides its handoff")
+            self._append_audit(conn, trace, [(
+                "action.handed_over", "invoice", decision.invoice_id,
+                f"Invoice {decision.invoice_number} ({decision.residual} {decision.currency}, a small claim waiting "
+                f"for a decision) handed to the legal queue anyway by {trace.actor}: {note}",
+                {"invoice_number": decision.invoice_number, "amount": decision.residual,
+                 "currency": decision.currency, "note": note})])
             return self._join_case(conn, trace, as_of, request, now)
 
     # -- holds -------------------------------------------------------------------------------

@@ -36,8 +36,9 @@ class RateStore(StateStore):
         return with_entries(load_legal_tables(config_dir), self.rate_entries())
 
     def add_rate_entry(self, trace: Trace, config_dir: Path | None, half_year: str, ecb_rate: str,
-                       legal_rate_other: str, legal_rate_individual: str, source: str) -> RateEntry:
-        """Check the values against the tables in use, then append the row and its audit event."""
+                       legal_rate_other: str, legal_rate_individual: str, source: str) -> tuple[int, RateEntry]:
+        """Check the values against the tables in use, then append the row and its audit event; returns
+        the row's id and the entry."""
         if not source.strip():
             raise RateEntryError("--source: name the publications the rates come from (the ECB's key interest "
                                  "rates, the arrêté in the Journal officiel): a rate without a source is refused")
@@ -48,11 +49,12 @@ class RateStore(StateStore):
         values = {"half_year": str(half), "ecb_rate": str(ecb), "legal_rate_other": str(other),
                   "legal_rate_individual": str(individual), "source": entry.source}
         with self.engine.begin() as conn:
-            conn.execute(insert(rate_entries).values(**values, entered_by=entry.entered_by,
-                                                     entered_at=entry.entered_at))
+            entry_id = conn.execute(insert(rate_entries).values(
+                **values, entered_by=entry.entered_by, entered_at=entry.entered_at).returning(rate_entries.c.id)
+            ).scalar_one()
             self._append_audit(conn, trace, [(
                 "rates.added", "rates", str(half),
                 f"{half} rates entered by {entry.entered_by}: ECB main refinancing rate in force on "
                 f"{half.first_day} {ecb} %, taux de l'intérêt légal {other} % (other cases) / {individual} % "
                 f"(individual creditor); source: {entry.source}", values)])
-        return entry
+        return entry_id, entry

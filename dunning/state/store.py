@@ -141,8 +141,9 @@ class PlannedMessage:
 # dated reminder to find), not the formal notice (a mise en demeure, not a reminder).
 REMINDER_STEPS = (Step.reminder_1, Step.reminder_2, Step.reminder_3)
 _WRITTEN = (Channel.email, Channel.letter)
-# SendGrid's word that an email never reached the debtor: it cannot be quoted to them.
-_UNDELIVERED = ("bounce", "dropped")
+# SendGrid's word that an email never reached the debtor: it cannot be quoted to them. A soft bounce
+# (blocked) is not retried by SendGrid either; only a deferral is.
+_UNDELIVERED = ("bounce", "blocked", "dropped")
 
 
 @dataclass(frozen=True)
@@ -366,10 +367,13 @@ class StateStore:
                       "reason": d.reason, "amount": d.residual, "currency": d.currency, "as_of": as_of,
                       "run_id": trace.run_id, "updated_at": now, "language": languages.get(d.debtor_id)}
             if key in existing:
-                # Only a row that was never accepted (failed, or queued by a run that stopped) comes back.
+                # Only a row that was never accepted (failed, or queued by a run that stopped) comes back,
+                # or one stopped before sending (skipped) that the ladder plans again (dunning.ladder).
+                again = [LedgerStatus.failed, LedgerStatus.queued] + (
+                    [LedgerStatus.skipped] if d.outcome is not Outcome.superseded else [])
                 changed = conn.execute(update(actions).where(
                     actions.c.id == existing[key],
-                    actions.c.status.in_([LedgerStatus.failed.value, LedgerStatus.queued.value])).values(**values))
+                    actions.c.status.in_([status.value for status in again])).values(**values))
                 if changed.rowcount:   # otherwise another run has just handled it: leave it alone
                     ids[key] = existing[key]
             else:
@@ -673,9 +677,10 @@ class StateStore:
              "amount": d.residual, "added_on": as_of} for d in request.decisions])
         principal = conn.execute(select(legal_case_invoices.c.amount).where(
             legal_case_invoices.c.case_id == case_id)).scalars().all()
+        # An extended case's dossier no longer states its whole claim: the run writes it again.
         conn.execute(update(legal_cases).where(legal_cases.c.id == case_id).values(
             principal=sum(principal, Decimal("0")), evidence=previous_evidence + jsonable(evidence),
-            updated_at=now))
+            dossier_path=None, updated_at=now))
         numbers = ", ".join(d.invoice_number for d in request.decisions)
         verb = "opened" if opened else "extended"
         self._append_audit(conn, trace, [(f"case.{verb}", "case", str(case_id),
@@ -780,7 +785,8 @@ class StateStore:
                 "disputes": open_disputes, "holds": on_hold}
 
     def cases_without_dossier(self) -> list[int]:
-        """Open cases whose dossier could not be written yet (retried by each run)."""
+        """Open cases without a dossier stating their whole claim: not written yet (failed, or held for the
+        rates), or extended since. Each run writes them."""
         with self.engine.connect() as conn:
             return conn.execute(select(legal_cases.c.id).where(
                 legal_cases.c.dossier_path.is_(None),
