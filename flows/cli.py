@@ -209,6 +209,12 @@ def _store() -> StateStore:
     return StateStore(state_engine())
 
 
+def _legal_queue():
+    from dunning.state.legal_queue import LegalQueueStore
+
+    return LegalQueueStore(_store().engine)
+
+
 @legal_app.command("list")
 def legal_list(status: Optional[str] = typer.Option(None, help="queued, acknowledged, filed or resolved")) -> None:
     """The cases, newest last: id, debtor, status, principal, penalties, indemnity, invoices."""
@@ -226,7 +232,7 @@ def legal_list(status: Optional[str] = typer.Option(None, help="queued, acknowle
 def legal_show(case_id: int) -> None:
     """One case: parties, amounts, invoices, evidence, every status change, the dossier."""
     try:
-        case = _store().case_detail(case_id)
+        case = _legal_queue().case_detail(case_id)
     except LookupError as error:
         _fail(str(error))
     typer.echo(f"Case {case['id']} - {case['status']}" + (f" ({case['resolution']})" if case["resolution"] else ""))
@@ -252,7 +258,7 @@ def _move_case(case_id: int, verb: str, note: str, operator: Optional[str], reso
     from dunning.state.store import Trace
 
     try:
-        message = _store().move_case(Trace(actor=_operator(operator)), case_id, verb, note, paris_today(),
+        message = _legal_queue().move_case(Trace(actor=_operator(operator)), case_id, verb, note, paris_today(),
                                      resolution)
     except (LookupError, ValueError) as error:
         _fail(str(error))

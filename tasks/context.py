@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect.runtime import flow_run, task_run
 
+from dunning.state.legal_queue import LegalQueueStore
 from dunning.state.rates import RateStore
 from dunning.state.store import StateStore, Trace, state_engine
 
@@ -14,6 +15,10 @@ def store() -> StateStore:
 
 def rate_store() -> RateStore:
     return RateStore(state_engine())
+
+
+def legal_queue() -> LegalQueueStore:
+    return LegalQueueStore(state_engine())
 
 
 def trace_for(run_id: int | None, actor: str = "nightly-run") -> Trace:

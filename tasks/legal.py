@@ -21,7 +21,7 @@ from dunning.receivables import late_payments
 from dunning.rendering import RenderingError
 from dunning.paths import TEMPLATES_DIR, legal_dir
 
-from .context import store, trace_for
+from .context import legal_queue, trace_for
 
 
 @task(name="enqueue_legal_handoff", cache_policy=NO_CACHE)
@@ -30,7 +30,7 @@ def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: d
                           ) -> tuple[list[str], list[str], list[str]]:
     """One case per debtor and currency, each with its dossier; returns the case ids opened, extended, and
     those whose dossier waits for `rates_missing` (the penalties to state need the missing rates)."""
-    state, trace, logger = store(), trace_for(run_id), get_run_logger()
+    state, trace, logger = legal_queue(), trace_for(run_id), get_run_logger()
     rows = {row["invoice_id"]: row for row in invoices.to_dict("records")}
     contract_rates = load_contract_rates(settings.config_dir)
     opened, extended, held = [], [], []
@@ -96,7 +96,7 @@ def close_paid_cases(as_of: date, tolerance, run_id: int) -> list[int]:
     Only on proof: each invoice read again, posted, with a residual at or below the tolerance. A
     cancelled, quarantined or vanished invoice leaves the case to the operator.
     """
-    state = store()
+    state = legal_queue()
     candidates = state.open_case_invoices(as_of)
     if not candidates:
         return []

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from dunning.config import Step
 from dunning.exports import export_rows
-from dunning.state.store import StateStore, state_engine
+from dunning.state.legal_queue import LegalQueueStore
+from dunning.state.store import state_engine
 from ladder import run_the_ladder
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -27,7 +28,7 @@ def test_an_operator_hands_a_small_claim_over_anyway(backend, sendgrid):
     from flows.cli import app
 
     dates = run_the_ladder(backend, debtor="SMALL", invoice="S1", total="98.76")
-    store = StateStore(state_engine(backend.state_url))
+    store = LegalQueueStore(state_engine(backend.state_url))
     assert export_rows(store, "legal-queue", None) == []
     runner = CliRunner()
     not_waiting = runner.invoke(app, ["legal", "handoff", "FA-NOPE", "--note", "x", "--operator", "lea"])
@@ -58,7 +59,7 @@ def test_a_small_claim_joining_a_case_gets_the_case_dossier_written_again(backen
     from flows.cli import app
 
     dates = run_the_ladder(backend, debtor="BIG", invoice="L1", total="4800.00", also={"S1": "98.76"})
-    store = StateStore(state_engine(backend.state_url))
+    store = LegalQueueStore(state_engine(backend.state_url))
     [case] = export_rows(store, "legal-queue", None)
     assert case["invoice_numbers"] == "FA-L1" and store.case_detail(int(case["case_id"]))["dossier_path"]
 

@@ -15,6 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from dunning.exports import export_rows
+from dunning.state.legal_queue import LegalQueueStore
 from dunning.state.store import StateStore, state_engine
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -96,7 +97,7 @@ def test_a_night_without_its_rates_sends_what_needs_none_and_sends_the_rest_once
     # The legal queue goes on; the dossier, which states penalties to today, waits.
     case = ledger[("FA-LATE1", "legal_handoff")]
     assert case["status"] == "queued"
-    store = StateStore(state_engine(books.state_url))
+    store = LegalQueueStore(state_engine(books.state_url))
     assert store.cases_without_dossier()
 
     added = runner.invoke(app, ["rates", "add", "--half-year", "2026-H2", *TEST_RATES, "--operator", "alice"])

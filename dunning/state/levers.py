@@ -26,7 +26,8 @@ from ..legal import CaseRequest
 from ..planner import LedgerStatus
 from ..money import ZERO, to_money
 from .schema import actions, disputes, holds, payment_plans, plan_installments, plan_invoices, promise_invoices, promises
-from .store import StateStore, Trace
+from .legal_queue import LegalQueueStore
+from .store import Trace
 
 __all__ = ["LeverStore", "LeverRefused", "OPERATOR", "ACCOUNTING"]
 
@@ -44,7 +45,7 @@ def _say_why(text: str | None, what: str) -> str:
     return text.strip()
 
 
-class LeverStore(StateStore):
+class LeverStore(LegalQueueStore):
     """The state store plus the arrangements an operator records (and the nightly run settles)."""
 
     # -- disputes ----------------------------------------------------------------------------
