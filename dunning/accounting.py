@@ -30,6 +30,13 @@ def _query(name: str):
     return text((SQL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
 
 
+def _read_only_sqlite(conn, _record) -> None:
+    conn.execute("PRAGMA query_only = ON")
+    # Text that is not UTF-8 is read with its bad bytes kept as lone surrogates, so the row is
+    # quarantined by validation ("unreadable text") instead of failing the whole query.
+    conn.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
+
+
 @lru_cache(maxsize=16)
 def _read_only_engine(url: str) -> Engine:
     """One engine (and pool) per URL for the life of the process, opened read-only.
@@ -41,7 +48,7 @@ def _read_only_engine(url: str) -> Engine:
         return create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA query_only = ON"))
+        event.listen(engine, "connect", _read_only_sqlite)
     return engine
 
 

@@ -126,6 +126,12 @@ def split_numbers(value: str | Sequence[str]) -> list[str]:
 def resolve_invoices(source: AccountingSource, numbers: Sequence[str]) -> list[InvoiceRef]:
     """The invoices these numbers name, in the order given; an unknown number is an error."""
     rows = source.invoices_by_number(list(dict.fromkeys(numbers)))
+    shared = rows[rows["number"].duplicated(keep=False)]
+    if not shared.empty:
+        number = shared["number"].iloc[0]
+        ids = ", ".join(str(i) for i in shared.loc[shared["number"] == number, "invoice_id"])
+        raise LeverRefused(f"invoice number {number} names several documents in the accounting database (ids "
+                           f"{ids}): correct the numbering there first; nothing was recorded")
     found = {
         r["number"]: InvoiceRef(invoice_id=str(r["invoice_id"]), number=r["number"], debtor_id=str(r["customer_id"]),
                                 currency=r["currency"], residual=to_money(r["amount_residual"]), kind=r["kind"],

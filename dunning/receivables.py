@@ -40,6 +40,18 @@ RECEIVABLE_COLUMNS = [
 QUARANTINE_COLUMNS = ["source", "source_id", "number", "debtor_id", "kind", "reason"]
 _EMAIL = re.compile(EMAIL_PATTERN)
 _STATUSES = {"draft", "posted", "cancelled"}
+# Control characters (NUL, CR, LF, ...), and the lone surrogates a text that was not UTF-8 decodes to
+# (dunning.accounting reads SQLite text with surrogateescape): neither may reach a message or the state.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# What the state database and a message can hold: ids and numbers are String(64) columns, an email
+# String(320) (RFC 5321 allows 254), a name or an address line is printed on a letter.
+_TEXT_LIMITS = {"invoice_id": 64, "number": 64, "debtor_id": 64, "debtor_name": 200, "email": 254,
+                "language": 8, "siren": 14, "address_line": 200, "postal_code": 16, "city": 100, "country": 2,
+                "status": 16, "currency": 3, "kind": 16, "disputed_reason": 500}
+_CREDIT_TEXT = {"debtor_id": 64, "debtor_name": 200, "reference": 64, "currency": 3}
+_HISTORY_TEXT = {"debtor_id": 64, "invoice_id": 64, "number": 64}
+# Money columns are NUMERIC(14, 2): 12 digits before the point.
+MAX_AMOUNT = Decimal("999999999999.99")
 
 
 class _Invalid(ValueError):
@@ -77,6 +89,19 @@ def to_date(value: object) -> date | None:
         raise _Invalid("unreadable date", repr(value)) from exc
 
 
+def _printable(value: object) -> str | None:
+    """A text as it may be recorded and logged: None when it holds what _check_text refuses."""
+    text = _text(value)
+    if text is None or _UNPRINTABLE.search(text) or len(text) > 64:
+        return None
+    return text
+
+
+def _shown_id(value: object) -> str:
+    """A row's id as it may be recorded and logged, even when the id itself is junk."""
+    return _printable(value) or f"(unreadable id of {len(str(value))} characters)"
+
+
 def _present(value: object) -> bool:
     return not (value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT)
 
@@ -95,13 +120,32 @@ def _flag(value: object) -> bool:
 
 def _money(value: object, what: str) -> Decimal:
     try:
-        return to_money(value if _present(value) else None)
+        amount = to_money(value if _present(value) else None)
     except MoneyError as exc:
         raise _Invalid(f"unreadable {what}", str(exc)) from exc
+    if abs(amount) > MAX_AMOUNT:
+        raise _Invalid("amount out of range", f"{what} has more than 12 digits before the decimal point")
+    return amount
+
+
+def _check_text(row: dict, limits: dict[str, int] = _TEXT_LIMITS) -> None:
+    """Every text column decodable, printable and within its length. The reason names the column and
+    the position, never the text: it may be anything, and it is logged."""
+    for column, limit in limits.items():
+        value = row.get(column)
+        if not isinstance(value, str):
+            continue
+        bad = _UNPRINTABLE.search(value)
+        if bad is not None:
+            what = "text that is not valid UTF-8" if "\ud800" <= bad.group() <= "\udfff" else "a control character"
+            raise _Invalid("unreadable text", f"{column} holds {what} at position {bad.start() + 1}")
+        if len(value.strip()) > limit:
+            raise _Invalid("text too long", f"{column} has {len(value.strip())} characters, at most {limit}")
 
 
 def _invoice(row: dict) -> dict:
     """Type one raw receivable row or raise _Invalid with the first reason it makes no sense."""
+    _check_text(row)
     if _text(row["kind"]) != "invoice":
         # The query brings every document but credit notes, so nothing unexpected goes unseen.
         raise _Invalid("unknown document kind", repr(row["kind"]))
@@ -157,18 +201,33 @@ def _invoice(row: dict) -> dict:
 
 def validate_receivables(raw: pd.DataFrame) -> ValidatedReceivables:
     clean, quarantined = [], []
-    for row in raw.to_dict("records"):
+
+    def quarantine(row: dict, reason: _Invalid) -> None:
+        quarantined.append({
+            "source": "invoice",
+            "source_id": _shown_id(row["invoice_id"]),
+            "number": _printable(row["number"]),
+            "debtor_id": _printable(row["debtor_id"]),
+            "kind": reason.kind,
+            "reason": str(reason),
+        })
+
+    rows = raw.to_dict("records")
+    # One number, one invoice: an operator names invoices by number, and two would both be chased.
+    ids_of: dict[str, list[str]] = {}
+    for row in rows:
+        if _printable(row["number"]) is not None:
+            ids_of.setdefault(_printable(row["number"]), []).append(_shown_id(row["invoice_id"]))
+    for row in rows:
+        shared = ids_of.get(_printable(row["number"]) or "", [])
+        if len(shared) > 1:
+            others = ", ".join(i for i in shared if i != _shown_id(row["invoice_id"]))
+            quarantine(row, _Invalid("duplicate invoice number", f"also invoice id {others}"))
+            continue
         try:
             clean.append(_invoice(row))
         except _Invalid as reason:
-            quarantined.append({
-                "source": "invoice",
-                "source_id": str(row["invoice_id"]),
-                "number": _text(row["number"]),
-                "debtor_id": _text(row["debtor_id"]),
-                "kind": reason.kind,
-                "reason": str(reason),
-            })
+            quarantine(row, reason)
     return ValidatedReceivables(
         invoices=pd.DataFrame(clean, columns=RECEIVABLE_COLUMNS, dtype=object),
         quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS, dtype=object),
@@ -208,6 +267,7 @@ def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedRece
     clean, quarantined = [], []
     for row in raw.to_dict("records"):
         try:
+            _check_text(row, _CREDIT_TEXT)
             currency = (_text(row["currency"]) or company_currency).upper()
             if currency not in _currencies():
                 raise _Invalid("unknown currency code", repr(row["currency"]))
@@ -221,8 +281,9 @@ def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedRece
             })
         except _Invalid as reason:
             quarantined.append({
-                "source": row["source"], "source_id": str(row["reference"]), "number": str(row["reference"]),
-                "debtor_id": _text(row["debtor_id"]), "kind": reason.kind, "reason": str(reason),
+                "source": row["source"], "source_id": _shown_id(row["reference"]),
+                "number": _printable(row["reference"]), "debtor_id": _printable(row["debtor_id"]),
+                "kind": reason.kind, "reason": str(reason),
             })
     columns = ["debtor_id", "debtor_name", "currency", "amount", "source", "reference"]
     return ValidatedReceivables(
@@ -237,6 +298,7 @@ HISTORY_COLUMNS = ["debtor_id", "invoice_id", "due_date", "last_paid_on", "amoun
 def _paid_invoice(row: dict) -> dict:
     """Type one history row or raise _Invalid: without both dates there is no lateness to measure."""
     try:
+        _check_text(row, _HISTORY_TEXT)
         due_date, paid_on = to_date(row["due_date"]), to_date(row["last_paid_on"])
         if due_date is None:
             raise _Invalid("missing due date")
@@ -264,8 +326,8 @@ def split_history(raw: pd.DataFrame) -> ValidatedReceivables:
             rows.append(_paid_invoice(row))
         except _Invalid as reason:
             excluded.append({
-                "source": "history", "source_id": str(row["invoice_id"]), "number": _text(row["number"]),
-                "debtor_id": _text(row["debtor_id"]), "kind": reason.kind, "reason": str(reason),
+                "source": "history", "source_id": _shown_id(row["invoice_id"]), "number": _printable(row["number"]),
+                "debtor_id": _printable(row["debtor_id"]), "kind": reason.kind, "reason": str(reason),
             })
     return ValidatedReceivables(
         invoices=pd.DataFrame(rows, columns=HISTORY_COLUMNS, dtype=object),

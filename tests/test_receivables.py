@@ -334,3 +334,45 @@ def test_an_amount_beyond_decimal_precision_is_quarantined_not_a_crash():
     result = validate_receivables(raw_receivables(raw_receivable("INV-HUGE", amount_total=1e26)))
     assert result.invoices.empty
     assert "out of range" in result.quarantined["reason"].iloc[0]
+
+
+# -- text and amounts the state database and a message can hold -------------------------------------
+
+@pytest.mark.parametrize(("column", "value", "reason"), [
+    ("debtor_name", "Dupont\x00SA", "debtor_name holds a control character at position 7"),
+    ("debtor_name", "Dupont\r\nBcc: x", "debtor_name holds a control character at position 7"),
+    ("debtor_name", "Dupont \udce9SA", "debtor_name holds text that is not valid UTF-8 at position 8"),
+    ("city", "x" * 101, "city has 101 characters, at most 100"),
+    ("debtor_name", "D" * 108_007, "debtor_name has 108007 characters, at most 200"),
+])
+def test_text_a_message_or_the_state_cannot_hold_is_quarantined_without_quoting_it(column, value, reason):
+    row = quarantine_of(**{column: value})
+    assert row["kind"] in ("unreadable text", "text too long")
+    assert reason in row["reason"]
+    assert value.strip() not in row["reason"]
+
+
+@pytest.mark.parametrize("column", ["amount_total", "residual_now"])
+def test_an_amount_beyond_twelve_digits_is_quarantined(column):
+    row = quarantine_of(**{column: "1000000000000.00", **({"amount_total": "1000000000000.00"}
+                                                          if column == "residual_now" else {})})
+    assert row["kind"] == "amount out of range"
+    assert validated_row(amount_total="999999999999.99", residual_now="999999999999.99")["residual"] == \
+        Decimal("999999999999.99")
+
+
+def test_two_invoices_with_one_number_are_both_quarantined():
+    result = validate_receivables(raw_receivables(raw_receivable("INV-1", number="FA-7"),
+                                                  raw_receivable("INV-2", number="FA-7"),
+                                                  raw_receivable("INV-3", number="FA-8")))
+    assert result.invoices["invoice_id"].tolist() == ["INV-3"]
+    reasons = dict(zip(result.quarantined["source_id"], result.quarantined["reason"]))
+    assert reasons == {"INV-1": "duplicate invoice number: also invoice id INV-2",
+                       "INV-2": "duplicate invoice number: also invoice id INV-1"}
+
+
+def test_a_junk_credit_reference_is_quarantined_by_an_id_that_can_be_logged():
+    result = normalize_credits(raw_credits({**raw_credit("credit_note", "10.00", "AV\x001"),
+                                            "debtor_name": "ok"}), "EUR")
+    [row] = result.quarantined.to_dict("records")
+    assert row["kind"] == "unreadable text" and "\x00" not in row["source_id"] + row["reason"]
