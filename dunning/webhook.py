@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from sendgrid.helpers.eventwebhook import EventWebhook
 from starlette.concurrency import run_in_threadpool
 
@@ -136,7 +137,15 @@ def create_app(store: DeliveryStore, verifier: SignatureVerifier, limits: Webhoo
         except MalformedEvents as error:
             logger.warning("Refused a signed post: %s.", error)
             return JSONResponse({"error": f"not a batch of SendGrid events: {error}"}, status_code=400)
-        outcome = await run_in_threadpool(store.record_events, events)
+        try:
+            outcome = await run_in_threadpool(store.record_events, events)
+        except SQLAlchemyError as error:
+            # The error's text carries the SQL parameters (addresses, reasons): its class says enough.
+            logger.error("Could not record a batch of %d delivery events: the state database answered %s; "
+                         "nothing was recorded and SendGrid will post the batch again.", len(events),
+                         type(error).__name__)
+            return JSONResponse({"error": "the events could not be recorded now; post them again later"},
+                                status_code=503)
         logger.info("Delivery events: %d received, %d new, %d duplicates, %d for unknown messages, %d ledger rows "
                     "updated, %d addresses flagged.", outcome.received, outcome.recorded, outcome.duplicates,
                     outcome.unknown_message, outcome.rows_updated, outcome.addresses_flagged)

@@ -304,6 +304,22 @@ def test_the_webhook_limits_come_from_the_policy(backend, config_dir, signing_ke
     assert in_time.status_code == 200 and in_time.json()["rows_updated"] == 1
 
 
+def test_a_state_database_that_fails_gets_503_and_a_log_line_naming_no_address(sendgrid_events, deliveries,
+                                                                               caplog, capfd):
+    message = sent_message(deliveries, "DUPONT", "D1")
+    with deliveries.engine.begin() as conn:
+        delivery_events.drop(conn)                      # the batch's insert fails, its parameters in the error
+    raw = json.dumps([event("bounce", message, at=T0, **HARD_BOUNCE)]).encode()
+    capfd.readouterr()
+
+    answer = sendgrid_events.post_raw(raw, sendgrid_events.signed_headers(raw))
+
+    assert answer.status_code == 503                    # SendGrid posts it again later
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert "Could not record a batch of 1 delivery events" in caplog.text
+    assert "@" not in answer.text + logged and "Traceback" not in logged
+
+
 # -- each event once ------------------------------------------------------------------------------------
 
 def test_an_event_posted_twice_or_repeated_in_a_batch_is_recorded_once(sendgrid_events, deliveries):
