@@ -26,6 +26,7 @@ __all__ = [
     "StepAction",
     "StepRule",
     "Policy",
+    "WebhookLimits",
     "CompanyIdentity",
     "Settings",
     "EMAIL_PATTERN",
@@ -260,6 +261,18 @@ class LegalThresholds(_Strict):
                     "to the legal queue; it waits for an operator's decision.")
 
 
+class WebhookLimits(_Strict):
+    """What `dunning webhook serve` accepts from SendGrid before anything is parsed."""
+
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024,
+        description="A posted batch larger than this gets 413 (SendGrid's batches are at most a few MB).")
+    max_clock_skew_seconds: int = Field(
+        600, ge=30, le=24 * 3600,
+        description="A signed post whose timestamp is further than this from now, past or future, is refused "
+                    "as a replay.")
+
+
 class Policy(_Strict):
     tolerance: Decimal = Field(Decimal("1.00"), ge=0, description="Residuals at or below are not chased.")
     first_contact_step: Step = Field(
@@ -278,6 +291,7 @@ class Policy(_Strict):
     installments: Installments = Installments()
     send_window: SendWindow = SendWindow()
     dispatch: Dispatch = Dispatch()
+    webhook: WebhookLimits = WebhookLimits()
     ladder: Ladder
 
     @field_validator("first_contact_step")

@@ -24,6 +24,7 @@ _RANK = {"processed": 1, "deferred": 2, "delivered": 3, "blocked": 4, "bounce": 
          "spamreport": 6, "unsubscribe": 6}
 LEDGER_EVENTS = frozenset({"processed", "delivered", "deferred", "bounce", "dropped", "spamreport", "unsubscribe"})
 SOFT_BOUNCE = "blocked"    # bounce type for a temporary refusal; "bounce" is the hard one
+MAX_DEPTH = 16             # an event is an object of scalars and short lists (category); 16 is generous
 
 
 class MalformedEvents(ValueError):
@@ -134,14 +135,38 @@ def flag_for(event: DeliveryEvent, debtor_id: str) -> AddressFlag | None:
 
 
 def parse_events(body: bytes) -> list[DeliveryEvent]:
-    """The events of one posted body (a JSON array), in order; MalformedEvents names what is wrong."""
+    """The events of one posted body (a JSON array), in order; MalformedEvents names what is wrong.
+    Messages name the event and the key, never the value: a value may be someone's address."""
     try:
         batch = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MalformedEvents(f"the body is not JSON: {error}") from None
+    except RecursionError:
+        raise MalformedEvents("the body is nested too deep to read") from None
     if not isinstance(batch, list):
         raise MalformedEvents(f"the body is a JSON {type(batch).__name__}, not an array of events")
+    for index, item in enumerate(batch):
+        _storable(item, f"event {index}")
     return [_event(item, index) for index, item in enumerate(batch)]
+
+
+def _storable(item: Any, where: str) -> None:
+    """Refuse what the state database cannot keep as sent, rather than fail storing it: NUL (PostgreSQL
+    text and jsonb refuse it), a lone surrogate (neither database can encode it) and nesting deeper than
+    any of SendGrid's. Walked without recursion, so a deep payload cannot raise what it is refused for."""
+    pending: list[tuple[Any, int]] = [(item, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise MalformedEvents(f"{where} is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, str) and not _storable_text(value):
+            raise MalformedEvents(f"{where}: a value contains a NUL character or a lone surrogate")
+        if isinstance(value, dict):
+            if not all(_storable_text(key) for key in value):
+                raise MalformedEvents(f"{where}: a key contains a NUL character or a lone surrogate")
+            pending.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            pending.extend((v, depth + 1) for v in value)
 
 
 def _event(item: Any, index: int) -> DeliveryEvent:
@@ -151,16 +176,16 @@ def _event(item: Any, index: int) -> DeliveryEvent:
     event = _text(item, "event", where, required=True, longest=24)
     timestamp = item.get("timestamp")
     if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
-        raise MalformedEvents(f"{where}: timestamp must be unix seconds, got {timestamp!r}")
+        raise MalformedEvents(f"{where}: timestamp must be unix seconds, got {_kind(timestamp)}")
     try:
         occurred_at = datetime.fromtimestamp(timestamp, timezone.utc)
     except (OverflowError, OSError, ValueError):
-        raise MalformedEvents(f"{where}: timestamp {timestamp!r} is not a date") from None
+        raise MalformedEvents(f"{where}: timestamp is not a date") from None
     key = item.get("dunning_action_id")
     if isinstance(key, int) and not isinstance(key, bool):
         key = str(key)
     elif key is not None and not isinstance(key, str):
-        raise MalformedEvents(f"{where}: dunning_action_id must be text, got {key!r}")
+        raise MalformedEvents(f"{where}: dunning_action_id must be text, got {_kind(key)}")
     if key is not None and len(key) > 64:
         raise MalformedEvents(f"{where}: dunning_action_id is longer than any of ours")
     return DeliveryEvent(
@@ -178,10 +203,24 @@ def _text(item: dict, key: str, where: str, required: bool = False, longest: int
             raise MalformedEvents(f"{where}: {key} is missing")
         return None
     if not isinstance(value, str):
-        raise MalformedEvents(f"{where}: {key} must be text, got {value!r}")
+        raise MalformedEvents(f"{where}: {key} must be text, got {_kind(value)}")
     if longest is not None and len(value) > longest:
         raise MalformedEvents(f"{where}: {key} is longer than {longest} characters")
     return value
+
+
+def _storable_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")           # a lone surrogate (JSON "\\ud800") is valid JSON but not text
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"a JSON {type(value).__name__}"
 
 
 def unique(events: Sequence[DeliveryEvent]) -> tuple[list[DeliveryEvent], int]:

@@ -1,9 +1,11 @@
 """The SendGrid Event Webhook: a small HTTP service that records what happened to each email.
 
 SendGrid signs every post (Signed Event Webhook): ECDSA P-256 with SHA-256 over the timestamp
-header followed by the raw body. The signature is checked on the bytes as received, before
-anything is parsed; an unsigned or wrongly signed post gets 403, a signed post that is not a
-batch of events gets 400, and neither changes anything.
+header followed by the raw body. The body is read up to policy.yaml's webhook.max_body_bytes (a
+larger one gets 413 and is not read further), its signature is checked on the bytes as received
+before anything is parsed; an unsigned or wrongly signed post, or one stamped further from now than
+webhook.max_clock_skew_seconds (a replay), gets 403; a signed post that is not a batch of events
+gets 400; none of them changes anything.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import base64
 import binascii
 import logging
 import os
+import time
 from typing import Mapping
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -19,9 +22,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from sendgrid.helpers.eventwebhook import EventWebhook
 from starlette.concurrency import run_in_threadpool
 
+from .config import Policy, WebhookLimits, default_config_dir, load_yaml_model
 from .delivery_events import MalformedEvents, parse_events
 from .state.delivery import DeliveryStore
 from .state.store import check_migrated, state_engine
@@ -76,22 +81,71 @@ class SignatureVerifier:
         return True
 
 
-def create_app(store: DeliveryStore, verifier: SignatureVerifier) -> FastAPI:
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, or _TooLarge as soon as it is known to exceed `limit`: by its Content-Length before
+    reading, or (chunked, or a Content-Length that lies) once limit + 1 bytes have come in."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _TooLarge
+    return bytes(body)
+
+
+def _clock_skew(timestamp: str | None, now: float) -> float | None:
+    """How far the signed timestamp is from now, in seconds; None when it is not unix seconds."""
+    try:
+        return abs(now - int(timestamp or ""))
+    except (ValueError, OverflowError):
+        return None
+
+
+def create_app(store: DeliveryStore, verifier: SignatureVerifier, limits: WebhookLimits = WebhookLimits()) -> FastAPI:
     app = FastAPI(title="dunning: SendGrid delivery events", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.post(EVENTS_PATH)
     async def receive_events(request: Request) -> JSONResponse:
-        body = await request.body()
-        if not verifier.verify(body, request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER)):
-            logger.warning("Refused a post to %s from %s: missing or invalid SendGrid signature.", EVENTS_PATH,
-                           request.client.host if request.client else "?")
+        sender = request.client.host if request.client else "?"
+        try:
+            body = await _read_body(request, limits.max_body_bytes)
+        except _TooLarge:
+            logger.warning("Refused a post to %s from %s: larger than %d bytes.", EVENTS_PATH, sender,
+                           limits.max_body_bytes)
+            return JSONResponse({"error": f"body larger than {limits.max_body_bytes} bytes"}, status_code=413,
+                                headers={"Connection": "close"})
+        timestamp = request.headers.get(TIMESTAMP_HEADER)
+        if not verifier.verify(body, request.headers.get(SIGNATURE_HEADER), timestamp):
+            logger.warning("Refused a post to %s from %s: missing or invalid SendGrid signature.", EVENTS_PATH, sender)
             return JSONResponse({"error": "missing or invalid SendGrid signature"}, status_code=403)
+        # Checked once the signature holds, so only SendGrid learns why: a genuine post sent again later.
+        skew = _clock_skew(timestamp, time.time())
+        if skew is None or skew > limits.max_clock_skew_seconds:
+            logger.warning("Refused a signed post to %s from %s: its timestamp is %s from now, more than the %d s "
+                           "allowed (a replay, or a clock to set right).", EVENTS_PATH, sender,
+                           "unreadable" if skew is None else f"{skew:.0f} s", limits.max_clock_skew_seconds)
+            return JSONResponse({"error": f"signed timestamp more than {limits.max_clock_skew_seconds} s from now"},
+                                status_code=403)
         try:
             events = parse_events(body)
         except MalformedEvents as error:
             logger.warning("Refused a signed post: %s.", error)
             return JSONResponse({"error": f"not a batch of SendGrid events: {error}"}, status_code=400)
-        outcome = await run_in_threadpool(store.record_events, events)
+        try:
+            outcome = await run_in_threadpool(store.record_events, events)
+        except SQLAlchemyError as error:
+            # The error's text carries the SQL parameters (addresses, reasons): its class says enough.
+            logger.error("Could not record a batch of %d delivery events: the state database answered %s; "
+                         "nothing was recorded and SendGrid will post the batch again.", len(events),
+                         type(error).__name__)
+            return JSONResponse({"error": "the events could not be recorded now; post them again later"},
+                                status_code=503)
         logger.info("Delivery events: %d received, %d new, %d duplicates, %d for unknown messages, %d ledger rows "
                     "updated, %d addresses flagged.", outcome.received, outcome.recorded, outcome.duplicates,
                     outcome.unknown_message, outcome.rows_updated, outcome.addresses_flagged)
@@ -101,7 +155,9 @@ def create_app(store: DeliveryStore, verifier: SignatureVerifier) -> FastAPI:
 
 
 def app_from_environment() -> FastAPI:
-    """The service as `dunning webhook serve` runs it; refuses to start without a usable key or state database."""
+    """The service as `dunning webhook serve` runs it; refuses to start without a usable key, a valid
+    policy.yaml (its webhook limits) or a migrated state database."""
     verifier = SignatureVerifier.from_environment()
+    limits = load_yaml_model(default_config_dir() / "policy.yaml", Policy).webhook
     check_migrated()
-    return create_app(DeliveryStore(state_engine()), verifier)
+    return create_app(DeliveryStore(state_engine()), verifier, limits)

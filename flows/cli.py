@@ -544,7 +544,8 @@ app.add_typer(address_app, name="address")
 @webhook_app.command("serve")
 def webhook_serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (behind a TLS proxy)."),
                   port: int = typer.Option(8787, "--port", min=1, max=65535)) -> None:
-    """Receive SendGrid's signed delivery events on /sendgrid/events (needs SENDGRID_WEBHOOK_PUBLIC_KEY)."""
+    """Receive SendGrid's signed delivery events on /sendgrid/events (needs SENDGRID_WEBHOOK_PUBLIC_KEY;
+    limits in policy.yaml, webhook)."""
     import logging
 
     import uvicorn
@@ -553,7 +554,7 @@ def webhook_serve(host: str = typer.Option("127.0.0.1", "--host", help="Interfac
 
     try:
         service = app_from_environment()
-    except (WebhookConfigError, StateSchemaError) as error:
+    except (WebhookConfigError, ConfigError, StateSchemaError) as error:
         _fail(str(error))
     # Each batch's counts (never an address or a key) go to the service's log next to uvicorn's access log.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -146,6 +146,11 @@ def _set(*path_and_value):
                      id="negative-small-claim-threshold"),
         pytest.param(_set("legal", "min_principle", "250.00"), "legal.min_principle", "unknown key",
                      id="misspelt-small-claim-threshold"),
+        pytest.param(_set("webhook", "max_clock_skew_seconds", 0), "webhook.max_clock_skew_seconds",
+                     "greater than or equal to 30", id="no-clock-skew-allowed"),
+        pytest.param(_set("webhook", "max_body_bytes", 1024 ** 3), "webhook.max_body_bytes",
+                     "less than or equal to 67108864", id="webhook-body-of-a-gigabyte"),
+        pytest.param(_set("webhook", "max_skew", 600), "webhook.max_skew", "unknown key", id="misspelt-webhook-key"),
     ],
 )
 def test_a_wrong_policy_names_the_file_and_the_key(config_copy, change, dotted_key, says):

@@ -69,10 +69,22 @@ def test_what_each_event_means_for_the_ledger_and_the_address(fields, status, fl
     (body({**sg("delivered"), "event": "x" * 25}), "event is longer than 24 characters"),      # the schema's widths
     (body({**sg("delivered"), "sg_event_id": "e" * 129}), "sg_event_id is longer than 128 characters"),
     (body({**sg("delivered"), "dunning_action_id": "9" * 65}), "dunning_action_id is longer than any of ours"),
+    (body({**sg("delivered"), "timestamp": 10 ** 400}), "event 0: timestamp is not a date"),   # too big for a float
+    (body({**sg("delivered"), "reason": "550\x00 user unknown"}), "event 0: a value contains a NUL character"),
+    (body({**sg("delivered"), "category": [{"a\x00": 1}]}), "event 0: a key contains a NUL character"),
+    (body(sg("delivered"), {**sg("open"), "reason": "\ud800"}), "event 1: a value contains .* a lone surrogate"),
+    (body({**sg("delivered"), "extra": json.loads("[" * 16 + "]" * 16)}), "event 0 is nested deeper than 16 levels"),
+    (b"[" * 100_000 + b"]" * 100_000, "the body is nested too deep to read"),      # beyond the recursion limit
 ])
 def test_a_malformed_batch_is_refused_whole_with_what_is_wrong(raw, says):
-    with pytest.raises(MalformedEvents, match=says.replace("(", r"\(")):
+    with pytest.raises(MalformedEvents, match=says.replace("(", r"\(")) as refused:
         parse_events(raw)
+    assert "@" not in str(refused.value)                  # the values, someone's address among them, are not quoted
+
+
+def test_an_event_nested_as_deep_as_allowed_is_read():
+    [event] = parse_events(body({**sg("delivered"), "extra": json.loads("[" * 15 + "]" * 15)}))
+    assert event.payload["extra"] == json.loads("[" * 15 + "]" * 15)
 
 
 def test_a_numeric_message_key_is_read_as_text_and_a_missing_one_as_none():

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from conftest import edit_policy
 from dunning.config import Step
 from dunning.exports import export_rows
 from dunning.planner import Channel, Decision, Outcome
@@ -83,8 +84,8 @@ class SendGrid:
     def sign(key: ec.EllipticCurvePrivateKey, timestamp: str, raw: bytes) -> str:
         return base64.b64encode(key.sign(timestamp.encode() + raw, ec.ECDSA(hashes.SHA256()))).decode()
 
-    def signed_headers(self, raw: bytes, key=None) -> dict[str, str]:
-        timestamp = str(int(time.time()))
+    def signed_headers(self, raw: bytes, key=None, age: timedelta = timedelta(0)) -> dict[str, str]:
+        timestamp = str(int(time.time() - age.total_seconds()))
         return {SIGNATURE_HEADER: self.sign(key or self.key, timestamp, raw), TIMESTAMP_HEADER: timestamp,
                 "Content-Type": "application/json"}
 
@@ -92,7 +93,8 @@ class SendGrid:
         raw = json.dumps(events).encode()
         return self.post_raw(raw, self.signed_headers(raw))
 
-    def post_raw(self, raw: bytes, headers: dict[str, str]) -> httpx.Response:
+    def post_raw(self, raw, headers: dict[str, str]) -> httpx.Response:
+        """raw: the body's bytes, or an iterator of them, which httpx sends chunked."""
         return httpx.post(self.url, content=raw, headers=headers, timeout=30)
 
 
@@ -211,6 +213,111 @@ def test_a_signed_post_that_is_not_a_batch_of_events_gets_400_and_changes_nothin
         assert answer.status_code == 400, raw
         assert answer.json()["error"].startswith("not a batch of SendGrid events: " + says), answer.json()
     assert snapshot(deliveries) == before      # the good event of a refused batch is not kept either
+
+
+# -- the service under abuse ----------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_over_the_limit_gets_413_before_it_is_read_whole(sendgrid_events, deliveries, framing):
+    message = sent_message(deliveries, "DUPONT", "D1")
+    before = snapshot(deliveries)
+    # 8 MiB is the shipped limit; the signature is not even looked at: checking it needs the whole body.
+    headers = {SIGNATURE_HEADER: "AAAA", TIMESTAMP_HEADER: str(int(time.time())), "Content-Type": "application/json"}
+    big = json.dumps([event("delivered", message, at=T0, reason="x" * (9 * MIB))]).encode()
+    sent = big if framing == "content-length" else (big[i:i + MIB] for i in range(0, len(big), MIB))
+
+    answer = sendgrid_events.post_raw(sent, headers)
+
+    assert answer.status_code == 413
+    assert answer.json() == {"error": f"body larger than {8 * MIB} bytes"}
+    assert snapshot(deliveries) == before
+
+
+def _deeply_nested(good: dict, depth: int) -> bytes:
+    return json.dumps([good]).encode()[:-2] + b', "extra": ' + b"[" * depth + b"]" * depth + b"}]"
+
+
+@pytest.mark.parametrize(("case", "says"), [
+    ("NUL in the reason", "event 0: a value contains a NUL character"),
+    ("NUL in a key", "event 0: a key contains a NUL character"),
+    ("nested past the recursion limit", "the body is nested too deep to read"),
+    ("nested deeper than any event", "event 0 is nested deeper than 16 levels"),
+])
+def test_a_signed_batch_the_database_could_not_store_gets_400_naming_no_address(sendgrid_events, deliveries,
+                                                                                 caplog, capfd, case, says):
+    message = sent_message(deliveries, "DUPONT", "D1")
+    good = event("bounce", message, at=T0, **HARD_BOUNCE)
+    raw = {"NUL in the reason": lambda: json.dumps([{**good, "reason": "550\x00 no such user"}]).encode(),
+           "NUL in a key": lambda: json.dumps([{**good, "categ\x00ory": ["relance"]}]).encode(),
+           "nested past the recursion limit": lambda: _deeply_nested(good, 100_000),
+           "nested deeper than any event": lambda: _deeply_nested(good, 40)}[case]()
+    before = snapshot(deliveries)
+    capfd.readouterr()
+    caplog.clear()
+
+    answer = sendgrid_events.post_raw(raw, sendgrid_events.signed_headers(raw))
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"].startswith(f"not a batch of SendGrid events: {says}")
+    assert snapshot(deliveries) == before           # on PostgreSQL too, whose text columns refuse NUL
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert says in caplog.text
+    assert "@" not in answer.text + logged and "Traceback" not in logged
+
+
+@pytest.mark.parametrize(("age", "status"), [
+    (timedelta(minutes=11), 403), (timedelta(minutes=-11), 403),       # replayed, or stamped in the future
+    (timedelta(minutes=9), 200), (timedelta(minutes=-9), 200),         # a slow retry, a clock a little ahead
+], ids=["11-min-old", "11-min-ahead", "9-min-old", "9-min-ahead"])
+def test_a_signed_post_stamped_more_than_10_minutes_from_now_is_refused(sendgrid_events, deliveries, age, status):
+    message = sent_message(deliveries, "DUPONT", "D1")
+    raw = json.dumps([event("delivered", message, at=T0)]).encode()
+    before = snapshot(deliveries)
+
+    answer = sendgrid_events.post_raw(raw, sendgrid_events.signed_headers(raw, age=age))
+
+    assert answer.status_code == status, answer.text
+    if status == 403:
+        assert answer.json() == {"error": "signed timestamp more than 600 s from now"}
+        assert snapshot(deliveries) == before
+    else:
+        assert answer.json()["rows_updated"] == 1
+
+
+def test_the_webhook_limits_come_from_the_policy(backend, config_dir, signing_key, deliveries):
+    edit_policy(config_dir, webhook={"max_clock_skew_seconds": 60, "max_body_bytes": 64 * 1024})
+    message = sent_message(deliveries, "DUPONT", "D1")
+    raw = json.dumps([event("delivered", message, at=T0)]).encode()
+    big = json.dumps([event("delivered", message, at=T0, reason="x" * 64 * 1024)]).encode()
+
+    with LoopbackServer(app_from_environment()) as server:
+        sendgrid_events = SendGrid(server.url, signing_key)
+        late = sendgrid_events.post_raw(raw, sendgrid_events.signed_headers(raw, age=timedelta(minutes=2)))
+        too_big = sendgrid_events.post_raw(big, sendgrid_events.signed_headers(big))
+        in_time = sendgrid_events.post_raw(raw, sendgrid_events.signed_headers(raw, age=timedelta(seconds=30)))
+
+    assert (late.status_code, late.json()) == (403, {"error": "signed timestamp more than 60 s from now"})
+    assert (too_big.status_code, too_big.json()) == (413, {"error": "body larger than 65536 bytes"})
+    assert in_time.status_code == 200 and in_time.json()["rows_updated"] == 1
+
+
+def test_a_state_database_that_fails_gets_503_and_a_log_line_naming_no_address(sendgrid_events, deliveries,
+                                                                               caplog, capfd):
+    message = sent_message(deliveries, "DUPONT", "D1")
+    with deliveries.engine.begin() as conn:
+        delivery_events.drop(conn)                      # the batch's insert fails, its parameters in the error
+    raw = json.dumps([event("bounce", message, at=T0, **HARD_BOUNCE)]).encode()
+    capfd.readouterr()
+
+    answer = sendgrid_events.post_raw(raw, sendgrid_events.signed_headers(raw))
+
+    assert answer.status_code == 503                    # SendGrid posts it again later
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert "Could not record a batch of 1 delivery events" in caplog.text
+    assert "@" not in answer.text + logged and "Traceback" not in logged
 
 
 # -- each event once ------------------------------------------------------------------------------------
