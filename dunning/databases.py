@@ -49,7 +49,7 @@ class Database:
             raise error(f"{self.env} is not a SQLAlchemy URL ({_URL_SHAPE}): check the {self.what} "
                         f"database's {self.env}") from None
         try:
-            url.get_dialect()
+            url.get_dialect().import_dbapi()   # the driver's own module too: psycopg2 may not be installed
         except (NoSuchModuleError, ImportError):
             raise error(f"{self.named()} names an unknown or uninstalled driver {url.drivername!r}: check "
                         f"{self.env} (postgresql+psycopg://... or sqlite:///...)") from None

@@ -57,6 +57,7 @@ def _cli(*arguments: str):
 ACCOUNTING_CASES = {
     "not a URL": ("not a url {pw}", "DUNNING_ACCOUNTING_URL is not a SQLAlchemy URL"),
     "unknown driver": ("postgresql+nodriver://alice:{pw}@" + PG + "/accounting", "unknown or uninstalled driver"),
+    "driver not installed": ("mysql://alice:{pw}@" + PG + "/accounting", "unknown or uninstalled driver 'mysql'"),
     "missing SQLite file": ("sqlite:///{tmp}/no-such-accounting.sqlite", "does not exist"),
     "server down": (DOWN, "Connection refused"),
     "wrong database name": (NO_DATABASE, 'database "dunning_no_such_database" does not exist'),
