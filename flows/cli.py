@@ -100,7 +100,8 @@ def demo_seed(customers: int = typer.Option(400, min=10), invoices: int = typer.
         _fail("DUNNING_ACCOUNTING_URL is set: seeding would DROP its customers, invoices and payments tables. "
               "The product never writes to a real accounting database; for a demo database, add "
               "--replace-accounting-database.")
-    report = seed_demo(demo_accounting_engine(url), customers=customers, invoices=invoices, seed=seed, today=_as_of(today))
+    engine = demo_accounting_engine(url)
+    report = seed_demo(engine, customers=customers, invoices=invoices, seed=seed, today=_as_of(today))
     typer.echo(str(report))
 
 

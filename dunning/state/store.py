@@ -28,9 +28,9 @@ from .schema import (
     actions, aging_lines, audit_events, debtor_segments, decisions, delivery_events, disputes, holds, quarantine, runs,
 )
 
-__all__ = ["Trace", "StateStore", "SentReminder", "REMINDER_STEPS", "dialect_insert", "insert_unless_present", "PlannedMessage", "AlreadyHandled", "StateSchemaError",
-           "StateUnavailable", "STATE_URL_ENV", "state_database", "state_url", "state_engine",
-           "upgrade_database", "check_migrated", "jsonable"]
+__all__ = ["Trace", "StateStore", "SentReminder", "REMINDER_STEPS", "dialect_insert", "insert_unless_present",
+           "PlannedMessage", "AlreadyHandled", "StateSchemaError", "StateUnavailable", "STATE_URL_ENV",
+           "state_database", "state_url", "state_engine", "upgrade_database", "check_migrated", "jsonable"]
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
 
