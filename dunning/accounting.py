@@ -14,15 +14,51 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Date, Engine, bindparam, create_engine, event, text
 
+from .databases import Database, DatabaseUnavailable
 from .paths import default_var_dir
 
-__all__ = ["SQL_DIR", "AccountingSource", "accounting_url"]
+__all__ = ["SQL_DIR", "AccountingSource", "SourceUnavailable", "accounting_url", "check_source"]
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 
+ACCOUNTING_URL_ENV = "DUNNING_ACCOUNTING_URL"
+_CHECK = (f"check that the server is up and that {ACCOUNTING_URL_ENV} names the right host, port, database "
+          "and role")
+
+
+class SourceUnavailable(DatabaseUnavailable):
+    """The accounting database cannot be read as configured (URL, driver, file, server, role)."""
+
+
 def accounting_url() -> str:
-    return os.environ.get("DUNNING_ACCOUNTING_URL") or f"sqlite:///{default_var_dir() / 'accounting.sqlite'}"
+    return os.environ.get(ACCOUNTING_URL_ENV) or f"sqlite:///{default_var_dir() / 'accounting.sqlite'}"
+
+
+def accounting_database(url: str | None = None) -> Database:
+    url = url or accounting_url()
+    return Database("accounting", ACCOUNTING_URL_ENV, url, from_env=url == os.environ.get(ACCOUNTING_URL_ENV))
+
+
+def _existing(database: Database) -> None:
+    """A URL that parses, a driver that loads, a SQLite file that is there: never an empty one created."""
+    url = database.parsed(SourceUnavailable)
+    path = database.sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise SourceUnavailable(f"{database.named()} does not exist: check {ACCOUNTING_URL_ENV} (the product never "
+                                "creates an accounting database; `dunning demo seed` builds a demo one)")
+
+
+def check_source(url: str | None = None, *, for_seeding: bool = False) -> None:
+    """Raise SourceUnavailable, in one line naming the database and what to check, unless it answers.
+
+    `for_seeding`: the demo seed builds its SQLite file, so only a server's database must exist.
+    """
+    database = accounting_database(url)
+    if for_seeding and database.sqlite_file(database.parsed(SourceUnavailable)) is not None:
+        return
+    _existing(database)
+    database.probe(SourceUnavailable, _CHECK)
 
 
 @lru_cache(maxsize=16)
@@ -44,6 +80,7 @@ def _read_only_engine(url: str) -> Engine:
     Belt and braces: the product never writes to the accounting database, and the database itself
     is asked to refuse it.
     """
+    _existing(accounting_database(url))
     if url.startswith("postgresql"):
         return create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
     engine = create_engine(url)
@@ -61,6 +98,12 @@ class AccountingSource:
     @classmethod
     def from_url(cls, url: str | None = None) -> "AccountingSource":
         return cls(_read_only_engine(url or accounting_url()))
+
+    @classmethod
+    def checked(cls, url: str | None = None) -> "AccountingSource":
+        """The source once it has answered: for commands about to read it."""
+        check_source(url)
+        return cls.from_url(url)
 
     def _read(self, name: str, **params: date) -> pd.DataFrame:
         query = _query(name).bindparams(*(bindparam(key, type_=Date) for key in params))

@@ -15,6 +15,7 @@ import math
 import os
 import time
 import urllib.error
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -47,10 +48,14 @@ __all__ = [
     "SendGridGateway",
     "OutboxGateway",
     "gateway_from_environment",
+    "sendgrid_host_from_environment",
+    "GatewayConfigError",
     "DEFAULT_SENDGRID_HOST",
+    "SENDGRID_HOST_ENV",
 ]
 
 DEFAULT_SENDGRID_HOST = "https://api.sendgrid.com"
+SENDGRID_HOST_ENV = "DUNNING_SENDGRID_HOST"
 _REASON_MAX_CHARS = 300
 
 
@@ -293,13 +298,37 @@ class OutboxGateway:
         return message_id
 
 
+class GatewayConfigError(ValueError):
+    """The environment names a SendGrid host the product cannot talk to."""
+
+
+def sendgrid_host_from_environment() -> str | None:
+    """DUNNING_SENDGRID_HOST when set, checked to be http(s)://host[:port]; checked even when no key is
+    set, so a mistake shows the night it is made rather than the night the key arrives."""
+    value = os.environ.get(SENDGRID_HOST_ENV, "").strip()
+    if not value:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if (parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or "@" in parts.netloc
+            or parts.path not in ("", "/") or parts.query or parts.fragment):
+        # A value with user:password@ in it is not quoted: it may hold credentials pasted by mistake.
+        shown = repr(value) if "@" not in value else "a value with credentials in it (not shown)"
+        raise GatewayConfigError(f"{SENDGRID_HOST_ENV} must be http(s)://host[:port] (e.g. {DEFAULT_SENDGRID_HOST}), "
+                                 f"got {shown}: fix it or unset it")
+    return value
+
+
 def gateway_from_environment(outbox_folder: Path, timeout_seconds: float, api_key: str | None = None) -> EmailGateway:
     """SendGrid when a key is given or SENDGRID_API_KEY is set (DUNNING_SENDGRID_HOST overrides the
     host), else the outbox: the product never pretends to send."""
+    host = sendgrid_host_from_environment()
     api_key = (api_key or os.environ.get("SENDGRID_API_KEY", "")).strip()
     if not api_key:
         return OutboxGateway(outbox_folder)
-    host = os.environ.get("DUNNING_SENDGRID_HOST", "").strip() or None
     return SendGridGateway(api_key, host=host, timeout_seconds=timeout_seconds)
 
 

@@ -8,21 +8,20 @@ import os
 import sys
 from datetime import date
 from enum import Enum
-from pathlib import Path
 from typing import Callable, Optional
 
 import typer
-from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from dunning.accounting import accounting_url
 from dunning.calendar import paris_today
-from dunning.config import ConfigError, load_settings
 from dunning.levers import OperatorDisputeOutcome, OperatorDisputeReason
 from dunning.state.store import StateSchemaError, StateStore, check_migrated, state_engine, upgrade_database
 
 from .cli_rates import rates_app, rates_in_use
-from .cli_support import fail as _fail, operator_name as _operator, prepare_temporary_server, run_flow
+from .cli_support import (
+    demo_accounting_engine, fail as _fail, operator_name as _operator, preflight, prepare_temporary_server, run_flow,
+)
 
 app = typer.Typer(help="Receivables collection (relances clients): nightly runs, exports, demo data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -49,8 +48,8 @@ app.add_typer(rates_app, name="rates")
 
 
 @app.callback()
-def _before_any_command() -> None:
-    prepare_temporary_server()
+def _before_any_command(context: typer.Context) -> None:
+    prepare_temporary_server(context.invoked_subcommand)
 
 
 class Format(str, Enum):
@@ -80,6 +79,8 @@ def db_upgrade() -> None:
     """Create or migrate the state database (DUNNING_STATE_URL, default var/state.sqlite)."""
     try:
         revision = upgrade_database()
+    except StateSchemaError as error:
+        _fail(str(error))
     except SQLAlchemyError as error:
         _fail(f"could not migrate the state database: {error.__class__.__name__}: {str(error).splitlines()[0]}")
     typer.echo(f"State database at revision {revision}.")
@@ -99,9 +100,8 @@ def demo_seed(customers: int = typer.Option(400, min=10), invoices: int = typer.
         _fail("DUNNING_ACCOUNTING_URL is set: seeding would DROP its customers, invoices and payments tables. "
               "The product never writes to a real accounting database; for a demo database, add "
               "--replace-accounting-database.")
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    report = seed_demo(create_engine(url), customers=customers, invoices=invoices, seed=seed, today=_as_of(today))
+    engine = demo_accounting_engine(url)
+    report = seed_demo(engine, customers=customers, invoices=invoices, seed=seed, today=_as_of(today))
     typer.echo(str(report))
 
 
@@ -129,11 +129,7 @@ def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="Business date
     day = _as_of(as_of)
     if day > paris_today() and not dry_run:
         _fail(f"--as-of {day} is in the future: only --dry-run may look ahead")
-    try:
-        load_settings()
-        check_migrated()
-    except (ConfigError, StateSchemaError) as error:
-        _fail(str(error))
+    preflight()
     from flows.nightly import nightly_collection
 
     state = run_flow(nightly_collection, as_of=day, dry_run=dry_run)
@@ -171,11 +167,7 @@ def action_resolve(action_id: int, outcome: Resolution = typer.Option(..., "--ou
 
 
 def _send_flow(name: str, flow: Callable, **parameters) -> None:
-    try:
-        load_settings()
-        check_migrated()
-    except (ConfigError, StateSchemaError) as error:
-        _fail(str(error))
+    preflight()
     state = run_flow(flow, **parameters)
     if not state.is_completed():
         _fail(f"{name} ended {state.name}: {state.message}", code=1)
@@ -368,19 +360,19 @@ def export(what: Export, as_of: Optional[str] = typer.Option(None, "--as-of"),
 
 
 # -- the operator's levers: disputes, promises, payment plans, holds ------------------------------
-def _pull(lever: Callable) -> None:
+def _pull(lever: Callable, reads_accounting: bool = True) -> None:
     """Call `lever(store, source, today)` (one of dunning.levers, as the lever flows do); print what it did.
 
-    Refusals (unknown invoice, a second open dispute, a plan that does not add up...) exit 2 with
-    the reason.
+    Refusals (unknown invoice, a second open dispute, a plan that does not add up, an accounting
+    database that does not answer...) exit 2 with the reason.
     """
-    from dunning.accounting import AccountingSource
+    from dunning.accounting import AccountingSource, SourceUnavailable
     from dunning.state.levers import LeverStore
 
     store = LeverStore(_store().engine)
     try:
-        result = lever(store, AccountingSource.from_url(), paris_today())
-    except (LookupError, ValueError) as error:
+        result = lever(store, AccountingSource.checked() if reads_accounting else None, paris_today())
+    except (LookupError, ValueError, SourceUnavailable) as error:
         _fail(str(error))
     except SQLAlchemyError as error:
         _fail(f"could not read or write a database: {error.__class__.__name__}: {str(error).splitlines()[0]}")
@@ -530,7 +522,7 @@ def hold_release(hold_id: int = typer.Argument(..., help="Hold id."), note: str 
     from dunning import levers
 
     trace = _trace(operator)
-    _pull(lambda store, source, today: levers.release_hold(store, trace, hold_id, note))
+    _pull(lambda store, source, today: levers.release_hold(store, trace, hold_id, note), reads_accounting=False)
 
 
 # -- delivery events: the SendGrid Event Webhook and the addresses it flags -----------------------

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Callable, NoReturn, Optional
 
 import typer
 
-__all__ = ["fail", "operator_name", "prepare_temporary_server", "run_flow", "STARTUP_TIMEOUT_ENV",
-           "STARTUP_TIMEOUT_SECONDS"]
+__all__ = ["fail", "operator_name", "prepare_temporary_server", "run_flow", "preflight", "check_prefect_home",
+           "demo_accounting_engine", "FLOW_COMMANDS", "STARTUP_TIMEOUT_ENV", "STARTUP_TIMEOUT_SECONDS"]
+
+# The commands that run a flow in this process: Prefect needs a PREFECT_HOME it can write.
+FLOW_COMMANDS = frozenset({"run", "dispatch", "resend-failed"})
 
 # Without PREFECT_API_URL, Prefect starts a temporary server for each command that runs a flow. Its
 # default wait (20 s) is too short on a loaded 2-core machine; the user's own setting wins.
@@ -29,8 +34,10 @@ def operator_name(value: Optional[str]) -> str:
     return name
 
 
-def prepare_temporary_server() -> None:
+def prepare_temporary_server(command: Optional[str] = None) -> None:
     """Called before any command runs: Prefect reads its settings once, when it is first imported."""
+    if command in FLOW_COMMANDS:
+        check_prefect_home()
     if not os.environ.get("PREFECT_API_URL"):
         # The temporary server's shutdown races log spurious errors that would only alarm an operator.
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
@@ -47,3 +54,52 @@ def run_flow(flow: Callable, **parameters):
         fail(f"the temporary Prefect server did not start within {os.environ.get(STARTUP_TIMEOUT_ENV)} s. "
              f"Raise {STARTUP_TIMEOUT_ENV}, or start a Prefect server (`prefect server start`) and set "
              "PREFECT_API_URL to its API (e.g. http://127.0.0.1:4200/api)", code=1)
+
+
+def check_prefect_home() -> None:
+    """Prefect keeps its profile, results and temporary server's database in PREFECT_HOME; one it
+    cannot write is a warning, then a server that never starts, unless it is said here first."""
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as error:
+        fail(f"PREFECT_HOME {home} is not a folder this user can write ({error.strerror or type(error).__name__}): "
+             "set PREFECT_HOME to a writable folder (Prefect keeps its settings and its temporary server's "
+             "database there)")
+
+
+def preflight(*, reads_accounting: bool = True) -> None:
+    """What a command checks before it runs a flow, so a wrong setting is one line here rather than a
+    flow run's traceback: the policy, the state database, the SendGrid host, the accounting database."""
+    from dunning.accounting import SourceUnavailable, check_source
+    from dunning.config import ConfigError, load_settings
+    from dunning.gateway import GatewayConfigError, sendgrid_host_from_environment
+    from dunning.state.store import StateSchemaError, check_migrated
+
+    try:
+        load_settings()
+        check_migrated()
+        sendgrid_host_from_environment()
+        if reads_accounting:
+            check_source()
+    except (ConfigError, StateSchemaError, GatewayConfigError, SourceUnavailable) as error:
+        fail(str(error))
+
+
+def demo_accounting_engine(url: str):
+    """An engine on the demo accounting database `dunning demo seed` fills (its SQLite file is created)."""
+    from sqlalchemy import create_engine
+
+    from dunning.accounting import SourceUnavailable, accounting_database, check_source
+
+    database = accounting_database(url)
+    try:
+        check_source(url, for_seeding=True)
+        path = database.sqlite_file(database.parsed(SourceUnavailable))
+    except SourceUnavailable as error:
+        fail(str(error))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url)

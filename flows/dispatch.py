@@ -9,6 +9,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from dunning.accounting import check_source
 from dunning.calendar import paris_today
 from dunning.config import Settings, load_settings
 from dunning.gateway import EmailGateway
@@ -67,6 +68,7 @@ def _dispatch_queue():
     logger = get_run_logger()
     settings = load_settings()
     check_migrated()
+    check_source()
     gateway = open_gateway(settings, dry_run=False)
     if not within_send_window(settings, gateway):
         logger.info("Outside the sending window (%s): nothing sent.", _window(settings))
@@ -100,6 +102,7 @@ def _resend_failed(as_of: date | None, invoice_numbers: list[str] | None):
     logger = get_run_logger()
     settings = load_settings()
     check_migrated()
+    check_source()
     gateway = open_gateway(settings, dry_run=False)
     if not within_send_window(settings, gateway):
         return Failed(message=f"Outside the sending window ({_window(settings)}): nothing sent; "

@@ -17,7 +17,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
 from dunning import levers
-from dunning.accounting import AccountingSource
+from dunning.accounting import AccountingSource, SourceUnavailable
 from dunning.calendar import paris_today
 from dunning.config import ConfigError
 from dunning.levers import LeverResult, OperatorDisputeOutcome, OperatorDisputeReason
@@ -28,7 +28,7 @@ from tasks.context import trace_for
 from .sending import refused
 
 # What a lever refuses (a LeverRefused is a ValueError), each with a message that says why.
-LEVER_REFUSALS = (LookupError, ValueError, ConfigError, StateSchemaError)
+LEVER_REFUSALS = (LookupError, ValueError, ConfigError, StateSchemaError, SourceUnavailable)
 
 __all__ = ["open_dispute", "close_dispute", "add_promise", "create_payment_plan", "add_hold", "release_hold",
            "hand_over_small_claim", "add_rates", "InstallmentTerm", "LEVER_FLOWS"]
@@ -76,7 +76,7 @@ def open_dispute(invoice_number: str, reason: OperatorDisputeReason, note: str, 
         note: What the customer said.
         operator: Who records it (for the audit trail).
     """
-    return _pull(lambda: levers.open_dispute(_store(), AccountingSource.from_url(), _trace(operator), invoice_number,
+    return _pull(lambda: levers.open_dispute(_store(), AccountingSource.checked(), _trace(operator), invoice_number,
                                              reason, note, paris_today()))
 
 
@@ -90,7 +90,7 @@ def close_dispute(invoice_number: str, outcome: OperatorDisputeOutcome, note: st
         note: Why: the credit note's number, the reply to the customer...
         operator: Who records it (for the audit trail).
     """
-    return _pull(lambda: levers.close_dispute(_store(), AccountingSource.from_url(), _trace(operator), invoice_number,
+    return _pull(lambda: levers.close_dispute(_store(), AccountingSource.checked(), _trace(operator), invoice_number,
                                               outcome, note, paris_today()))
 
 
@@ -108,7 +108,7 @@ def add_promise(debtor_id: str, invoice_numbers: list[str], amount: Decimal, pro
         operator: Who records it (for the audit trail).
         grace_days: Days after the promised date before the promise counts as broken.
     """
-    return _pull(lambda: levers.add_promise(_store(), AccountingSource.from_url(), _trace(operator), debtor_id,
+    return _pull(lambda: levers.add_promise(_store(), AccountingSource.checked(), _trace(operator), debtor_id,
                                             invoice_numbers, amount, promised_on, grace_days, note, paris_today()))
 
 
@@ -126,7 +126,7 @@ def create_payment_plan(debtor_id: str, invoice_numbers: list[str], installments
         grace_days: Days after an installment's due date before the plan counts as broken.
     """
     schedule = [(term.due_date, term.amount) for term in installments]
-    return _pull(lambda: levers.create_plan(_store(), AccountingSource.from_url(), _trace(operator), debtor_id,
+    return _pull(lambda: levers.create_plan(_store(), AccountingSource.checked(), _trace(operator), debtor_id,
                                             invoice_numbers, schedule, grace_days, note, paris_today()))
 
 
@@ -151,7 +151,7 @@ def add_hold(reason: str, operator: str, debtor_id: str | None = None, invoice_n
         collective_procedure: The debtor is in a procédure collective (needs bodacc_published_on).
         bodacc_published_on: Date the opening judgment was published in the BODACC.
     """
-    return _pull(lambda: levers.add_hold(_store(), AccountingSource.from_url(), _trace(operator), debtor_id=debtor_id,
+    return _pull(lambda: levers.add_hold(_store(), AccountingSource.checked(), _trace(operator), debtor_id=debtor_id,
                                          invoice_number=invoice_number, until=until, reason=reason,
                                          collective_procedure=collective_procedure,
                                          bodacc_published_on=bodacc_published_on, on=paris_today()))
@@ -179,7 +179,7 @@ def hand_over_small_claim(invoice_number: str, note: str, operator: str) -> int:
         note: Why it goes to court despite its size.
         operator: Who decides (for the audit trail).
     """
-    return _pull(lambda: levers.hand_over_small_claim(_store(), AccountingSource.from_url(), _trace(operator),
+    return _pull(lambda: levers.hand_over_small_claim(_store(), AccountingSource.checked(), _trace(operator),
                                                       invoice_number, note, paris_today()))
 
 

@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from dunning.accounting import check_source
 from dunning.calendar import paris_today
 from dunning.config import load_settings
 from dunning.config import Step
@@ -19,7 +20,7 @@ from dunning.planner import AWAITING_OPERATOR, Decision, Outcome
 from dunning.rate_coverage import missing_rates, upcoming_gap
 from dunning.paths import outbox_dir
 from dunning.reports import RunSummary, aging_totals
-from dunning.state.store import check_migrated
+from dunning.state.store import StateSchemaError, check_migrated
 from tasks.analyse import compute_aged_balance, publish_aging_artifact, quarantine_invalid_rows, segment_debtors_task
 from tasks.arrangements import review_arrangements
 from tasks.context import rate_store, store
@@ -61,6 +62,10 @@ def _small_claim(decision: Decision) -> bool:
 
 def _close_unfinished_run(flow, flow_run, state) -> None:
     """A run that crashed, was cancelled or raised must not stay 'running' in the state database."""
+    try:
+        check_migrated()
+    except StateSchemaError:
+        return   # the refusal said so already; a state database out of reach holds no run of this one
     store().fail_unfinished_run(str(flow_run.id), state.message or state.name)
 
 
@@ -84,6 +89,7 @@ def _collect(as_of: date, dry_run: bool):
         raise RunRefused(f"as_of {as_of} is in the future: only a dry run may look ahead "
                          "(messages sent for a future date could never be taken back)")
     check_migrated()
+    check_source()
     # Tables that lack tonight's half-year hold only what needs the missing numbers (see README).
     coverage = rate_store().coverage(settings.config_dir)
     legal = coverage.tables

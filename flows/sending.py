@@ -14,11 +14,11 @@ from prefect.blocks.system import Secret
 from prefect.futures import wait
 from prefect.tasks import exponential_backoff
 
-from dunning.accounting import AccountingSource
+from dunning.accounting import AccountingSource, SourceUnavailable
 from dunning.calendar import BusinessCalendar, utc_now
 from dunning.config import ConfigError, Settings, load_settings
 from dunning.dispatch import Delivery, Dispatcher, PrintQueue
-from dunning.gateway import EmailGateway, gateway_from_environment
+from dunning.gateway import EmailGateway, GatewayConfigError, gateway_from_environment
 from dunning.recovery import Verdict
 from dunning.legal_fr import load_contract_rates
 from dunning.paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
@@ -45,8 +45,9 @@ class RunRefused(ValueError):
     """The run's parameters or environment would make it do something wrong: nothing was done."""
 
 
-# What stops a run before it acts, each with a message that says what to do.
-REFUSALS = (RunRefused, ConfigError, StateSchemaError)
+# What stops a run before it acts, each with a message that says what to do (a database that does
+# not answer, or a SendGrid host that is not one, included: one line, not a traceback).
+REFUSALS = (RunRefused, ConfigError, StateSchemaError, SourceUnavailable, GatewayConfigError)
 
 
 def refused(error: Exception) -> State:

@@ -287,7 +287,7 @@ def test_migration_0003_downgrades_and_upgrades_again(backend):
     from alembic import command
     from sqlalchemy import inspect
 
-    from dunning.state.store import _alembic_config, upgrade_database
+    from dunning.state.database import _alembic_config, upgrade_database
 
     command.downgrade(_alembic_config(backend.state_url), "0002")
     engine = state_engine(backend.state_url)

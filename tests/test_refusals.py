@@ -117,6 +117,7 @@ def test_a_temporary_server_that_does_not_start_is_one_line_saying_what_to_do(tm
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), DUNNING_VAR_DIR=str(tmp_path / "var"),
                PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0", PREFECT_SERVER_ANALYTICS_ENABLED="false")
     subprocess.run([dunning, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=tmp_path)
+    (tmp_path / "var" / "accounting.sqlite").touch()   # an accounting database is there: only the server fails
     result = subprocess.run([dunning, "run", "--as-of", AS_OF.isoformat()], env=env, capture_output=True,
                             text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 1
@@ -124,3 +125,51 @@ def test_a_temporary_server_that_does_not_start_is_one_line_saying_what_to_do(tm
     assert errors == [errors[0]] and "temporary Prefect server did not start" in errors[0]
     assert "PREFECT_API_URL" in errors[0] and "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in errors[0]
     assert "Traceback" not in result.stderr + result.stdout
+
+
+_DOWN = "postgresql+psycopg://alice:s3cr3t-pw@127.0.0.1:1/accounting"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_accounting_database_that_does_not_answer_is_a_failed_state_with_one_line(backend, prefect_logs,
+                                                                                      monkeypatch):
+    monkeypatch.setenv("DUNNING_ACCOUNTING_URL", _DOWN)
+    state = _night(as_of=AS_OF)
+    _assert_one_line_refusal(state, prefect_logs, "the accounting database postgresql+psycopg://alice:***@127.0.0.1:1/")
+    assert "s3cr3t-pw" not in state.message and "DUNNING_ACCOUNTING_URL" in state.message
+    from dunning.state.store import StateStore, state_engine
+
+    assert StateStore(state_engine(backend.state_url)).latest_live_run() is None   # refused before any run row
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_missing_accounting_file_in_the_flow_is_one_line_and_stays_missing(backend, prefect_logs, monkeypatch,
+                                                                              tmp_path):
+    missing = tmp_path / "no-such-accounting.sqlite"
+    monkeypatch.setenv("DUNNING_ACCOUNTING_URL", f"sqlite:///{missing}")
+    _assert_one_line_refusal(_night(as_of=AS_OF), prefect_logs, f"the accounting database sqlite:///{missing}")
+    assert not missing.exists()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_state_database_that_does_not_answer_is_a_failed_state_with_one_line(backend, prefect_logs, monkeypatch):
+    monkeypatch.setenv("DUNNING_STATE_URL", _DOWN)
+    state = _night(as_of=AS_OF)
+    _assert_one_line_refusal(state, prefect_logs, "the state database postgresql+psycopg://alice:***@127.0.0.1:1/")
+    assert "not reachable" in state.message and "s3cr3t-pw" not in state.message
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_sendgrid_host_that_is_not_one_is_a_failed_state_with_one_line(backend, sendgrid, prefect_logs,
+                                                                         monkeypatch):
+    monkeypatch.setenv("DUNNING_SENDGRID_HOST", "api.sendgrid.com")
+    _assert_one_line_refusal(_night(as_of=AS_OF), prefect_logs, "DUNNING_SENDGRID_HOST must be http(s)://host[:port]")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_lever_flow_whose_accounting_database_does_not_answer_is_one_line(backend, prefect_logs, monkeypatch):
+    from flows import levers
+
+    monkeypatch.setenv("DUNNING_ACCOUNTING_URL", _DOWN)
+    state = levers.hand_over_small_claim("FA-1", "why", operator="alice", return_state=True)
+    _assert_one_line_refusal(state, prefect_logs, "the accounting database postgresql+psycopg://alice:***@")

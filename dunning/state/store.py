@@ -7,98 +7,36 @@ transaction, so the trail can never disagree with the ledger.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, bindparam, create_engine, func, insert, make_url, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..calendar import utc_now
-from ..paths import default_var_dir
 from ..config import Step
 from ..planner import MESSAGE_CHANNELS, Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
 from ..recovery import ACCEPTANCE_EVENTS, InterruptedSend, Recovery, Verdict
+from .database import (  # noqa: F401  (the state database's own names, re-exported where callers look)
+    STATE_URL_ENV, StateSchemaError, StateUnavailable, check_migrated, state_database, state_engine, state_url,
+    upgrade_database,
+)
 from .schema import (
     actions, aging_lines, audit_events, debtor_segments, decisions, delivery_events, disputes, holds, quarantine, runs,
 )
 
-__all__ = ["Trace", "StateStore", "SentReminder", "REMINDER_STEPS", "dialect_insert", "insert_unless_present", "PlannedMessage", "AlreadyHandled", "StateSchemaError", "state_url", "state_engine",
-           "upgrade_database", "check_migrated", "jsonable"]
+__all__ = ["Trace", "StateStore", "SentReminder", "REMINDER_STEPS", "dialect_insert", "insert_unless_present",
+           "PlannedMessage", "AlreadyHandled", "StateSchemaError", "StateUnavailable", "STATE_URL_ENV",
+           "state_database", "state_url", "state_engine", "upgrade_database", "check_migrated", "jsonable"]
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
 
 
 class AlreadyHandled(Exception):
     """Another run claimed or finished these ledger rows first: this run leaves them alone."""
-
-
-class StateSchemaError(RuntimeError):
-    """The state database is missing or not at the code's migration."""
-
-
-def state_url() -> str:
-    return os.environ.get("DUNNING_STATE_URL") or f"sqlite:///{default_var_dir() / 'state.sqlite'}"
-
-
-def state_engine(url: str | None = None) -> Engine:
-    """One engine (and pool) per URL for the life of the process."""
-    return _engine(url or state_url())
-
-
-@lru_cache(maxsize=16)
-def _engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        # Concurrent task threads write the ledger: wait for the lock rather than fail at once.
-        return create_engine(url, connect_args={"timeout": 30})
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-
-
-def upgrade_database(url: str | None = None) -> str:
-    """Apply the Alembic migrations; returns the revision now in place."""
-    from alembic import command
-
-    url = url or state_url()
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(_alembic_config(url), "head")
-    with create_engine(url).connect() as conn:
-        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
-
-
-def _alembic_config(url: str):
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
-
-
-def check_migrated(url: str | None = None) -> None:
-    """Raise StateSchemaError unless the state database exists and is at the latest migration."""
-    from alembic.script import ScriptDirectory
-
-    url = url or state_url()
-    safe = make_url(url).render_as_string(hide_password=True)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise StateSchemaError(f"the state database {safe} does not exist: run `dunning db upgrade`")
-    head = ScriptDirectory.from_config(_alembic_config(url)).get_current_head()
-    try:
-        with state_engine(url).connect() as conn:
-            current = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    except SQLAlchemyError as error:
-        raise StateSchemaError(f"the state database {safe} is not migrated or not reachable "
-                               f"({error.__class__.__name__}): run `dunning db upgrade`") from None
-    if current != head:
-        raise StateSchemaError(f"the state database {safe} is at revision {current}, the code needs {head}: "
-                               f"run `dunning db upgrade`")
 
 
 def jsonable(value: Any) -> Any:
