@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dunning.accounting import accounting_url
 from dunning.calendar import paris_today
+from dunning.config import ConfigError
 from dunning.levers import OperatorDisputeOutcome, OperatorDisputeReason
 from dunning.state.store import StateSchemaError, StateStore, check_migrated, state_engine, upgrade_database
 

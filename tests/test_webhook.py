@@ -500,6 +500,17 @@ def test_the_service_refuses_to_start_without_a_usable_key(monkeypatch, value, s
     assert result.exit_code == 2 and says in result.output
 
 
+def test_the_service_refuses_to_start_with_a_wrong_policy_in_one_line(monkeypatch, config_dir):
+    from conftest import edit_policy
+
+    monkeypatch.setenv(PUBLIC_KEY_ENV, public_key_as_sendgrid_shows_it(ec.generate_private_key(ec.SECP256R1())))
+    monkeypatch.setenv("DUNNING_CONFIG_DIR", str(config_dir))
+    edit_policy(config_dir, webhook={"max_body_bytes": 10})
+    result = CliRunner().invoke(_cli(), ["webhook", "serve", "--port", "1"])
+    assert result.exit_code == 2 and "policy.yaml" in result.output and "max_body_bytes" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
 # -- end to end: a bounce turns the next step into a letter ---------------------------------------------
 
 def _run(as_of: date):
