@@ -118,8 +118,9 @@ def demo_date() -> None:
     tables, where = rates_in_use()
     covered, today = last_covered_day(tables), paris_today()
     if covered < today:
-        typer.secho(f"note: {where} cover up to {covered}; the demo runs as of that day. Add the next half-year's "
-                    "rates (`dunning rates add`) to run for today.", err=True, fg=typer.colors.YELLOW)
+        typer.secho(f"note: the rate tables ({where}) cover up to {covered}; the demo runs as of that day. Add "
+                    "the next half-year's rates (`dunning rates add`) to run for today.", err=True,
+                    fg=typer.colors.YELLOW)
     typer.echo(min(today, covered).isoformat())
 
 
