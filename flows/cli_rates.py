@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -21,10 +20,6 @@ rates_app = typer.Typer(help="The French rate tables (ECB rate, taux de l'intér
                         no_args_is_help=True)
 
 
-def _config_dir() -> Path:
-    return default_config_dir()
-
-
 def _coverage() -> Coverage:
     """The file plus the entered half-years; the file alone when the state database is not migrated yet."""
     from dunning.state.rates import RateStore
@@ -32,17 +27,21 @@ def _coverage() -> Coverage:
     try:
         check_migrated()
     except StateSchemaError:
-        return with_entries(load_legal_tables(_config_dir()), [])
-    return RateStore(state_engine()).coverage(_config_dir())
+        return with_entries(load_legal_tables(default_config_dir()), [])
+    return RateStore(state_engine()).coverage(default_config_dir())
+
+
+def _coverage_or_fail() -> Coverage:
+    try:
+        return _coverage()
+    except ConfigError as error:
+        fail(str(error))
 
 
 def rates_in_use() -> tuple[LegalTables, str]:
     """The tables a run would use now, and how to name them in a sentence."""
-    try:
-        coverage = _coverage()
-    except ConfigError as error:
-        fail(str(error))
-    where = shown_path(_config_dir() / LEGAL_TABLES_FILE) + (" and the entered rates" if coverage.applied else "")
+    coverage = _coverage_or_fail()
+    where = shown_path(default_config_dir() / LEGAL_TABLES_FILE) + (" and the entered rates" if coverage.applied else "")
     return coverage.tables, where
 
 
@@ -79,11 +78,7 @@ def _pct(value) -> str:
 @rates_app.command("show")
 def rates_show() -> None:
     """Every half-year the tables answer, where each number comes from, and what is missing."""
-    try:
-        coverage = _coverage()
-    except ConfigError as error:
-        fail(str(error))
-    for line in rate_lines(coverage, paris_today()):
+    for line in rate_lines(_coverage_or_fail(), paris_today()):
         typer.echo(line)
 
 
@@ -105,11 +100,11 @@ def rates_add(half_year: str = typer.Option(..., "--half-year", help="The half-y
     try:
         check_migrated()
         store = RateStore(state_engine())
-        _, entry = store.add_rate_entry(Trace(actor=operator_name(operator)), _config_dir(), half_year, ecb_rate,
+        _, entry = store.add_rate_entry(Trace(actor=operator_name(operator)), default_config_dir(), half_year, ecb_rate,
                                      legal_rate_other, legal_rate_individual, source)
     except (ConfigError, StateSchemaError) as error:
         fail(str(error))
     typer.echo(entry.recorded())
-    for line in rate_lines(store.coverage(_config_dir()), paris_today())[-3:]:
+    for line in rate_lines(store.coverage(default_config_dir()), paris_today())[-3:]:
         if line.startswith(("Covered", "WARNING")):
             typer.echo(line)
