@@ -19,7 +19,8 @@ from .accounting import AccountingSource
 from .config import CompanyIdentity, Policy, Step
 from .documents import FormalNoticeLetter, render_ar_cover_pdf, render_formal_notice_pdf, sha256_hex
 from .gateway import (
-    EmailGateway, OutboundEmail, PermanentSendError, SendError, UnansweredSendError, UnconfirmedSendError,
+    ACTION_ID_ARG, EmailGateway, OutboundEmail, PermanentSendError, SendError, UnansweredSendError,
+    UnconfirmedSendError,
 )
 from .legal_fr import LegalTables, penalty_statement
 from .penalties import PenaltyStatement
@@ -301,6 +302,6 @@ class Dispatcher:
             to_email=context.debtor.email, to_name=context.debtor.name,
             from_email=self.company.from_email, from_name=self.company.from_name,
             reply_to=self.company.contact.email, subject=rendered.subject, html=rendered.html,
-            text=rendered.text, custom_args={"dunning_action_id": message.message_key},
+            text=rendered.text, custom_args={ACTION_ID_ARG: message.message_key},
             categories=("dunning", context.step),
         )

@@ -37,7 +37,10 @@ from sendgrid.helpers.mail import (
 )
 from sendgrid.helpers.mail.exceptions import SendGridException
 
+from .recovery import ProviderActivity
+
 __all__ = [
+    "ACTION_ID_ARG",
     "OutboundEmail",
     "SendError",
     "TransientSendError",
@@ -57,6 +60,11 @@ __all__ = [
 DEFAULT_SENDGRID_HOST = "https://api.sendgrid.com"
 SENDGRID_HOST_ENV = "DUNNING_SENDGRID_HOST"
 _REASON_MAX_CHARS = 300
+# The custom arg every message carries: the ledger's message key. The Email Activity API calls
+# custom args "unique_args" in its query language.
+ACTION_ID_ARG = "dunning_action_id"
+# A rate-limited activity query waits this long at most for the reset, once.
+ACTIVITY_RATE_LIMIT_WAIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,11 @@ class EmailGateway(Protocol):
         """Hand the message over and return the provider's message id, or raise SendError."""
         ...
 
+    def activity(self, message_key: str) -> ProviderActivity:
+        """Whether the provider processed the message whose dunning_action_id is `message_key`.
+        Never raises: an answer it cannot get is ProviderActivity(None, detail=why)."""
+        ...
+
 
 class _DropHttpDumps(logging.Filter):
     """python_http_client logs at DEBUG the request headers (Authorization: Bearer <key>), the
@@ -218,6 +231,37 @@ class SendGridGateway:
                 status=response.status_code,
             )
         return message_id
+
+    def activity(self, message_key: str) -> ProviderActivity:
+        """Ask SendGrid's Email Activity API (GET /v3/messages, a paid add-on of the account) for the
+        message carrying our custom arg: any message it lists was processed, whatever became of it.
+        https://www.twilio.com/docs/sendgrid/api-reference/email-activity/filter-all-messages"""
+        query = f"unique_args['{ACTION_ID_ARG}']=\"{message_key}\""
+        for attempt in (1, 2):
+            try:
+                response = self._api.client.messages.get(query_params={"query": query, "limit": 10},
+                                                         timeout=self._timeout_seconds)
+                break
+            except ProviderHTTPError as err:
+                status = int(err.status_code)
+                wait = _seconds_until_reset(err.headers) if status == 429 else None
+                if wait is not None and wait <= ACTIVITY_RATE_LIMIT_WAIT_SECONDS and attempt == 1:
+                    time.sleep(wait)   # its rate limit is low: wait for the reset once, then give up
+                    continue
+                if status in (401, 403):
+                    return ProviderActivity(None, detail="SendGrid's Email Activity API is not available to this "
+                                                         f"account or key (HTTP {status})")
+                return ProviderActivity(None, detail=f"SendGrid's Email Activity API answered HTTP {status}")
+            except (urllib.error.URLError, TimeoutError, http.client.HTTPException, OSError) as err:
+                return ProviderActivity(None, detail="SendGrid's Email Activity API did not answer "
+                                                     f"({type(err).__name__})")
+        try:
+            listed = json.loads(response.body.decode("utf-8")).get("messages")
+            ids = [str(m["msg_id"]) for m in listed if isinstance(m, dict) and m.get("msg_id")]
+        except (AttributeError, TypeError, KeyError, UnicodeDecodeError, ValueError):
+            return ProviderActivity(None, detail="SendGrid's Email Activity API gave an answer that is not a list "
+                                                 "of messages")
+        return ProviderActivity(bool(ids), ids[0] if ids else None)
 
     def _payload(self, email: OutboundEmail) -> dict:
         try:
@@ -296,6 +340,11 @@ class OutboxGateway:
             self.folder / f"{message_id}.json", json.dumps(record, ensure_ascii=False, indent=2)
         )
         return message_id
+
+    def activity(self, message_key: str) -> ProviderActivity:
+        """The outbox keeps no activity log; a message it was writing when its run died is written again
+        (no one receives the outbox, so nothing can arrive twice)."""
+        return ProviderActivity(None, detail="the outbox keeps no activity log")
 
 
 class GatewayConfigError(ValueError):

@@ -7,8 +7,12 @@ Nothing is resent blindly. In order:
 4. the provider answered 2xx without an id: an operator decides (`dunning action resolve`);
 5. until the configured delay has passed, nothing: the run that claimed it may still be waiting
    for the answer, and a delivery event may still come;
-6. then a formal notice waits for an operator (the product never sends one twice), and an amicable
-   step goes back to 'failed' and the run sends it again, with a warning.
+6. then the provider's own activity log is asked (SendGrid's Email Activity API, by the message's
+   custom arg): a message it processed is sent;
+7. a formal notice still unsettled waits for an operator (the product never sends one twice);
+8. an amicable step goes back to 'failed' and the run sends it again: knowingly when the activity
+   log has no trace of it, blind (and listed as such in the run summary) when the log could not
+   be asked (the account has no access to it, or it did not answer).
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Callable
 
 from .config import Step
 from .delivery_events import LEDGER_EVENTS
 from .planner import Channel
 
-__all__ = ["ABANDONED_RUN_AFTER", "InterruptedSend", "Verdict", "Recovery", "settle_interrupted", "provider_id_from_event"]
+__all__ = ["ABANDONED_RUN_AFTER", "InterruptedSend", "ProviderActivity", "Verdict", "Recovery", "settle_interrupted",
+           "provider_id_from_event"]
 
 # A run still 'running' this long after it started has lost its process (a night's run takes
 # minutes; the sending window is 11 hours): the next run closes it as failed.
@@ -53,9 +59,20 @@ class InterruptedSend:
         return f"{self.step} for invoice(s) {', '.join(self.invoice_numbers)} of debtor {self.debtor_id}"
 
 
+@dataclass(frozen=True)
+class ProviderActivity:
+    """What the provider's activity log says of one message: processed (True), no trace of it
+    (False), or it could not tell (None, with why: no access to the log, no answer)."""
+
+    processed: bool | None
+    provider_message_id: str | None = None
+    detail: str = ""
+
+
 class Verdict(str, Enum):
-    sent = "sent"                   # settled as sent, from the stored id, a delivery event or the print queue
-    resend = "resend"               # back to 'failed': this run sends it again
+    sent = "sent"                   # settled as sent: stored id, delivery event, activity log, print queue
+    resend = "resend"               # back to 'failed': the activity log has no trace of it, this run sends it
+    blind = "resend_blind"          # back to 'failed' without knowing: the activity log could not be asked
     operator = "operator"           # waits for `dunning action resolve`
     wait = "wait"                   # too recent: the run that claimed it may still be waiting for the answer
 
@@ -73,8 +90,10 @@ def provider_id_from_event(sg_message_id: str | None) -> str | None:
     return sg_message_id.split(".", 1)[0] if sg_message_id else None
 
 
-def settle_interrupted(send: InterruptedSend, now: datetime, resend_after: timedelta) -> Recovery:
-    """The verdict on one interrupted message, with the sentence the audit trail keeps."""
+def settle_interrupted(send: InterruptedSend, now: datetime, resend_after: timedelta,
+                       ask: Callable[[str], ProviderActivity] | None = None) -> Recovery:
+    """The verdict on one interrupted message, with the sentence the audit trail keeps. `ask` looks
+    the message up in the provider's activity log; it is called only when nothing else settles it."""
     if send.provider_message_id:
         return Recovery(Verdict.sent, f"SendGrid had accepted it as {send.provider_message_id}",
                         send.provider or "sendgrid", send.provider_message_id)
@@ -89,13 +108,27 @@ def settle_interrupted(send: InterruptedSend, now: datetime, resend_after: timed
         return Recovery(Verdict.operator, f"{send.provider} answered without a message id: it may have gone out; "
                         "an operator checks the provider's activity and resolves it")
     waited = now - send.updated_at
+    minutes = int(waited.total_seconds() // 60)
     if waited < resend_after:
         # The run that claimed it may still be waiting for the answer, or its delivery event may come.
         left = int((resend_after - waited).total_seconds() // 60) + 1
-        return Recovery(Verdict.wait, f"interrupted {int(waited.total_seconds() // 60)} min ago; "
+        return Recovery(Verdict.wait, f"interrupted {minutes} min ago; "
                         f"settled in about {left} min if no trace of it reaches us")
+    # A letter alone never reached the provider: there is nothing to ask it.
+    activity = ask(send.message_key) if ask is not None and send.channel != Channel.letter.value else None
+    if activity is not None and activity.processed:
+        provider_id = provider_id_from_event(activity.provider_message_id)
+        return Recovery(Verdict.sent, "SendGrid's Email Activity lists it as processed"
+                        + (f" (message {provider_id})" if provider_id else ""), "sendgrid", provider_id)
+    if activity is not None and activity.processed is False:
+        found = f"SendGrid's Email Activity has no trace of it {minutes} min after the run that sent it stopped"
+        if send.step == Step.formal_notice.value:
+            return Recovery(Verdict.operator, f"{found}; a formal notice is never resent automatically: an operator "
+                            "checks the print queue, then resolves it")
+        return Recovery(Verdict.resend, f"{found}: sent again")
+    unknown = f"no provider id and no delivery event {minutes} min after the run that sent it stopped" + (
+        f", and {activity.detail}" if activity is not None and activity.detail else "")
     if send.step == Step.formal_notice.value:
-        return Recovery(Verdict.operator, "a formal notice is never resent automatically: an operator checks "
-                        "SendGrid's activity and the print queue, then resolves it")
-    return Recovery(Verdict.resend, f"no provider id and no delivery event {int(waited.total_seconds() // 60)} min "
-                    "after the run that sent it stopped: sent again")
+        return Recovery(Verdict.operator, f"{unknown}; a formal notice is never resent automatically: an operator "
+                        "checks SendGrid's activity and the print queue, then resolves it")
+    return Recovery(Verdict.blind, f"{unknown}: sent again without knowing whether it went out")

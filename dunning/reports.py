@@ -11,6 +11,7 @@ import pandas as pd
 from .aging import BUCKETS
 from .delivery_events import AddressFlag
 from .money import ZERO
+from .recovery import Verdict
 
 __all__ = ["AMOUNT_COLUMNS", "aging_totals", "with_segments", "RunSummary"]
 
@@ -47,6 +48,24 @@ def _first(numbers: list[str], shown: int = 10) -> str:
     return ", ".join(numbers[:shown]) + (" ..." if len(numbers) > shown else "")
 
 
+def _section(title: str, items: list[str], rest: str, shown: int = 20) -> list[str]:
+    """A heading with its count, the first lines, and where to read the rest."""
+    lines = ["", f"{title}: {len(items)}", *(f"  {item}" for item in items[:shown])]
+    if len(items) > shown:
+        lines.append(f"  ... and {len(items) - shown} more ({rest})")
+    return lines
+
+
+def _count(n: int) -> str:
+    return f"{n:,}".replace(",", " ")
+
+
+# How the summary words each verdict on a message left 'sending' (dunning.recovery.Verdict).
+_VERDICTS = {Verdict.sent.value: "settled as sent", Verdict.resend.value: "sent again (SendGrid had not processed them)",
+             Verdict.blind.value: "sent again blind", Verdict.operator.value: "waiting for an operator",
+             Verdict.wait.value: "left until the resend delay has passed"}
+
+
 def _amount(value: Decimal) -> str:
     return f"{value:,.2f}".replace(",", " ")
 
@@ -77,8 +96,12 @@ class RunSummary:
     # Addresses that hard-bounced or were dropped (their debtors get letters), and those corrected since.
     addresses_to_correct: list[AddressFlag] = field(default_factory=list)
     addresses_corrected: list[AddressFlag] = field(default_factory=list)
-    interrupted: Counter = field(default_factory=Counter)     # verdict on messages a killed run left 'sending'
+    unanswered: list[str] = field(default_factory=list)       # sends SendGrid did not answer tonight
+    resend_after_minutes: int = 0                             # ... settled or sent again after this long
+    handled_elsewhere: Counter = field(default_factory=Counter)  # run id -> messages it handled for this run
+    interrupted: Counter = field(default_factory=Counter)     # verdict on messages a stopped run left 'sending'
     awaiting_operator: list[str] = field(default_factory=list)  # ... that only an operator may settle
+    resent_blind: list[str] = field(default_factory=list)     # ... sent again without the activity log's word
     rates_missing: str = ""                                    # the night's half-year the rate tables lack
     rates_notes: list[str] = field(default_factory=list)      # the next half-year lacking; entries the file contradicts
     held_for_rates: list[str] = field(default_factory=list)   # invoice numbers whose step waits for the rates
@@ -100,6 +123,25 @@ class RunSummary:
     def failed(self) -> int:
         return len(self.failures)
 
+    def problems(self) -> list[str]:
+        """Why the run ends Failed, one line each, or []: what the Prefect state and runs.message say."""
+        lines = [self.rates_failure] if self.rates_missing else []
+        if self.unanswered:
+            lines.append(f"{len(self.unanswered)} send(s) unanswered by SendGrid: each is settled by its delivery "
+                         f"event or SendGrid's activity log, or sent again, by the first run "
+                         f"{self.resend_after_minutes} min from now")
+        if self.failures:
+            reasons = Counter(f.split(": ", 1)[1] for f in self.failures)
+            why = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
+            lines.append(f"{self.failed} of {sum(self.sends.values())} send(s) failed after their retries ({why}); "
+                         "the next run or a retry of this one tries them again")
+        return lines
+
+    def handled_elsewhere_line(self) -> str:
+        """'1 202 message(s) already handled by run 17': what a run that lost a race for its night says."""
+        return "; ".join(f"{_count(n)} message(s) already handled by run {run}"
+                         for run, n in sorted(self.handled_elsewhere.items()))
+
     def counts(self) -> dict:
         return {
             "invoices_considered": self.invoices_considered,
@@ -110,6 +152,8 @@ class RunSummary:
             "decisions": {f"{step}:{outcome}": n for (step, outcome), n in sorted(self.decisions.items())},
             "sent": sum(n for (_, _, status), n in self.sends.items() if status == "sent"),
             "failed": self.failed,
+            "unanswered": len(self.unanswered),
+            "handled_elsewhere": {str(run): n for run, n in sorted(self.handled_elsewhere.items())},
             "queued": self.queued,
             "cases_opened": len(self.cases_opened),
             "cases_extended": len(self.cases_extended),
@@ -152,10 +196,12 @@ class RunSummary:
         for (step, outcome), n in sorted(self.decisions.items()):
             lines.append(f"  {step:<15} {outcome:<18} {n:>6}")
         lines += ["", "Messages by step, channel and status"]
-        if not self.sends:
+        if self.handled_elsewhere:
+            lines.append(f"  {self.handled_elsewhere_line()} (two runs of one night: each message went out once)")
+        elif not self.sends:
             lines.append("  none")
         for (step, channel, status), n in sorted(self.sends.items()):
-            lines.append(f"  {step:<15} {channel:<17} {status:<8} {n:>6}")
+            lines.append(f"  {step:<15} {channel:<17} {status:<10} {n:>6}")
         if self.queued:
             lines.append(f"  {self.queued} message(s) queued: outside the sending window, the dispatch run sends them")
         if self.delivery_note:
@@ -165,18 +211,23 @@ class RunSummary:
                   + (f"; extended: {len(self.cases_extended)}" if self.cases_extended else "")
                   + (f"; closed as paid: {len(self.cases_closed)}" if self.cases_closed else "")]
         if self.small_claims:
-            lines += ["", f"Small claims waiting for an operator's decision (below legal.min_principal, or in "
-                          f"another currency: write-off, payment plan, or `dunning legal handoff`): "
-                          f"{len(self.small_claims)}"]
-            lines += [f"  {line}" for line in self.small_claims[:20]]
-            if len(self.small_claims) > 20:
-                lines.append(f"  ... and {len(self.small_claims) - 20} more (dunning export actions)")
+            lines += _section("Small claims waiting for an operator's decision (below legal.min_principal, or in "
+                              "another currency: write-off, payment plan, or `dunning legal handoff`)",
+                              self.small_claims, "dunning export actions")
         if self.interrupted:
-            lines += ["", "Messages a stopped run left 'sending': "
-                      + ", ".join(f"{n} {verdict}" for verdict, n in sorted(self.interrupted.items()))]
+            lines += ["", "Messages left 'sending' by a stopped run or an unanswered send: "
+                      + ", ".join(f"{n} {_VERDICTS.get(verdict, verdict)}"
+                                  for verdict, n in sorted(self.interrupted.items()))]
+        if self.resent_blind:
+            lines += _section("SENT AGAIN WITHOUT KNOWING WHETHER THE FIRST SEND WENT OUT (SendGrid's activity log "
+                              "could not be asked)", self.resent_blind, f"dunning export audit --as-of {self.as_of}")
+        if self.unanswered:
+            lines += _section(f"UNANSWERED SENDS (settled by their delivery event or SendGrid's activity log, or sent "
+                              f"again, by the first run {self.resend_after_minutes} min from now)", self.unanswered,
+                              f"dunning export actions --as-of {self.as_of}")
         if self.awaiting_operator:
-            lines += ["", f"WAITING FOR AN OPERATOR (dunning action resolve): {len(self.awaiting_operator)}"]
-            lines += [f"  {line}" for line in self.awaiting_operator[:20]]
+            lines += _section("WAITING FOR AN OPERATOR (dunning action resolve)", self.awaiting_operator,
+                              "dunning export actions")
         if self.addresses_to_correct or self.addresses_corrected:
             lines += ["", f"Addresses to correct (hard bounce or dropped; the next steps go by letter): "
                           f"{len(self.addresses_to_correct)}"
@@ -187,8 +238,5 @@ class RunSummary:
             if len(self.addresses_to_correct) > 20:
                 lines.append(f"  ... and {len(self.addresses_to_correct) - 20} more (dunning address list)")
         if self.failures:
-            lines += ["", f"FAILED SENDS: {self.failed}"]
-            lines += [f"  {failure}" for failure in self.failures[:20]]
-            if self.failed > 20:
-                lines.append(f"  ... and {self.failed - 20} more (dunning export actions --as-of {self.as_of})")
+            lines += _section("FAILED SENDS", self.failures, f"dunning export actions --as-of {self.as_of}")
         return "\n".join(lines)

@@ -49,8 +49,8 @@ def _send_today(queue: list[PlannedMessage], settings: Settings, gateway: EmailG
         credits = normalize_credits(fetch_unapplied_credits(today), settings.company.currency).invoices
         send_messages(messages, settings, gateway, today, invoices, credits, 0, summary, installments)
     logger.info("Done: %d message(s) handled, %d failed.", sum(summary.sends.values()), summary.failed)
-    if summary.failed:
-        return Failed(message=failure_message(summary, len(messages)))
+    if summary.problems():
+        return Failed(message=failure_message(summary))
     return summary.counts()
 
 
@@ -74,7 +74,7 @@ def _dispatch_queue():
         logger.info("Outside the sending window (%s): nothing sent.", _window(settings))
         return None
     summary = RunSummary(run_id=0, as_of=str(paris_today()), dry_run=False)
-    note_interrupted(summary, recover_interrupted_sends(settings.policy, None))
+    note_interrupted(summary, recover_interrupted_sends(settings.policy, None, gateway))
     queue = store().queued_messages()
     logger.info("%d queued message(s) to send.", len(queue))
     # Payment plans: each installment's own reminders, before it falls due and when it is late.

@@ -8,7 +8,7 @@ from datetime import date
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
-from prefect.states import Failed
+from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from dunning.accounting import check_source
@@ -29,7 +29,7 @@ from tasks.dispatch import recover_interrupted_sends
 from tasks.extract import fetch_open_receivables, fetch_payment_history, fetch_unapplied_credits
 from tasks.legal import close_paid_cases, enqueue_legal_handoff
 from tasks.plan import plan_collection_steps
-from tasks.runs import close_collection_run, open_collection_run
+from tasks.runs import close_collection_run, count_messages_handled_elsewhere, open_collection_run
 
 from .sending import (
     REFUSALS, RunRefused, failure_message, refused, max_workers, note_interrupted, open_gateway, send_messages, within_send_window,
@@ -98,7 +98,7 @@ def _collect(as_of: date, dry_run: bool):
     gateway = open_gateway(settings, dry_run)
     run_id = open_collection_run(as_of, dry_run)
     # Messages a killed run left 'sending' are settled first: the planner must know what went out.
-    interrupted = [] if dry_run else recover_interrupted_sends(policy, run_id)
+    interrupted = [] if dry_run else recover_interrupted_sends(policy, run_id, gateway)
 
     # 1. Extract: one query per kind of data.
     raw_invoices = fetch_open_receivables.submit(as_of)
@@ -146,6 +146,7 @@ def _collect(as_of: date, dry_run: bool):
             send_messages(messages, settings, gateway, as_of, invoices, credits, run_id, summary)
         elif messages:
             summary.queued = len(messages)
+        summary.handled_elsewhere.update(count_messages_handled_elsewhere(run_id))
         summary.cases_closed = close_paid_cases(as_of, policy.tolerance, run_id)
         summary.cases_opened, summary.cases_extended, summary.dossiers_held = enqueue_legal_handoff(
             plan, invoices, as_of, settings, legal, run_id, rates_missing)
@@ -163,7 +164,10 @@ def _collect(as_of: date, dry_run: bool):
     create_markdown_artifact(key=f"run-summary-{as_of.isoformat()}", markdown=f"```\n{text}\n```",
                              description=f"Collection run {run_id} for {as_of}")
     if status == "failed":
-        return Failed(message=failure_message(summary, len(messages)))
+        return Failed(message=failure_message(summary))
+    if summary.handled_elsewhere:
+        # The run that lost a race for its night says so where people look: its state.
+        return Completed(message=summary.handled_elsewhere_line(), data=summary)
     return summary
 
 

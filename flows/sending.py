@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from datetime import date
 
 import pandas as pd
@@ -18,7 +17,7 @@ from dunning.accounting import AccountingSource, SourceUnavailable
 from dunning.calendar import BusinessCalendar, utc_now
 from dunning.config import ConfigError, Settings, load_settings
 from dunning.dispatch import Delivery, Dispatcher, PrintQueue
-from dunning.gateway import EmailGateway, GatewayConfigError, gateway_from_environment
+from dunning.gateway import EmailGateway, GatewayConfigError, UnansweredSendError, gateway_from_environment
 from dunning.recovery import Verdict
 from dunning.legal_fr import load_contract_rates
 from dunning.paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
@@ -111,15 +110,20 @@ def send_messages(messages: list[PlannedMessage], settings: Settings, gateway: E
     # A message read back from the queue is claimed under the run that planned it.
     futures = sender.map(messages, unmapped(dispatcher), [m.run_id or run_id for m in messages])
     wait(futures)
+    summary.resend_after_minutes = policy.dispatch.resend_interrupted_after_minutes
     for message, future in zip(messages, futures):
         decision = message.decisions[0]
         outcome = future.result(raise_on_failure=False)
+        numbers = ", ".join(d.invoice_number for d in message.decisions)
         if isinstance(outcome, Delivery):
             status = "skipped" if outcome.provider == "none" else "sent"   # none: not ours to send any more
             summary.sends[(decision.step.value, outcome.channel, status)] += 1
+        elif isinstance(outcome, UnansweredSendError):
+            # Not a failure: it may have gone out, and the next run finds out before sending it again.
+            summary.sends[(decision.step.value, decision.channel.value, "unanswered")] += 1
+            summary.unanswered.append(f"message {message.message_key}: {decision.step.value} for invoice(s) {numbers}")
         else:
             summary.sends[(decision.step.value, decision.channel.value, "failed")] += 1
-            numbers = ", ".join(d.invoice_number for d in message.decisions)
             summary.failures.append(f"{decision.step.value} for invoice(s) {numbers}: {outcome}")
 
 
@@ -128,14 +132,10 @@ def note_interrupted(summary: RunSummary, outcomes: list[tuple[str, str]]) -> No
         summary.interrupted[verdict] += 1
         if verdict == Verdict.operator.value:
             summary.awaiting_operator.append(line)
+        elif verdict == Verdict.blind.value:
+            summary.resent_blind.append(line)
 
 
-def failure_message(summary: RunSummary, total: int) -> str:
+def failure_message(summary: RunSummary) -> str:
     """The one line a failed run's Prefect state and `dunning run` show: every reason at once."""
-    lines = [summary.rates_failure] if summary.rates_failure else []
-    if summary.failures:
-        reasons = Counter(f.split(": ", 1)[1] for f in summary.failures)
-        why = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
-        lines.append(f"{summary.failed} of {total} sends failed after their retries ({why}). "
-                     f"They are tried again by the next run or a retry of this one.")
-    return " | ".join(lines)
+    return " | ".join(summary.problems())

@@ -13,7 +13,7 @@ from prefect.runtime import task_run
 from dunning.calendar import utc_now
 from dunning.config import Policy
 from dunning.dispatch import Delivery, Dispatcher
-from dunning.gateway import SendError, TransientSendError, UnansweredSendError
+from dunning.gateway import EmailGateway, SendError, TransientSendError, UnansweredSendError
 from dunning.recovery import ABANDONED_RUN_AFTER, Verdict, settle_interrupted
 from dunning.state.store import PlannedMessage
 
@@ -61,8 +61,9 @@ def send_reminder(message: PlannedMessage, dispatcher: Dispatcher, run_id: int) 
 
 
 @task(name="recover_interrupted_sends", cache_policy=NO_CACHE)
-def recover_interrupted_sends(policy: Policy, run_id: int | None) -> list[tuple[str, str]]:
-    """Settle the messages a killed run left 'sending', before anything is planned or sent.
+def recover_interrupted_sends(policy: Policy, run_id: int | None, gateway: EmailGateway) -> list[tuple[str, str]]:
+    """Settle the messages a killed run left 'sending' or nobody answered, before anything is planned
+    or sent; the gateway's activity log is asked before one is sent again.
 
     Returns (verdict, line) per message, for the run summary.
     """
@@ -75,12 +76,12 @@ def recover_interrupted_sends(policy: Policy, run_id: int | None) -> list[tuple[
                        stale_run, ABANDONED_RUN_AFTER)
     outcomes = []
     for send in state.interrupted_sends():
-        recovery = settle_interrupted(send, now, delay)
+        recovery = settle_interrupted(send, now, delay, gateway.activity)
         changed = state.apply_recovery(trace, send, recovery)
         line = f"action {send.action_ids[0]}: {send.what}: {recovery.reason}"
         if recovery.verdict is Verdict.sent:
             logger.info("Interrupted send settled as sent, %s.", line)
-        elif recovery.verdict is Verdict.resend:
+        elif recovery.verdict in (Verdict.resend, Verdict.blind):
             logger.warning("Interrupted send resent, %s.", line)
         elif recovery.verdict is Verdict.operator and changed:
             logger.warning("Interrupted send waits for an operator, %s.", line)

@@ -19,13 +19,17 @@ def open_collection_run(as_of: date, dry_run: bool) -> int:
     return run_id
 
 
+@task(name="count_messages_handled_elsewhere", cache_policy=NO_CACHE)
+def count_messages_handled_elsewhere(run_id: int) -> dict[int, int]:
+    """Two runs of one night (a double-fired schedule): what the other run sent of this run's plan."""
+    return store().handled_elsewhere(run_id)
+
+
 @task(name="close_collection_run", cache_policy=NO_CACHE)
 def close_collection_run(summary: RunSummary) -> str:
-    problems = ([summary.rates_failure] if summary.rates_missing else []) + (
-        [f"{summary.failed} send(s) failed after their retries; the next run or a retry tries them again."]
-        if summary.failed else [])
+    problems = summary.problems()
     status = "failed" if problems else "completed"
-    message = " | ".join(problems) or "All planned messages were handled."
+    message = " | ".join(problems) or summary.handled_elsewhere_line() or "All planned messages were handled."
     store().finish_run(trace_for(summary.run_id), status, summary.counts(), message, summary.text())
     get_run_logger().info("Run %d %s: %s", summary.run_id, status, message)
     return status

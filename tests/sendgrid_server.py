@@ -1,4 +1,4 @@
-"""A SendGrid-compatible Mail Send endpoint on 127.0.0.1, for tests over real HTTP.
+"""A SendGrid-compatible Mail Send endpoint and Email Activity query on 127.0.0.1, for tests over real HTTP.
 
 The official client talks urllib to whatever host it is given, so tests point it here instead of
 patching anything. The server answers like SendGrid (202 + X-Message-Id, SendGrid-shaped error
@@ -12,11 +12,16 @@ bodies) and can be told to misbehave, deterministically and from any thread:
     inject_faults(FaultProfile(seed=..., ...))             seeded random 5xx / 429 / hangs
     clear_faults()                                         the fault profile off (fail_for stays)
     clear_failures()                                       back to normal behaviour, profile included
+    activity_unavailable(status=403)                       the Email Activity API refuses (None: it answers)
+
+The Email Activity API (GET /v3/messages?query=unique_args['NAME']="VALUE"&limit=N) lists the
+accepted messages whose custom arg NAME is VALUE, as SendGrid lists processed messages; each
+query is logged in `activity_queries`, apart from the sends in `requests`.
 
 Order of checks for one request: slow_down, hang_next, fail_next, the fault profile, Authorization,
 JSON and payload validation, fail_for, then 202.
 
-Two kinds of hang, on purpose:
+Three kinds of hang, on purpose:
 - hang_next: the request waits, then is handled as usual. Like the real provider can, it may
   accept a message whose answer the client gave up waiting for.
 - a FaultProfile hang: the request waits `hang_seconds`, then the connection is dropped without
@@ -25,6 +30,9 @@ Two kinds of hang, on purpose:
   timeout a client can safely retry. A provider that accepted a message and then failed to answer
   would need an idempotency key to make the retry harmless, and SendGrid's Mail Send offers none;
   the product's ledger (custom_args.dunning_action_id) is then the only way to find the duplicate.
+- a FaultProfile lost answer: the message IS accepted (it is in `accepted` and the activity log),
+  then the connection is held past the client's timeout and dropped: the case only the activity
+  log or a delivery event can settle without sending twice.
 
 Every request is logged (`requests`) with what was answered: status, outcome, the message's
 custom_args.dunning_action_id, the X-Message-Id when accepted, the error text, the response
@@ -35,9 +43,11 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import secrets
 import threading
 import time
+import urllib.parse
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +62,7 @@ __all__ = [
     "RecordedRequest",
     "AcceptedMessage",
     "FaultProfile",
+    "ActivityQuery",
     "Fault",
     "SendGridTestServer",
     "sendgrid_server_fixture",
@@ -59,6 +70,7 @@ __all__ = [
 
 TEST_API_KEY = "SG.test-secret-key-do-not-log"
 MAIL_SEND_PATH = "/v3/mail/send"
+ACTIVITY_PATH = "/v3/messages"
 
 _DEFAULT_MESSAGES = {
     400: "Bad Request",
@@ -98,9 +110,10 @@ class RecordedRequest:
 
     @property
     def outcome(self) -> str:
-        """accepted (2xx with an X-Message-Id) | unconfirmed (2xx without) | refused | unanswered."""
+        """accepted (2xx with an X-Message-Id) | unconfirmed (2xx without) | refused | unanswered |
+        lost_answer (accepted, but the client never heard it)."""
         if self.status is None:
-            return "unanswered"
+            return "lost_answer" if self.message_id else "unanswered"
         if 200 <= self.status < 300:
             return "accepted" if self.message_id else "unconfirmed"
         return "refused"
@@ -110,6 +123,15 @@ class RecordedRequest:
 class AcceptedMessage:
     message_id: str
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ActivityQuery:
+    """One Email Activity query: the custom arg value asked about, the status answered, how many listed."""
+
+    value: str | None
+    status: int
+    listed: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,7 +155,7 @@ class _Answer:
 class Fault:
     """What the fault profile does to one request: status 500/503/429, or None for a hang."""
 
-    kind: str                     # "server_error" | "rate_limited" | "hang"
+    kind: str                     # "server_error" | "rate_limited" | "hang" | "lost_answer"
     status: int | None
 
 
@@ -151,11 +173,12 @@ class FaultProfile:
     server_error: float = 0.0           # answered 500 or 503 (half each)
     rate_limited: float = 0.0           # answered 429 with X-RateLimit-Reset
     hang: float = 0.0                   # no answer for hang_seconds, then the connection drops
+    lost_answer: float = 0.0            # accepted, then no answer for hang_seconds and the connection drops
     hang_seconds: float = 2.0           # make it longer than the client's timeout
     rate_limit_reset_seconds: int = 1   # X-RateLimit-Reset = the current epoch second + this
 
     def __post_init__(self) -> None:
-        shares = (self.server_error, self.rate_limited, self.hang)
+        shares = (self.server_error, self.rate_limited, self.hang, self.lost_answer)
         if any(not 0 <= share <= 1 for share in shares) or sum(shares) > 1:
             raise ValueError(f"fault shares must be in [0, 1] and add up to at most 1, got {shares}")
         if self.hang_seconds < 0 or self.rate_limit_reset_seconds < 0:
@@ -173,6 +196,9 @@ class FaultProfile:
         u -= self.rate_limited
         if u < self.hang:
             return Fault("hang", None)
+        u -= self.hang
+        if u < self.lost_answer:
+            return Fault("lost_answer", None)
         return None
 
 
@@ -193,6 +219,9 @@ class SendGridTestServer:
         self._faults: FaultProfile | None = None
         self._fault_attempts: Counter[str] = Counter()
         self._anonymous_requests = 0
+        self._activity_status: int | None = None
+        self._activity_failures: deque[int] = deque()
+        self._activity_queries: list[ActivityQuery] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -252,6 +281,11 @@ class SendGridTestServer:
         with self._lock:
             return list(self._accepted)
 
+    @property
+    def activity_queries(self) -> list[ActivityQuery]:
+        with self._lock:
+            return list(self._activity_queries)
+
     # -- misbehaviour ----------------------------------------------------------------------
 
     def fail_next(
@@ -302,6 +336,17 @@ class SendGridTestServer:
         """The fault profile off; fail_next, fail_for and hang_next are left as they are."""
         with self._lock:
             self._faults = None
+
+    def activity_unavailable(self, status: int | None = 403, count: int | None = None) -> None:
+        """The Email Activity API answers `status` (403: the account lacks the add-on, or the key the
+        scope; a 429 carries X-RateLimit-Reset) to the next `count` queries, or to every query until
+        called with None."""
+        with self._lock:
+            if count is None:
+                self._activity_status = status
+            else:
+                _check_count(count)
+                self._activity_failures.extend([status] * count)
 
     def clear_failures(self) -> None:
         with self._lock:
@@ -356,9 +401,11 @@ class SendGridTestServer:
             return _error(405)
         if self._next_failures:
             return _error_for(self._next_failures.popleft(), injected="fail_next")
+        lost_answer = False
         if self._faults is not None:
             fault = self._draw_fault(body)
-            if fault is not None:
+            lost_answer = fault is not None and fault.kind == "lost_answer"
+            if fault is not None and not lost_answer:
                 if fault.status is None:
                     # Never processed, never accepted: see the module docstring.
                     return _Answer(None, {}, b"", hang_seconds=self._faults.hang_seconds, injected="fault")
@@ -379,7 +426,37 @@ class SendGridTestServer:
             if failure is not None:
                 return _error_for(failure, injected="fail_for")
         message_id = secrets.token_urlsafe(16)
+        if lost_answer:
+            # Accepted, then the answer is lost: see the module docstring.
+            return _Answer(None, {}, b"", message_id, hang_seconds=self._faults.hang_seconds, injected="fault")
         return _Answer(202, {"X-Message-Id": message_id}, b"", message_id)
+
+    def _activity(self, method: str, query: str, authorization: str | None) -> _Answer:
+        """GET /v3/messages: the accepted messages whose custom arg the query names."""
+        if method != "GET":
+            return _error(405)
+        if authorization != f"Bearer {self.api_key}":
+            return _error(401)
+        params = urllib.parse.parse_qs(query)
+        wanted = re.fullmatch(r"unique_args\['([^']+)'\]=\"([^\"]*)\"", (params.get("query") or [""])[0])
+        limit = (params.get("limit") or ["10"])[0]
+        with self._lock:
+            status = self._activity_failures.popleft() if self._activity_failures else self._activity_status
+            if status is not None:
+                self._activity_queries.append(ActivityQuery(wanted and wanted.group(2), status))
+                return _error_for(_Failure(status, {}, "access forbidden" if status == 403 else None))
+            if wanted is None or not limit.isdigit() or not 1 <= int(limit) <= 1000:
+                self._activity_queries.append(ActivityQuery(None, 400))
+                return _error(400, errors=[_error_item("invalid query or limit", "query")])
+            name, value = wanted.groups()
+            listed = [m for m in self._accepted if (m.payload.get("custom_args") or {}).get(name) == value]
+            self._activity_queries.append(ActivityQuery(value, 200, len(listed)))
+        messages = [{"from_email": m.payload["from"]["email"], "msg_id": f"{m.message_id}.filter0001.{n}.0",
+                     "subject": m.payload.get("subject"), "to_email": next(_recipients(m.payload), None),
+                     "status": "processed", "opens_count": 0, "clicks_count": 0,
+                     "last_event_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                    for n, m in enumerate(listed[:int(limit)])]
+        return _Answer(200, {}, json.dumps({"messages": messages}).encode())
 
     def _draw_fault(self, body: Any) -> Fault | None:
         assert self._faults is not None
@@ -422,6 +499,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         owner = self.server.owner
+        target = urllib.parse.urlsplit(self.path)
+        if target.path == ACTIVITY_PATH:
+            self._write(owner._activity(method, target.query, self.headers.get("Authorization")))
+            return
         length = int(self.headers.get("Content-Length") or 0)
         if length > owner.max_body_bytes:
             self._write(_error(413))  # without reading the body, as a proxy would

@@ -61,3 +61,14 @@ def test_two_runs_of_the_same_night_send_one_set_of_messages(backend, sendgrid, 
     assert second.started_at < first.finished_at, "the two runs did not overlap: the test proved nothing"
     assert sorted(sent) == sorted(m.message_id for m in tonight)
     assert (handoffs, cases, in_cases) == (1, 1, 1)
+    # Each run accounts for every message it planned: sent by itself, or handled by the other one,
+    # and says so in its summary rather than "none".
+    for run, other in ((first, second), (second, first)):
+        counts = run.counts
+        elsewhere = counts["handled_elsewhere"]
+        assert counts["sent"] + sum(elsewhere.values()) == counts["decisions"]["reminder_1:send"], counts
+        assert set(elsewhere) <= {str(other.id)}
+        if elsewhere:
+            line = f"{elsewhere[str(other.id)]} message(s) already handled by run {other.id}"
+            assert line in run.summary and line in run.message, (run.summary, run.message)
+    assert first.counts["handled_elsewhere"] or second.counts["handled_elsewhere"], "the runs never met"

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from sqlalchemy import func, or_, select
 from typer.testing import CliRunner
 
 from conftest import edit_policy
+from sendgrid_server import FaultProfile
 from dunning.config import Step
-from dunning.recovery import InterruptedSend, Verdict, settle_interrupted
+from dunning.recovery import InterruptedSend, ProviderActivity, Verdict, settle_interrupted
 from dunning.state.schema import actions, audit_events, runs
 from dunning.state.store import state_engine
 from ladder import let_time_pass, record_delivery_event, run_the_ladder
@@ -72,7 +74,132 @@ def test_an_amicable_step_is_resent_only_after_the_delay():
     recent = settle_interrupted(interrupted(updated_at=NOW - timedelta(minutes=20)), NOW, AN_HOUR)
     assert recent.verdict is Verdict.wait and "in about 41 min" in recent.reason
     old = settle_interrupted(interrupted(updated_at=NOW - timedelta(minutes=61)), NOW, AN_HOUR)
-    assert old.verdict is Verdict.resend and "61 min" in old.reason
+    assert old.verdict is Verdict.blind and "61 min" in old.reason and "without knowing" in old.reason
+
+
+# -- the provider's activity log, asked before anything is sent again ----------------------------
+class ActivityLog:
+    """Answers like the provider's activity log would, and remembers what it was asked."""
+
+    def __init__(self, answer: ProviderActivity) -> None:
+        self.answer, self.asked = answer, []
+
+    def __call__(self, message_key: str) -> ProviderActivity:
+        self.asked.append(message_key)
+        return self.answer
+
+
+def test_a_message_the_activity_log_lists_as_processed_is_sent_not_resent():
+    log = ActivityLog(ProviderActivity(True, "xY7mQ.filter0001.16648.5515E0B88.0"))
+    recovery = settle_interrupted(interrupted(), NOW, AN_HOUR, log)
+    assert (recovery.verdict, recovery.provider, recovery.provider_message_id) == (Verdict.sent, "sendgrid", "xY7mQ")
+    assert "Email Activity lists it as processed" in recovery.reason and log.asked == ["41"]
+
+
+def test_a_message_the_activity_log_has_no_trace_of_is_resent_knowingly():
+    recovery = settle_interrupted(interrupted(), NOW, AN_HOUR, ActivityLog(ProviderActivity(False)))
+    assert recovery.verdict is Verdict.resend and "has no trace of it 90 min after" in recovery.reason
+
+
+def test_when_the_activity_log_cannot_tell_the_resend_is_blind_and_says_why():
+    log = ActivityLog(ProviderActivity(None, detail="SendGrid's Email Activity API is not available to this account "
+                                                    "(HTTP 403)"))
+    recovery = settle_interrupted(interrupted(), NOW, AN_HOUR, log)
+    assert recovery.verdict is Verdict.blind and "not available to this account (HTTP 403)" in recovery.reason
+
+
+def test_the_activity_log_is_asked_only_when_nothing_else_settles_the_message():
+    log = ActivityLog(ProviderActivity(True, "abc"))
+    for send in (interrupted(provider_message_id="abc123"), interrupted(delivery_event=("processed", "q.1")),
+                 interrupted(provider="sendgrid"), interrupted(updated_at=NOW - timedelta(minutes=5)),
+                 interrupted(channel="letter")):
+        settle_interrupted(send, NOW, AN_HOUR, log)
+    assert log.asked == []
+
+
+def test_a_formal_notice_the_activity_log_has_no_trace_of_still_waits_for_an_operator():
+    send = interrupted(step=Step.formal_notice.value, updated_at=NOW - timedelta(days=3))
+    assert settle_interrupted(send, NOW, AN_HOUR, ActivityLog(ProviderActivity(False))).verdict is Verdict.operator
+    processed = settle_interrupted(send, NOW, AN_HOUR, ActivityLog(ProviderActivity(True, "m1")))
+    assert processed.verdict is Verdict.sent
+
+
+# -- sends nobody answered, looked up in SendGrid's activity log before they go again -------------
+# Every first request meets a fault that leaves it unanswered: half are never processed, half are
+# accepted and their answer lost (a reset, a proxy timing out). The seed gives some of each.
+UNANSWERED = FaultProfile(seed=11, hang=0.5, lost_answer=0.5, hang_seconds=1.0)
+NIGHT = date(2026, 3, 18)
+
+
+def _unanswered_night(backend, sendgrid) -> tuple[set[str], set[str]]:
+    """Eight reminder_1 due tonight, all unanswered: (the keys SendGrid accepted, those it never saw)."""
+    for n in range(8):
+        backend.accounting.customer(f"U{n}")
+        backend.accounting.invoice(f"U{n}-1", f"U{n}", due=NIGHT - timedelta(days=5))
+    edit_policy(backend.config_dir, dispatch={"timeout_seconds": 0.5, "max_workers": 4})
+    sendgrid.inject_faults(UNANSWERED)
+    from flows.nightly import nightly_collection
+
+    state = nightly_collection(as_of=NIGHT, return_state=True)
+    lost = {r.action_id for r in sendgrid.requests if r.outcome == "lost_answer"}
+    never = {r.action_id for r in sendgrid.requests if r.outcome == "unanswered"}
+    assert lost and never and len(lost | never) == 8, (lost, never)
+    # Unanswered is not failed: the state says which, and what happens next.
+    assert state.is_failed() and state.message.startswith("8 send(s) unanswered by SendGrid"), state.message
+    assert "failed after their retries" not in state.message
+    with state_engine(backend.state_url).connect() as conn:
+        counts = conn.execute(select(runs.c.counts).order_by(runs.c.id.desc()).limit(1)).scalar()
+    assert (counts["unanswered"], counts["failed"]) == (8, 0), counts
+    sendgrid.clear_faults()
+    let_time_pass(backend, hours=1)          # past the resend delay
+    return lost, never
+
+
+def _second_night(backend) -> tuple[object, str, dict]:
+    from flows.nightly import nightly_collection
+
+    state = nightly_collection(as_of=NIGHT, return_state=True)
+    with state_engine(backend.state_url).connect() as conn:
+        summary, counts = conn.execute(select(runs.c.summary, runs.c.counts).order_by(runs.c.id.desc()).limit(1)).one()
+    return state, summary, counts
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_an_unanswered_send_is_looked_up_before_it_is_sent_again(backend, sendgrid):
+    lost, never = _unanswered_night(backend, sendgrid)
+
+    state, summary, counts = _second_night(backend)
+
+    assert state.is_completed(), state.message
+    accepted = Counter(m.payload["custom_args"]["dunning_action_id"] for m in sendgrid.accepted)
+    assert accepted == Counter(lost | never), "a debtor got the same reminder twice"
+    assert {q.value for q in sendgrid.activity_queries} == lost | never
+    rows = {r["message_key"]: r for r in _rows(backend).values()}
+    by_key = {m.payload["custom_args"]["dunning_action_id"]: m.message_id for m in sendgrid.accepted}
+    assert all(rows[k]["status"] == "sent" and rows[k]["provider_message_id"] == by_key[k] for k in lost | never)
+    assert all(rows[k]["attempts"] == 1 for k in lost) and all(rows[k]["attempts"] == 2 for k in never)
+    assert counts["interrupted"] == {"sent": len(lost), "resend": len(never)}, counts
+    assert f"{len(lost)} settled as sent" in summary and f"{len(never)} sent again (SendGrid had not" in summary
+    assert "WITHOUT KNOWING" not in summary
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_without_the_activity_log_an_unanswered_send_goes_again_blind_and_the_summary_lists_it(backend, sendgrid):
+    lost, never = _unanswered_night(backend, sendgrid)
+    sendgrid.activity_unavailable(403)        # the account has no Email Activity add-on
+
+    state, summary, counts = _second_night(backend)
+
+    assert state.is_completed(), state.message
+    accepted = Counter(m.payload["custom_args"]["dunning_action_id"] for m in sendgrid.accepted)
+    # What today's rule costs, and the summary owns up to it: the lost answers went out twice.
+    assert {k for k, n in accepted.items() if n == 2} == lost and set(accepted) == lost | never
+    assert counts["interrupted"] == {"resend_blind": 8}, counts
+    assert ("SENT AGAIN WITHOUT KNOWING WHETHER THE FIRST SEND WENT OUT (SendGrid's activity log could not be "
+            "asked): 8") in summary
+    assert "HTTP 403" in summary and all(f"action {k}:" in summary for k in lost | never)
 
 
 # -- SIGKILL in the middle of dispatch, then the next run ---------------------------------------

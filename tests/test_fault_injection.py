@@ -1,20 +1,23 @@
 """Fault injection: a night of 2,000+ reminders against a SendGrid that misbehaves at random.
 
 The SendGrid-compatible server on 127.0.0.1 answers 20 % of requests 500/503, 5 % 429 with
-X-RateLimit-Reset, leaves 2 % hanging past the client's timeout (never accepting them), and
-refuses a handful of addresses with 400. The faults are seeded: each request's fate depends on
-the seed, the message's ledger id and its attempt number only, so a failure reproduces.
+X-RateLimit-Reset, leaves 2 % hanging past the client's timeout (never accepting them), accepts 2 %
+and loses their answer (the client times out), and refuses a handful of addresses with 400. The
+faults are seeded: each request's fate depends on the seed, the message's ledger id and its
+attempt number only, so a failure reproduces. No delivery event reaches the product (no webhook).
 
 What must hold, checked from the server's own log against the state database's ledger:
 - every due message accepted exactly once, its X-Message-Id stored; none accepted twice;
 - every failure recorded with the provider's error (the 400s with what SendGrid said; messages
   out of retries with their last transient error), and never a retry after a permanent refusal;
 - sent + failed = due messages, attempts = requests seen by the server <= retries + 1;
-- the flow run ends Failed exactly when something failed, saying how many;
+- the flow run ends Failed exactly when something failed or went unanswered, saying how many of each;
 - the waits are those of the retry policy: never sooner than its backoff (or X-RateLimit-Reset),
   never longer than its worst case, and the whole night bounded accordingly;
-- a second night on the same date, faults off, sends exactly what failed transiently, once;
-  a third, the addresses corrected, sends the refused ones and ends Completed.
+- a second night on the same date, faults off, asks SendGrid's activity log about every unanswered
+  send: the accepted ones are settled as sent (0 duplicates), and it sends exactly what failed
+  transiently or was never processed, once; a third, the addresses corrected, sends the refused
+  ones and ends Completed.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ DISPATCH = {
     # night (it may have been accepted: see the last test of this file); the next run resends it.
     "timeout_seconds": 2.0,
 }
-PROFILE = FaultProfile(seed=20260318, server_error=0.20, rate_limited=0.05, hang=0.02,
+PROFILE = FaultProfile(seed=20260318, server_error=0.20, rate_limited=0.05, hang=0.02, lost_answer=0.02,
                        hang_seconds=3.0, rate_limit_reset_seconds=1)
 # What a run costs besides its sends (extraction, planning 2,000 decisions, closing, artifacts),
 # measured well under this on a 2-core machine; the bound is about the waits, not about Prefect.
@@ -237,6 +240,7 @@ def test_the_fault_profile_is_seeded_and_a_hang_is_never_accepted(sendgrid_serve
     assert abs(kinds["server_error"] / len(draws) - 0.20) < 0.02
     assert abs(kinds["rate_limited"] / len(draws) - 0.05) < 0.01
     assert abs(kinds["hang"] / len(draws) - 0.02) < 0.006
+    assert abs(kinds["lost_answer"] / len(draws) - 0.02) < 0.006
 
     def kind(key: str, attempt: int) -> str | None:
         fault = PROFILE.fault(key, attempt)
@@ -296,12 +300,13 @@ def test_a_night_of_faults_sends_each_due_message_exactly_once(backend, messages
     unlucky_keys = {r["message_key"] for r in rows.values() if r["debtor_id"] in special["unlucky"]}
 
     # -- the faults really happened, at about the rates asked for ---------------------------
-    injected = Counter(("hang" if r.status is None else r.status) for r in requests if r.injected == "fault")
+    injected = Counter((r.outcome if r.status is None else r.status) for r in requests if r.injected == "fault")
     print(f"{len(requests)} requests for {len(rows)} messages; injected: {dict(injected)}; "
           f"400s: {sum(1 for r in requests if r.status == 400)}")
     assert 0.15 * len(requests) < injected[500] + injected[503] < 0.25 * len(requests), injected
     assert 0.03 * len(requests) < injected[429] < 0.07 * len(requests), injected
-    assert 0.01 * len(requests) < injected["hang"] < 0.03 * len(requests), injected
+    assert 0.01 * len(requests) < injected["unanswered"] < 0.03 * len(requests), injected
+    assert 0.01 * len(requests) < injected["lost_answer"] < 0.03 * len(requests), injected
     assert {r.action_id for r in requests if r.status == 400} <= bad_keys
 
     # -- every due message on the ledger, sent or failed, and nothing else ------------------
@@ -312,10 +317,10 @@ def test_a_night_of_faults_sends_each_due_message_exactly_once(backend, messages
     assert statuses["sent"] + statuses["failed"] + statuses["sending"] == messages
     assert set(log) <= set(rows), "SendGrid saw an id the ledger does not know"
 
-    accepted = Counter(r.action_id for r in requests if r.outcome == "accepted")
+    accepted = Counter(r.action_id for r in requests if r.message_id)      # a lost answer was accepted too
     twice = [k for k, n in accepted.items() if n > 1]
     assert not twice, accepted_twice_report(twice, log, backend, policy.timeout)
-    assert all(r.outcome in ("accepted", "refused", "unanswered") for r in requests)
+    assert all(r.outcome in ("accepted", "refused", "unanswered", "lost_answer") for r in requests)
 
     audit = failed_audit(backend)
     transient_failures: set[str] = set()
@@ -327,7 +332,7 @@ def test_a_night_of_faults_sends_each_due_message_exactly_once(backend, messages
         last = attempts[-1]
         if row["status"] == "sending":
             # Unanswered: it may have been accepted, so never retried at once; the next run settles it.
-            assert last.status is None and last.outcome == "unanswered" and not wins, (key, last)
+            assert last.status is None and last.outcome in ("unanswered", "lost_answer") and not wins, (key, last)
             assert all(transient(r) for r in attempts[:-1]), (key, [r.status for r in attempts])
             assert row["provider"] is None and "may have been accepted" in row["last_error"], row["last_error"]
             assert any(row["last_error"].rstrip(".") in m for m in audit[str(row["id"])])
@@ -355,19 +360,22 @@ def test_a_night_of_faults_sends_each_due_message_exactly_once(backend, messages
                 assert f"HTTP 400: {BAD_REASON}" in row["last_error"]
     failed = {k for k, r in rows.items() if r["status"] == "failed"}
     unanswered = {k for k, r in rows.items() if r["status"] == "sending"}
-    assert unanswered, "no hang ever met: the unanswered rule was not exercised"
+    lost = {k for k in unanswered if log[k][-1].outcome == "lost_answer"}     # SendGrid did take these
+    assert lost and unanswered - lost, "the unanswered rule was not exercised both ways"
     assert bad_keys <= failed | transient_failures | unanswered
     assert failed == {k for k in bad_keys if log[k][-1].status == 400} | transient_failures
     assert unlucky_keys and unlucky_keys <= transient_failures
 
     # -- the flow run's state and the run summary tell what happened ------------------------
     assert state.is_failed(), state
-    assert state.message.startswith(f"{len(failed) + len(unanswered)} of {messages} sends failed"), state.message
+    assert state.message.startswith(f"{len(unanswered)} send(s) unanswered by SendGrid"), state.message
+    assert f" | {len(failed)} of {messages} send(s) failed after their retries" in state.message, state.message
     assert f"HTTP 400: {BAD_REASON}" in state.message
     run = last_run(backend)
     counts = run["counts"] if isinstance(run["counts"], dict) else json.loads(run["counts"])
     assert run["status"] == "failed"
-    assert (counts["sent"], counts["failed"]) == (statuses["sent"], statuses["failed"] + statuses["sending"]), counts
+    assert (counts["sent"], counts["failed"], counts["unanswered"]) == (
+        statuses["sent"], statuses["failed"], statuses["sending"]), counts
 
     # -- the waits are the policy's ------------------------------------------------------------
     # Between two attempts of a message the server sees: the end of the first (its answer, or the
@@ -436,7 +444,13 @@ def test_a_night_of_faults_sends_each_due_message_exactly_once(backend, messages
     second = sendgrid.requests[before:]
     rows2 = ledger(backend)
     tried = Counter(r.action_id for r in second)
-    failed |= unanswered          # settled first by the run: no trace at SendGrid, so resent once
+    # The run asks SendGrid's activity log about each unanswered send first: what it accepted is
+    # sent, with its id; what it never processed is sent again, once, like what failed.
+    assert sorted(q.value for q in sendgrid.activity_queries) == sorted(unanswered)
+    assert {q.status for q in sendgrid.activity_queries} == {200}
+    for key in lost:
+        assert rows2[key]["status"] == "sent" and rows2[key]["provider_message_id"] == log[key][-1].message_id
+    failed |= unanswered - lost
     assert set(tried) == failed, (set(tried) ^ failed)
     assert max(tried.values()) == 1
     accepted2 = {r.action_id for r in second if r.outcome == "accepted"}
@@ -446,12 +460,15 @@ def test_a_night_of_faults_sends_each_due_message_exactly_once(backend, messages
     for key in failed - bad_keys:
         assert rows2[key]["status"] == "sent" and rows2[key]["attempts"] == rows[key]["attempts"] + 1
         assert rows2[key]["provider_message_id"] == next(r.message_id for r in second if r.action_id == key)
-    for key in rows.keys() - failed:
+    for key in rows.keys() - failed - lost:
         assert rows2[key] == rows[key], key          # what was sent is left exactly as it was
-    assert Counter(r.action_id for r in sendgrid.requests if r.outcome == "accepted").most_common(1)[0][1] == 1
+    assert Counter(r.action_id for r in sendgrid.requests if r.message_id).most_common(1)[0][1] == 1  # 0 duplicates
+    counts2 = last_run(backend)["counts"]
+    counts2 = counts2 if isinstance(counts2, dict) else json.loads(counts2)
+    assert counts2["interrupted"] == {"sent": len(lost), "resend": len(unanswered - lost)}, counts2
     assert all(rows2[k]["status"] == "failed" and f"HTTP 400: {BAD_REASON}" in rows2[k]["last_error"]
                for k in bad_keys)
-    assert state2.is_failed() and state2.message.startswith(f"{len(bad_keys)} of {len(failed)} sends failed"), \
+    assert state2.is_failed() and state2.message.startswith(f"{len(bad_keys)} of {len(failed)} send(s) failed"), \
         state2.message
     print(f"night 2: {wall2:.1f} s wall, {len(second)} requests, {len(accepted2)} accepted")
     record_property("night_2_wall_seconds", round(wall2, 1))
@@ -465,8 +482,8 @@ def test_a_night_of_faults_sends_each_due_message_exactly_once(backend, messages
     assert state3.is_completed(), state3.message
     rows3 = ledger(backend)
     assert Counter(r["status"] for r in rows3.values()) == {"sent": messages}
-    assert Counter(r.action_id for r in sendgrid.requests if r.outcome == "accepted") == Counter(rows3.keys())
-    assert {r.message_id for r in sendgrid.requests if r.outcome == "accepted"} == {
+    assert Counter(r.action_id for r in sendgrid.requests if r.message_id) == Counter(rows3.keys())
+    assert {r.message_id for r in sendgrid.requests if r.message_id} == {
         r["provider_message_id"] for r in rows3.values()}
     assert last_run(backend)["status"] == "completed"
 
@@ -522,4 +539,11 @@ def test_a_message_accepted_after_the_client_timed_out_is_not_sent_twice(backend
         f"accepted {len(accepted)} times; ledger: {row['status']} after {row['attempts']} attempts, "
         f"state {state.name}")
     assert row["status"] == "sending" and "may have been accepted" in row["last_error"]
-    assert state.is_failed() and "may have been accepted" in state.message
+    assert state.is_failed() and state.message.startswith("1 send(s) unanswered by SendGrid"), state.message
+
+    # The next run, past the resend delay, finds it in SendGrid's activity log: sent, not resent.
+    let_time_pass(backend, hours=1)
+    assert run_night(AS_OF)[0].is_completed()
+    [row] = ledger(backend).values()
+    assert [m.message_id for m in sendgrid.accepted] == [accepted[0].message_id] == [row["provider_message_id"]]
+    assert row["status"] == "sent" and [q.value for q in sendgrid.activity_queries] == [row["message_key"]]

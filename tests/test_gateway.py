@@ -468,3 +468,52 @@ def test_gateway_settings_are_checked(sendgrid_server):
         SendGridGateway(TEST_API_KEY, host="127.0.0.1:8080")
     with pytest.raises(ValueError):
         SendGridGateway(TEST_API_KEY, timeout_seconds=0)
+
+
+# -- the Email Activity API: did SendGrid process a message nobody heard the answer of? ----------
+def test_the_activity_log_lists_a_processed_message_by_its_custom_arg(gateway, sendgrid_server):
+    message_id = gateway.send(reminder_for_dupont())             # its custom arg is dunning_message_key
+    assert gateway.activity("act-7f3c2a").processed is False     # the query names dunning_action_id only
+    email = reminder_for_dupont()
+    gateway.send(OutboundEmail(**{**email.__dict__, "custom_args": {"dunning_action_id": "41"}}))
+    found = gateway.activity("41")
+    assert found.processed is True and found.provider_message_id.split(".")[0] != message_id
+    assert found.provider_message_id.split(".")[0] == sendgrid_server.accepted[-1].message_id
+    assert gateway.activity("42").processed is False
+    assert [(q.value, q.status, q.listed) for q in sendgrid_server.activity_queries] == [
+        ("act-7f3c2a", 200, 0), ("41", 200, 1), ("42", 200, 0)]
+
+
+@pytest.mark.parametrize(("status", "detail"), [
+    (403, "not available to this account or key (HTTP 403)"),
+    (401, "not available to this account or key (HTTP 401)"),
+    (500, "answered HTTP 500"),
+])
+def test_an_activity_log_that_cannot_be_asked_says_why_and_never_raises(gateway, sendgrid_server, status, detail):
+    sendgrid_server.activity_unavailable(status)
+    answer = gateway.activity("41")
+    assert answer.processed is None and detail in answer.detail and TEST_API_KEY not in answer.detail
+
+
+def test_a_rate_limited_activity_query_waits_for_the_reset_once(gateway, sendgrid_server):
+    sendgrid_server.activity_unavailable(429, count=1)
+    started = time.monotonic()
+    assert gateway.activity("41").processed is False
+    assert time.monotonic() - started <= 2.5
+    assert [q.status for q in sendgrid_server.activity_queries] == [429, 200]
+    sendgrid_server.activity_unavailable(429, count=2)
+    assert "answered HTTP 429" in gateway.activity("41").detail
+
+
+def test_an_activity_log_that_does_not_answer_is_no_answer(gateway):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    nowhere = SendGridGateway(TEST_API_KEY, host=f"http://127.0.0.1:{port}", timeout_seconds=0.5)
+    answer = nowhere.activity("41")
+    assert answer.processed is None and "did not answer" in answer.detail
+
+
+def test_the_outbox_keeps_no_activity_log(tmp_path):
+    answer = OutboxGateway(tmp_path).activity("41")
+    assert answer.processed is None and "outbox" in answer.detail

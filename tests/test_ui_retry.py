@@ -251,7 +251,7 @@ def test_retry_pressed_in_the_prefect_ui_sends_only_what_failed(tmp_path, config
         flow_run_id = api.run_deployment(deployment, {"as_of": AS_OF.isoformat()})
         first = api.wait_until_final(flow_run_id, timeout=180)
         assert first.state.is_failed(), (first.state, f"served log: {served_log}")
-        assert "2 of 5 sends failed" in first.state.message, first.state.message
+        assert "2 of 5 send(s) failed" in first.state.message, first.state.message
 
         before = {r["id"]: r for r in _rows(state_url, actions)}
         failed = {i for i, r in before.items() if r["status"] == "failed"}

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, String, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..calendar import utc_now
@@ -175,6 +175,17 @@ class StateStore:
         with self.engine.connect() as conn:
             return conn.execute(select(runs).where(runs.c.flow_run_id == flow_run_id)
                                 .order_by(runs.c.id.desc())).first()
+
+    def handled_elsewhere(self, run_id: int) -> dict[int, int]:
+        """Messages this run decided to send that another run of the same night handled first: run -> count."""
+        mine = select(runs.c.as_of).where(runs.c.id == run_id).scalar_subquery()
+        query = select(actions.c.run_id, func.count(func.distinct(func.coalesce(actions.c.message_key, cast(actions.c.id, String))))
+                       ).join(decisions, (decisions.c.invoice_id == actions.c.invoice_id)
+                              & (decisions.c.step == actions.c.step)).where(
+            decisions.c.run_id == run_id, decisions.c.outcome == Outcome.send.value, actions.c.as_of == mine,
+            actions.c.run_id != run_id).group_by(actions.c.run_id)
+        with self.engine.connect() as conn:
+            return {other: n for other, n in conn.execute(query)}
 
     # -- planner inputs ----------------------------------------------------------------------
     def ledger_for(self, invoice_ids: Sequence[str]) -> list[LedgerEntry]:
