@@ -214,6 +214,9 @@ class Dispatch(_Strict):
         60, ge=1, le=7 * 24 * 60,
         description="A reminder left 'sending' by a run that died, with no trace at SendGrid, is sent again "
                     "after this long (a formal notice never is: it waits for an operator).")
+    track_business_engagement: bool = Field(
+        True, description="Messages to businesses follow the SendGrid account's open and click tracking; false "
+                          "turns both off in every request. Messages to consumers never carry them.")
 
     @model_validator(mode="after")
     def _resend_after_the_answer_could_come(self) -> "Dispatch":

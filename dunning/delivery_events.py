@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from .calendar import PARIS
 
 __all__ = ["MalformedEvents", "DeliveryEvent", "AddressFlag", "LEDGER_EVENTS", "parse_events", "unique",
-           "supersedes", "flag_for"]
+           "supersedes", "flag_for", "TRACKING_FIELDS", "without_tracking_data"]
 
 # The events that change a message's delivery status; the others (open, click, group_unsubscribe...)
 # are stored but leave the ledger alone. The rank breaks ties between events of the same second:
@@ -193,7 +193,16 @@ def _event(item: Any, index: int) -> DeliveryEvent:
         occurred_at=occurred_at, message_key=key or None, sg_message_id=_text(item, "sg_message_id", where, longest=255),
         email=_text(item, "email", where, longest=320), reason=_text(item, "reason", where),
         bounce_type=_text(item, "type", where), bounce_classification=_text(item, "bounce_classification", where),
-        payload=item)
+        payload=without_tracking_data(item))
+
+
+# What SendGrid reports of the reader's device on open and click events: personal data the product
+# has no use for (RGPD art. 5(1)(c), data minimisation), so it is never stored.
+TRACKING_FIELDS = ("ip", "useragent")
+
+
+def without_tracking_data(payload: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in payload.items() if key not in TRACKING_FIELDS}
 
 
 def _text(item: dict, key: str, where: str, required: bool = False, longest: int | None = None) -> str | None:

@@ -304,4 +304,6 @@ class Dispatcher:
             reply_to=self.company.contact.email, subject=rendered.subject, html=rendered.html,
             text=rendered.text, custom_args={ACTION_ID_ARG: message.message_key},
             categories=("dunning", context.step),
+            # A consumer's opens and clicks are never tracked; a business's as the policy says.
+            track_engagement=not context.debtor.is_consumer and self.policy.dispatch.track_business_engagement,
         )

@@ -27,13 +27,16 @@ import sendgrid
 from python_http_client.exceptions import HTTPError as ProviderHTTPError
 from sendgrid.helpers.mail import (
     Category,
+    ClickTracking,
     CustomArg,
     From,
     HtmlContent,
     Mail,
+    OpenTracking,
     PlainTextContent,
     ReplyTo,
     To,
+    TrackingSettings,
 )
 from sendgrid.helpers.mail.exceptions import SendGridException
 
@@ -81,6 +84,9 @@ class OutboundEmail:
     text: str
     custom_args: Mapping[str, str] = field(default_factory=dict)
     categories: tuple[str, ...] = ()
+    # False: open and click tracking explicitly off in the request (RGPD: a consumer's reading habits
+    # and IP address are not collected); True: the SendGrid account's own tracking settings apply.
+    track_engagement: bool = True
 
     def __post_init__(self) -> None:
         for name in ("to_email", "from_email"):
@@ -279,6 +285,9 @@ class SendGridGateway:
             # add_category inserts at the front; feeding it reversed keeps the caller's order.
             for category in reversed(email.categories):
                 mail.add_category(Category(category))
+            if not email.track_engagement:
+                mail.tracking_settings = TrackingSettings(click_tracking=ClickTracking(False, False),
+                                                          open_tracking=OpenTracking(False))
             return mail.get()
         except SendGridException as err:
             # Raised when content looks like it embeds an API key: never send that.

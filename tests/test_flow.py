@@ -650,3 +650,22 @@ def test_a_missing_secret_block_refuses_the_run_without_sending(office_morning, 
     state = run_night(AS_OF)
     assert state.is_failed() and "Prefect Secret block 'no-such-block'" in state.message
     assert sendgrid.requests == [] and not (office_morning.var_dir / "outbox").exists()
+
+
+# -- RGPD: a consumer's opens and clicks are never tracked ---------------------------------------
+@pytest.mark.parametrize("track_businesses", [True, False])
+def test_tracking_is_off_for_consumers_always_and_for_businesses_when_the_policy_says(
+        office_morning, sendgrid, track_businesses):
+    from conftest import edit_policy
+
+    office_morning.accounting.customer("CONSO", is_consumer=True)
+    office_morning.accounting.invoice("C1", "CONSO", due=date(2026, 3, 13))
+    edit_policy(office_morning.config_dir, dispatch={"track_business_engagement": track_businesses})
+    assert run_night(AS_OF).is_completed()
+
+    payloads = {m.payload["personalizations"][0]["to"][0]["email"]: m.payload for m in sendgrid.accepted}
+    off = {"click_tracking": {"enable": False, "enable_text": False}, "open_tracking": {"enable": False}}
+    assert payloads["compta@conso.example.fr"]["tracking_settings"] == off
+    business = payloads["compta@std.example.fr"]
+    # On: nothing in the request, so the SendGrid account's own settings apply.
+    assert business.get("tracking_settings") == (None if track_businesses else off)

@@ -517,3 +517,13 @@ def test_an_activity_log_that_does_not_answer_is_no_answer(gateway):
 def test_the_outbox_keeps_no_activity_log(tmp_path):
     answer = OutboxGateway(tmp_path).activity("41")
     assert answer.processed is None and "outbox" in answer.detail
+
+
+def test_a_message_without_tracking_turns_opens_and_clicks_off_in_the_request(gateway, sendgrid_server):
+    gateway.send(reminder_for_dupont())
+    email = reminder_for_dupont()
+    gateway.send(OutboundEmail(**{**email.__dict__, "track_engagement": False}))
+    followed, untracked = (m.payload for m in sendgrid_server.accepted)
+    assert "tracking_settings" not in followed      # the account's own settings apply
+    assert untracked["tracking_settings"] == {"click_tracking": {"enable": False, "enable_text": False},
+                                              "open_tracking": {"enable": False}}

@@ -296,7 +296,7 @@ def test_migration_0003_downgrades_and_upgrades_again(backend):
     assert not {"disputes", "promises", "promise_invoices", "payment_plans", "plan_invoices",
                 "plan_installments"} & set(inspector.get_table_names())
     assert "kind" not in {c["name"] for c in inspector.get_columns("holds")}
-    assert upgrade_database(backend.state_url) == "0005"
+    assert upgrade_database(backend.state_url) == "0006"
     engine.dispose()
     assert {"kind", "bodacc_published_on", "claim_deadline"} <= {c["name"] for c in inspect(engine).get_columns("holds")}
 

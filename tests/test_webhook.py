@@ -567,3 +567,35 @@ def test_a_hard_bounce_sends_the_next_step_by_letter_until_the_address_is_correc
     assert (reminder_3["channel"], reminder_3["status"], reminder_3["provider"]) == ("email", "sent", "sendgrid")
     assert "Paiements@Bounce.example.fr" in [m.payload["personalizations"][0]["to"][0]["email"]
                                              for m in sendgrid.accepted]
+
+
+# -- RGPD: nothing of the reader's device is kept ------------------------------------------------
+def test_open_and_click_events_are_stored_without_ip_address_or_user_agent(sendgrid_events, deliveries):
+    message = sent_message(deliveries, "DUPONT", "D1")
+    device = {"ip": "192.0.2.17", "useragent": "Mozilla/5.0 (Windows NT 10.0)"}
+    batch = [event("open", message, at=T0, **device),
+             event("click", message, at=T0 + timedelta(minutes=1), url="https://exemple-pme.fr/payer", **device)]
+    assert sendgrid_events.post(batch).status_code == 200
+
+    stored = {e["event"]: e for e in stored_events(deliveries)}
+    assert set(stored) == {"open", "click"}
+    for row in stored.values():
+        assert not {"ip", "useragent"} & set(row["payload"]) and row["payload"]["sg_event_id"]
+    assert stored["click"]["payload"]["url"] == "https://exemple-pme.fr/payer"
+    assert "192.0.2.17" not in json.dumps([e["payload"] for e in stored.values()])
+
+
+def test_the_upgrade_removes_ip_addresses_and_user_agents_stored_before(backend, deliveries):
+    from alembic import command
+
+    from dunning.state.database import _alembic_config, upgrade_database
+
+    command.downgrade(_alembic_config(backend.state_url), "0005")
+    with deliveries.engine.begin() as conn:
+        for n, kind in enumerate(("open", "delivered")):
+            conn.execute(delivery_events.insert().values(
+                sg_event_id=f"old-{n}", event=kind, message_key="7", occurred_at=T0, received_at=T0,
+                payload={"event": kind, "sg_event_id": f"old-{n}", "ip": "192.0.2.17", "useragent": "curl/8"}))
+    assert upgrade_database(backend.state_url) == "0006"
+    assert [e["payload"] for e in stored_events(deliveries)] == [
+        {"event": "open", "sg_event_id": "old-0"}, {"event": "delivered", "sg_event_id": "old-1"}]
