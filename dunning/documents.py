@@ -368,8 +368,12 @@ def _pieces(ctx: DossierContext) -> tuple[Piece, ...]:
     return tuple(pieces)
 
 
-def write_dossier(ctx: DossierContext, folder: Path, formal_notice_pdf: Path | None, templates_dir: Path) -> Path:
+def write_dossier(ctx: DossierContext, folder: Path, formal_notice_pdf: Path | None, templates_dir: Path,
+                  collective_procedure: tuple[date, date] | None = None) -> Path:
     """Write ``folder/case-<id>/``: summary.json, summary.html, dossier.pdf and the formal notice PDF.
+
+    With `collective_procedure` (BODACC publication, claim deadline), the dossier is the claim
+    declaration to the mandataire judiciaire instead of the injonction de payer request.
 
     Everything is rendered first, then written to a hidden sibling folder that replaces the case
     folder in two renames: a reader sees the old dossier or the new one, never half of each.
@@ -396,10 +400,17 @@ def write_dossier(ctx: DossierContext, folder: Path, formal_notice_pdf: Path | N
         "currency": ctx.currency,
         "language": "fr",
         "small_claims_limit": SMALL_CLAIMS_LIMIT,
+        "bodacc_published_on": collective_procedure[0] if collective_procedure else None,
+        "claim_deadline": collective_procedure[1] if collective_procedure else None,
     }
-    html = _render(templates_dir, "fr/documents/dossier.html", variables, f"case {ctx.case_id}")
+    template = "claim_declaration.html" if collective_procedure else "dossier.html"
+    html = _render(templates_dir, f"fr/documents/{template}", variables, f"case {ctx.case_id}")
     pdf = _html_to_pdf(html, who)
-    summary = json.dumps(_summary(ctx, procedure, notice_sha), ensure_ascii=False, indent=2) + "\n"
+    summary = _summary(ctx, procedure, notice_sha)
+    if collective_procedure:
+        summary["claim_declaration"] = {"bodacc_published_on": collective_procedure[0].isoformat(),
+                                        "deadline": collective_procedure[1].isoformat()}
+    summary = json.dumps(summary, ensure_ascii=False, indent=2) + "\n"
 
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"case-{ctx.case_id}"

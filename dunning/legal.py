@@ -17,7 +17,8 @@ from .legal_fr import LegalTables, penalty_statement, prescription_date
 from .planner import Decision, Outcome
 from .rendering import Debtor
 
-__all__ = ["CaseStatus", "Resolution", "CaseMove", "CASE_MOVES", "OPEN_STATUSES", "CaseRequest", "cases_to_open",
+__all__ = ["CaseStatus", "Resolution", "CaseMove", "CASE_MOVES", "OPEN_STATUSES", "SUSPENDABLE", "CaseRequest",
+           "cases_to_open",
            "dossier_context", "procedure_text"]
 
 
@@ -25,6 +26,7 @@ class CaseStatus(str, Enum):
     queued = "queued"                # handed to the legal queue by a run
     acknowledged = "acknowledged"    # someone (a lawyer, the credit manager) took it
     filed = "filed"                  # the injonction de payer request was filed
+    suspended = "suspended"          # a collective procedure: the claim is declared, no injonction de payer
     resolved = "resolved"            # closed, with a Resolution
 
 
@@ -35,7 +37,11 @@ class Resolution(str, Enum):
     abandoned = "abandoned"
 
 
-OPEN_STATUSES = (CaseStatus.queued, CaseStatus.acknowledged, CaseStatus.filed)
+OPEN_STATUSES = (CaseStatus.queued, CaseStatus.acknowledged, CaseStatus.filed, CaseStatus.suspended)
+# The opening judgment of a collective procedure stops every individual action to be paid (C. com.
+# L622-21, L631-14, L641-3): a debtor's open cases are suspended while its collective procedure hold
+# lasts, their dossier becomes a claim declaration (L622-24), and they resume, queued, on release.
+SUSPENDABLE = (CaseStatus.queued, CaseStatus.acknowledged, CaseStatus.filed)
 
 
 @dataclass(frozen=True)

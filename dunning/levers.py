@@ -248,9 +248,13 @@ def add_hold(store: LeverStore, source: AccountingSource, trace: Trace, *, debto
     deadline = claim_declaration_deadline(bodacc_published_on)   # as the store recorded it
     late = (" That date is past: ask the juge-commissaire to be relieved of the time bar (relevé de forclusion)."
             if deadline < on else "")
+    suspended = store.suspended_cases(debtor_id)
+    cases = (f" Legal case(s) {', '.join(map(str, suspended))} suspended: the next run writes the claim declaration "
+             "instead of the injonction de payer dossier." if suspended else "")
     return LeverResult(hold_id, f"Hold {hold_id} on {target}{span}: collective procedure, no reminder and no legal "
                                 f"handoff. Declare the claim to the mandataire judiciaire by {deadline} (two months "
-                                f"from the BODACC publication of {bodacc_published_on}).{late}", claim_deadline=deadline)
+                                f"from the BODACC publication of {bodacc_published_on}).{late}{cases}",
+                       claim_deadline=deadline)
 
 
 def hand_over_small_claim(store: LeverStore, source: AccountingSource, trace: Trace, number: str, note: str,
@@ -274,5 +278,6 @@ def hand_over_small_claim(store: LeverStore, source: AccountingSource, trace: Tr
 
 
 def release_hold(store: LeverStore, trace: Trace, hold_id: int, note: str) -> LeverResult:
-    store.release_hold(trace, hold_id, note)
-    return LeverResult(hold_id, f"Hold {hold_id} released: collection resumes at the step due by now.")
+    resumed = store.release_hold(trace, hold_id, note)
+    cases = f" Legal case(s) {', '.join(map(str, resumed))} back in the legal queue." if resumed else ""
+    return LeverResult(hold_id, f"Hold {hold_id} released: collection resumes at the step due by now.{cases}")

@@ -13,7 +13,7 @@ from pathlib import Path
 from dunning.accounting import AccountingSource
 from dunning.config import ConfigError, Settings, Step
 from dunning.documents import recommended_procedure, write_dossier
-from dunning.legal import cases_to_open, dossier_context, procedure_text
+from dunning.legal import CaseStatus, cases_to_open, dossier_context, procedure_text
 from dunning.legal_fr import LegalTables, load_contract_rates
 from dunning.money import to_money
 from dunning.planner import Decision
@@ -85,7 +85,12 @@ def _write_case_dossier(state, case_id: int, rows: dict, settings: Settings, leg
                               payments=payments)
     notice = next((Path(e["document"]) for e in case["evidence"]
                    if e["step"] == Step.formal_notice.value and (e.get("document") or "").endswith(".pdf")), None)
-    folder = write_dossier(context, legal_dir(), notice if notice and notice.is_file() else None, TEMPLATES_DIR)
+    # A case suspended by a collective procedure gets the claim declaration instead of the injonction.
+    collective = state.collective_procedure(case["debtor_id"]) if case["status"] == CaseStatus.suspended.value else None
+    folder = write_dossier(context, legal_dir(), notice if notice and notice.is_file() else None, TEMPLATES_DIR,
+                           collective)
+    if collective is not None:
+        return folder, context, f"déclaration de créance au mandataire judiciaire au plus tard le {collective[1]}"
     return folder, context, procedure_text(recommended_procedure(context))
 
 

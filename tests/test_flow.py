@@ -669,3 +669,43 @@ def test_tracking_is_off_for_consumers_always_and_for_businesses_when_the_policy
     business = payloads["compta@std.example.fr"]
     # On: nothing in the request, so the SendGrid account's own settings apply.
     assert business.get("tracking_settings") == (None if track_businesses else off)
+
+
+def test_a_collective_procedure_suspends_the_case_and_its_dossier_becomes_a_claim_declaration(backend, sendgrid):
+    """FA-L1 (4 800,00 EUR) is in the legal queue; a redressement judiciaire published in the BODACC
+    on 2026-03-02 opens: claim deadline 2026-05-02 (two months), the case is suspended, the next run
+    writes the claim declaration; the hold released, the case is back in the queue with its injonction."""
+    import json as json_module
+
+    dates = run_the_ladder(backend)
+    [case] = export(backend, "legal-queue")
+    case_id, runner = str(case["case_id"]), CliRunner()
+    held = runner.invoke(_cli(), ["hold", "add", "--debtor", "LATE", "--reason", "redressement judiciaire, TC Lyon",
+                                  "--collective-procedure", "--bodacc-date", "2026-03-02",
+                                  "--operator", "frank"])
+    assert held.exit_code == 0, held.output
+    assert f"Legal case(s) {case_id} suspended" in held.output and "2026-05-02" in held.output
+    [case] = export(backend, "legal-queue")
+    assert case["status"] == "suspended"
+
+    night = dates[Step.legal_handoff] + timedelta(days=3)
+    assert run_night(night).is_completed()
+    folder = Path(export(backend, "legal-queue")[0]["dossier_path"])
+    html = (folder / "summary.html").read_text(encoding="utf-8")
+    assert "Déclaration de créance" in html and "au plus tard le 2 mai 2026" in html
+    assert "FA-L1" in html and "4\u202f800,00\xa0€" in html and "injonction de payer n'est déposée" in html
+    summary = json_module.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert summary["claim_declaration"] == {"bodacc_published_on": "2026-03-02", "deadline": "2026-05-02"}
+    assert PdfReader(folder / "dossier.pdf").pages[0].extract_text().startswith("Déclaration de créance")
+
+    hold_id = re.search(r"Hold (\d+)", held.output).group(1)
+    released = runner.invoke(_cli(), ["hold", "release", hold_id, "--note", "plan de continuation arrêté",
+                                      "--operator", "frank"])
+    assert released.exit_code == 0 and f"Legal case(s) {case_id} back in the legal queue" in released.output
+    assert export(backend, "legal-queue")[0]["status"] == "queued"
+    assert run_night(night + timedelta(days=1)).is_completed()
+    html = (Path(export(backend, "legal-queue")[0]["dossier_path"]) / "summary.html").read_text(encoding="utf-8")
+    assert "Dossier contentieux" in html and "Déclaration de créance" not in html
+    moves = [(e["event"], e["actor"]) for e in export(backend, "audit") if e["event"] in ("case.suspended",
+                                                                                        "case.queued")]
+    assert moves == [("case.suspended", "frank"), ("case.queued", "frank")]

@@ -12,10 +12,11 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, insert, select, update
 
+from ..arrangements import HoldKind
 from ..calendar import utc_now
-from ..legal import CASE_MOVES, OPEN_STATUSES, CaseRequest, CaseStatus, Resolution
+from ..legal import CASE_MOVES, OPEN_STATUSES, SUSPENDABLE, CaseRequest, CaseStatus, Resolution
 from ..planner import Channel, LedgerStatus
-from .schema import actions, legal_case_events, legal_case_invoices, legal_cases
+from .schema import actions, holds, legal_case_events, legal_case_invoices, legal_cases
 from .store import StateStore, Trace, insert_unless_present, jsonable
 
 __all__ = ["LegalQueueStore"]
@@ -135,6 +136,32 @@ class LegalQueueStore(StateStore):
                                           f"to {to.value}{outcome} by {trace.actor}: {note}",
                                           {"from": case.status, "to": to.value, "resolution": resolution,
                                            "note": note})])
+
+    def _suspend_or_resume(self, conn: Connection, trace: Trace, debtor_id: str, suspend: bool, note: str,
+                           on: date) -> list[int]:
+        """A collective procedure hold suspends the debtor's open cases; its release resumes them, queued.
+        Either way the dossier is written again by the next run: a claim declaration, or the injonction."""
+        frm, to = (SUSPENDABLE, CaseStatus.suspended) if suspend else ((CaseStatus.suspended,), CaseStatus.queued)
+        cases = conn.execute(select(legal_cases).where(
+            legal_cases.c.debtor_id == debtor_id, legal_cases.c.status.in_([s.value for s in frm]))).all()
+        for case in cases:
+            self._move(conn, trace, case, to, note, None, on)
+            conn.execute(update(legal_cases).where(legal_cases.c.id == case.id).values(dossier_path=None))
+        return [case.id for case in cases]
+
+    def collective_procedure(self, debtor_id: str) -> tuple[date, date] | None:
+        """(BODACC publication, claim deadline) of the debtor's collective procedure hold in force, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(holds.c.bodacc_published_on, holds.c.claim_deadline).where(
+                holds.c.debtor_id == debtor_id, holds.c.kind == HoldKind.collective_procedure.value,
+                holds.c.released_at.is_(None)).order_by(holds.c.id.desc()).limit(1)).first()
+        return (row.bodacc_published_on, row.claim_deadline) if row else None
+
+    def suspended_cases(self, debtor_id: str) -> list[int]:
+        with self.engine.connect() as conn:
+            return conn.execute(select(legal_cases.c.id).where(
+                legal_cases.c.debtor_id == debtor_id, legal_cases.c.status == CaseStatus.suspended.value
+            ).order_by(legal_cases.c.id)).scalars().all()
 
     def open_case_invoices(self, as_of: date) -> set[str]:
         """Invoices of the cases still open (and opened by as_of): the ones to check for payment."""

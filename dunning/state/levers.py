@@ -20,7 +20,7 @@ from ..arrangements import (
     Dispute, DisputeOutcome, DisputeReason, HoldKind, Installment, PaymentPlan, PlanStatus, Promise, PromiseStatus,
     claim_declaration_deadline,
 )
-from ..calendar import utc_now
+from ..calendar import paris_today, utc_now
 from ..config import Step
 from ..legal import CaseRequest
 from ..planner import LedgerStatus
@@ -413,6 +413,9 @@ class LeverStore(LegalQueueStore):
                 message = (f"Hold {hold_id} on {target}{span} by {trace.actor}: collective procedure (BODACC "
                            f"{bodacc_published_on}); declare the claim to the mandataire judiciaire by "
                            f"{claim_deadline}: {reason}")
+                self._suspend_or_resume(conn, trace, debtor_id, True, f"collective procedure (hold {hold_id}, "
+                                        f"BODACC {bodacc_published_on}): no injonction de payer; declare the claim "
+                                        f"to the mandataire judiciaire by {claim_deadline}", on)
             else:
                 message = f"Hold {hold_id} on {target}{span} by {trace.actor}: {reason}"
             self._append_audit(conn, trace, [(
@@ -421,7 +424,8 @@ class LeverStore(LegalQueueStore):
                  "bodacc_published_on": bodacc_published_on, "claim_deadline": claim_deadline, "on": on})])
         return hold_id
 
-    def release_hold(self, trace: Trace, hold_id: int, note: str) -> None:
+    def release_hold(self, trace: Trace, hold_id: int, note: str, on: date | None = None) -> list[int]:
+        """Collection resumes; a collective procedure's suspended cases go back to the legal queue (their ids)."""
         note = _say_why(note, "releasing a hold")
         with self.engine.begin() as conn:
             hold = conn.execute(select(holds).where(holds.c.id == hold_id)).first()
@@ -437,6 +441,10 @@ class LeverStore(LegalQueueStore):
                 "hold.released", subject_type, subject_id,
                 f"Hold {hold_id} on {subject_type} {subject_id} ({hold.reason}) released by {trace.actor}: {note}",
                 {"hold_id": hold_id, "kind": hold.kind, "note": note})])
+            if hold.kind != HoldKind.collective_procedure.value:
+                return []
+            return self._suspend_or_resume(conn, trace, hold.debtor_id, False, f"collective procedure hold {hold_id} "
+                                           f"released: {note}", on or paris_today())
 
     def active_holds_with_kind(self, as_of: date) -> list[dict]:
         """The holds in force on as_of, with their kind and, for a collective procedure, the claim deadline.
