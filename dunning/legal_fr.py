@@ -414,7 +414,8 @@ def invoice_penalty(
 
     Between professionals (L441-10 II, D441-5): interest from the day after the due date through
     to_date inclusive, without any reminder, at the commercial rate or the contractual one; plus
-    the 40 EUR indemnity once the invoice is overdue. A consumer (Code civil 1344-1): moratory
+    the 40 EUR indemnity once a payment is late (still open after the due date, or paid after it;
+    none for an invoice paid in full on time). A consumer (Code civil 1344-1): moratory
     interest at the taux de l'intérêt légal from the day after the formal notice only, nothing
     without one, no indemnity. debtor_id only names the debtor in a refused-rate error.
 
@@ -458,10 +459,12 @@ def invoice_penalty(
                 return rate
 
             periods = _periods(principal, payments, due_date + timedelta(days=1), to_date, checked_rate)
+        # L441-10 II owes the indemnity for a late payment: the invoice is still open after its due
+        # date, or a payment came after it. Paid in full on time, nothing was late: nothing is owed.
+        late = to_date > due_date and (principal > 0 or bool(payments))
+        owed = tables.commercial.recovery_indemnity_eur if late else ZERO
         # D441-5 fixes the indemnity in euros. For an invoice in another currency we do not convert
         # (whose rate, which day?): `indemnity` is 0.00 and the euros go to separate_eur_indemnity.
-        overdue = to_date > due_date
-        owed = tables.commercial.recovery_indemnity_eur if overdue else ZERO
         in_euros = currency.upper() == "EUR"
         indemnity = owed if in_euros else ZERO
         separate_eur_indemnity = ZERO if in_euros else owed

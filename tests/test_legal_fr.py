@@ -528,6 +528,45 @@ def test_an_invoice_not_yet_overdue_carries_no_indemnity(tables):
     assert statement.indemnity == D("40.00")
 
 
+@pytest.mark.parametrize("paid_on", [date(2026, 1, 5), date(2026, 1, 10)])
+def test_an_invoice_paid_in_full_on_time_owes_0_00_indemnity_and_0_00_interest(tables, paid_on):
+    # 1,000.00 EUR due 2026-01-10, paid in full on 2026-01-05 or on the due date itself, looked at on
+    # 2026-02-15: nothing was late (L441-10 II), so no 40.00 and no interest; 0.00 open.
+    penalty = b2b(tables, "0.00", date(2026, 1, 10), date(2026, 2, 15), payments=[(paid_on, D("1000.00"))])
+
+    assert penalty.indemnity == D("0.00")
+    assert penalty.interest == D("0.00")
+    assert penalty.total == D("0.00")
+
+
+def test_an_invoice_paid_in_full_late_still_owes_40_00_and_its_interest(tables):
+    # 1,000.00 EUR due 2026-01-10, paid in full on 2026-01-20 (10 days late), looked at on 2026-02-15:
+    #   2026-01-11 .. 2026-01-20 = 10 days at 12.15 % on 1,000: 1,000 x 0.1215 x 10 / 365 = 1,215 / 365 = 3.3288 -> 3.33
+    #   indemnity 40.00 (the payment was late); 0.00 open; total 43.33
+    penalty = b2b(tables, "0.00", date(2026, 1, 10), date(2026, 2, 15), payments=[(date(2026, 1, 20), D("1000.00"))])
+
+    assert penalty.indemnity == D("40.00")
+    assert penalty.interest == D("3.33")
+    assert penalty.total == D("43.33")
+
+
+def test_an_invoice_still_open_a_day_past_due_owes_40_00(tables):
+    # 1,000.00 EUR due 2026-01-10, nothing paid, looked at on 2026-01-11: open after its due date -> 40.00
+    assert b2b(tables, "1000.00", date(2026, 1, 10), date(2026, 1, 11)).indemnity == D("40.00")
+
+
+@pytest.mark.parametrize("principal, payments", [
+    ("1000.00", []),                                         # still open after its due date
+    ("0.00", [(date(2026, 1, 20), D("1000.00"))]),           # paid late
+    ("0.00", [(date(2026, 1, 10), D("1000.00"))]),           # paid on time
+])
+def test_a_consumer_never_owes_the_40_00_indemnity(tables, principal, payments):
+    # D441-5 is between professionals; DESIGN.md: "Not for consumers". Formal notice 2026-01-15.
+    penalty = consumer(tables, principal, date(2026, 1, 10), date(2026, 2, 15), formal_notice_on=date(2026, 1, 15),
+                       payments=payments)
+    assert penalty.indemnity == D("0.00") and penalty.separate_eur_indemnity == D("0.00")
+
+
 def test_a_consumer_statement_has_no_indemnity(tables):
     statement = penalty_statement(
         tables, [("F-A", D("1000.00"), date(2026, 1, 5)), ("F-B", D("2500.00"), date(2026, 1, 20))],
