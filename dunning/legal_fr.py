@@ -496,15 +496,27 @@ def penalty_statement(
     formal_notice_on: date | None = None,
     debtor_id: str | None = None,
     payments: Mapping[str, Payments] = _NO_PAYMENTS,
+    formal_notices: Mapping[str, date] | None = None,
 ) -> PenaltyStatement:
     """Penalties of one debtor's invoices (number, principal, due date) in one currency, to one date.
 
     payments: the payments received on each invoice up to to_date, by invoice number (see
     invoice_penalty); an invoice without an entry was paid nothing late.
+    formal_notices: the day each invoice's own formal notice was sent, by invoice number, when the
+    invoices were put on notice on different days (a case); it replaces formal_notice_on, and an
+    invoice without an entry was never put on notice (a consumer owes no moratory interest on it).
     """
-    unknown = sorted(set(payments) - {number for number, _, _ in invoices})
-    if unknown:
-        raise ValueError(f"payments for invoice(s) not in the statement: {', '.join(unknown)}")
+    numbers = {number for number, _, _ in invoices}
+    for what, given in (("payments", payments), ("formal notices", formal_notices or {})):
+        unknown = sorted(set(given) - numbers)
+        if unknown:
+            raise ValueError(f"{what} for invoice(s) not in the statement: {', '.join(unknown)}")
+    if formal_notices is not None and formal_notice_on is not None:
+        raise ValueError("give formal_notice_on (one notice for every invoice) or formal_notices (by invoice), not both")
+
+    def notice_of(number: str) -> date | None:
+        return formal_notice_on if formal_notices is None else formal_notices.get(number)
+
     lines = tuple(
         invoice_penalty(
             tables,
@@ -514,7 +526,7 @@ def penalty_statement(
             to_date=to_date,
             is_consumer=is_consumer,
             contractual_rate=contractual_rate,
-            formal_notice_on=formal_notice_on,
+            formal_notice_on=notice_of(number),
             currency=currency,
             debtor_id=debtor_id,
             payments=payments.get(number, ()),
