@@ -1,4 +1,4 @@
-"""The legal dossier's figures (dunning.legal.dossier_context): what a case claims, worked out by hand.
+"""The legal dossier's figures (dunning.legal.dossier_context): what a case claims and by which route, by hand.
 
 A consumer owes moratory interest at the taux de l'intérêt légal (2026-H1: 2.62 %, the creditor being
 a company) from the day after the formal notice of each invoice (Code civil 1344-1), actual/365.
@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from dunning.config import Step, load_settings
+from dunning.documents import recommended_procedure
 from dunning.legal import dossier_context
 from dunning.legal_fr import load_legal_tables, penalty_statement
 
@@ -92,3 +93,40 @@ def test_a_statement_takes_formal_notices_by_invoice_and_refuses_an_unknown_one(
     with pytest.raises(ValueError, match="not both"):
         penalty_statement(tables, invoices, to_date=date(2026, 3, 31), currency="EUR", is_consumer=True,
                           formal_notice_on=date(2026, 2, 2), formal_notices={"F-A": date(2026, 2, 2)})
+
+
+def business_invoice(residual: str, due: date) -> dict:
+    return {"invoice_id": "S", "number": "F-S", "residual": D(residual), "due_date": due, "is_consumer": False,
+            "debtor_id": "C-9", "debtor_name": "Boulangerie Martin SARL", "email": "compta@boulangerie-martin.fr",
+            "language": "fr", "address_line": "8 place Bellecour", "postal_code": "69002", "city": "Lyon",
+            "country": "FR", "siren": "552100554"}
+
+
+@pytest.mark.parametrize("principal, claim, offered", [
+    ("4983.40", "4999.99", True),
+    ("4983.41", "5000.00", True),     # "n'excède pas": 5 000,00 itself qualifies
+    ("4983.42", "5000.01", False),
+])
+def test_the_small_claims_route_is_offered_up_to_5000_00_principal_and_interest(principal, claim, offered):
+    """Procédure simplifiée de recouvrement des petites créances (CPCE L125-1, R125-1).
+
+    R125-1 sets the ceiling "en principal et intérêts": 4 000 euros in the décret n° 2016-285 of
+    9 March 2016 ("n'excède pas 4 000 euros", its notice, JORF of 11 March 2016), raised to 5 000 on
+    1 January 2020 by the décret n° 2019-1333 of 11 December 2019 ("n'excède pas 5 000 €"). The 40.00
+    indemnity is recovery costs, not interest, and does not count.
+
+    Due 2026-01-10, dossier to 2026-01-20: 10 days at 12.15 %, principal x 0.1215 x 10 / 365:
+        4,983.40 -> 6,054.831 / 365 = 16.5886 -> 16.59; claim 4,999.99
+        4,983.41 -> 6,054.843 / 365 = 16.5886 -> 16.59; claim 5,000.00
+        4,983.42 -> 6,054.855 / 365 = 16.5886 -> 16.59; claim 5,000.01
+    """
+    case = {"id": 9, "status": "queued", "opened_on": date(2026, 1, 20), "currency": "EUR", "debtor_id": "C-9",
+            "invoices": [{"invoice_id": "S"}], "evidence": [notice("F-S", "2026-01-12")]}
+    context = dossier_context(case, {"S": business_invoice(principal, date(2026, 1, 10))}, legal=load_legal_tables(),
+                              company=load_settings().company, contract_rate=None, response_days=8,
+                              as_of=date(2026, 1, 20))
+
+    assert context.statement.interest == D("16.59")
+    assert context.statement.principal + context.statement.interest == D(claim)
+    assert context.statement.indemnity == D("40.00")
+    assert recommended_procedure(context).small_claims_alternative is offered
