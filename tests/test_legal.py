@@ -130,3 +130,24 @@ def test_the_small_claims_route_is_offered_up_to_5000_00_principal_and_interest(
     assert context.statement.principal + context.statement.interest == D(claim)
     assert context.statement.indemnity == D("40.00")
     assert recommended_procedure(context).small_claims_alternative is offered
+
+
+def test_a_case_opened_for_prescription_approaching_on_a_2021_invoice_gets_its_figures():
+    """10,000.00 due 2021-03-31, handed over on 2026-03-31, its last actionable day (L110-4, 5 years).
+
+    Interest day by day across eleven periods at 10.00 % (2021-2022), 12.50, 14.00, 14.50, 14.25,
+    13.15, 12.15 and 12.15 %: 6,084.59, worked out period by period in test_legal_fr
+    (test_a_2021_invoice_costed_to_2026_counts_each_half_years_rate_6084_59); indemnity 40.00;
+    claim 16,124.59; principal and interest 16,084.59 > 5,000.00: no small-claims route.
+    """
+    case = {"id": 10, "status": "queued", "opened_on": date(2026, 3, 31), "currency": "EUR", "debtor_id": "C-9",
+            "invoices": [{"invoice_id": "S"}], "evidence": []}
+    context = dossier_context(case, {"S": business_invoice("10000.00", date(2021, 3, 31))}, legal=load_legal_tables(),
+                              company=load_settings().company, contract_rate=None, response_days=8,
+                              as_of=date(2026, 3, 31))
+
+    assert len(context.statement.lines[0].periods) == 11
+    assert context.statement.interest == D("6084.59")
+    assert context.statement.total == D("16124.59")
+    assert context.prescription_date == date(2026, 3, 31)
+    assert recommended_procedure(context).small_claims_alternative is False
