@@ -91,12 +91,19 @@ def dossier_context(case: dict, invoices: dict[str, dict], *, legal: LegalTables
     lines = [invoices[i["invoice_id"]] for i in case["invoices"] if i["invoice_id"] in invoices]
     first = lines[0]
     evidence = case["evidence"]
-    notices = [date.fromisoformat(str(e["as_of"])) for e in evidence if e["step"] == Step.formal_notice.value]
-    formal_notice_on = min(notices) if notices else None
+    notices = [(e.get("invoice_number"), date.fromisoformat(str(e["as_of"])))
+               for e in evidence if e["step"] == Step.formal_notice.value]
+    formal_notice_on = min(day for _, day in notices) if notices else None
+    # Moratory interest (Code civil 1344-1) runs on each invoice from its own formal notice, not
+    # from the case's first one: an invoice put on notice later owes nothing before its notice.
+    notice_of: dict[str, date] = {}
+    for number, day in notices:
+        notice_of[number] = min(day, notice_of.get(number, day))
     statement = penalty_statement(
         legal, [(r["number"], r["residual"], r["due_date"]) for r in lines], to_date=as_of,
         currency=case["currency"], is_consumer=first["is_consumer"], contractual_rate=contract_rate,
-        formal_notice_on=formal_notice_on, debtor_id=case["debtor_id"],
+        formal_notices={r["number"]: notice_of[r["number"]] for r in lines if r["number"] in notice_of},
+        debtor_id=case["debtor_id"],
         payments={r["number"]: payments[r["number"]] for r in lines if r["number"] in payments})
     return DossierContext(
         case_id=case["id"], status=case["status"], opened_on=case["opened_on"], company=company,

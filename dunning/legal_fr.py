@@ -414,7 +414,8 @@ def invoice_penalty(
 
     Between professionals (L441-10 II, D441-5): interest from the day after the due date through
     to_date inclusive, without any reminder, at the commercial rate or the contractual one; plus
-    the 40 EUR indemnity once the invoice is overdue. A consumer (Code civil 1344-1): moratory
+    the 40 EUR indemnity once a payment is late (still open after the due date, or paid after it;
+    none for an invoice paid in full on time). A consumer (Code civil 1344-1): moratory
     interest at the taux de l'intérêt légal from the day after the formal notice only, nothing
     without one, no indemnity. debtor_id only names the debtor in a refused-rate error.
 
@@ -458,10 +459,12 @@ def invoice_penalty(
                 return rate
 
             periods = _periods(principal, payments, due_date + timedelta(days=1), to_date, checked_rate)
+        # L441-10 II owes the indemnity for a late payment: the invoice is still open after its due
+        # date, or a payment came after it. Paid in full on time, nothing was late: nothing is owed.
+        late = to_date > due_date and (principal > 0 or bool(payments))
+        owed = tables.commercial.recovery_indemnity_eur if late else ZERO
         # D441-5 fixes the indemnity in euros. For an invoice in another currency we do not convert
         # (whose rate, which day?): `indemnity` is 0.00 and the euros go to separate_eur_indemnity.
-        overdue = to_date > due_date
-        owed = tables.commercial.recovery_indemnity_eur if overdue else ZERO
         in_euros = currency.upper() == "EUR"
         indemnity = owed if in_euros else ZERO
         separate_eur_indemnity = ZERO if in_euros else owed
@@ -493,15 +496,27 @@ def penalty_statement(
     formal_notice_on: date | None = None,
     debtor_id: str | None = None,
     payments: Mapping[str, Payments] = _NO_PAYMENTS,
+    formal_notices: Mapping[str, date] | None = None,
 ) -> PenaltyStatement:
     """Penalties of one debtor's invoices (number, principal, due date) in one currency, to one date.
 
     payments: the payments received on each invoice up to to_date, by invoice number (see
     invoice_penalty); an invoice without an entry was paid nothing late.
+    formal_notices: the day each invoice's own formal notice was sent, by invoice number, when the
+    invoices were put on notice on different days (a case); it replaces formal_notice_on, and an
+    invoice without an entry was never put on notice (a consumer owes no moratory interest on it).
     """
-    unknown = sorted(set(payments) - {number for number, _, _ in invoices})
-    if unknown:
-        raise ValueError(f"payments for invoice(s) not in the statement: {', '.join(unknown)}")
+    numbers = {number for number, _, _ in invoices}
+    for what, given in (("payments", payments), ("formal notices", formal_notices or {})):
+        unknown = sorted(set(given) - numbers)
+        if unknown:
+            raise ValueError(f"{what} for invoice(s) not in the statement: {', '.join(unknown)}")
+    if formal_notices is not None and formal_notice_on is not None:
+        raise ValueError("give formal_notice_on (one notice for every invoice) or formal_notices (by invoice), not both")
+
+    def notice_of(number: str) -> date | None:
+        return formal_notice_on if formal_notices is None else formal_notices.get(number)
+
     lines = tuple(
         invoice_penalty(
             tables,
@@ -511,7 +526,7 @@ def penalty_statement(
             to_date=to_date,
             is_consumer=is_consumer,
             contractual_rate=contractual_rate,
-            formal_notice_on=formal_notice_on,
+            formal_notice_on=notice_of(number),
             currency=currency,
             debtor_id=debtor_id,
             payments=payments.get(number, ()),

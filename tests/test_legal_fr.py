@@ -7,6 +7,9 @@ of a half-year is the ECB main refinancing rate in force on its first day, plus 
   2024-H1  4.50 (since 2023-09-20) + 10 = 14.50 %    2024-H2  4.25 (since 2024-06-12) + 10 = 14.25 %
   2025-H1  3.15 (since 2024-12-18) + 10 = 13.15 %    2025-H2  2.15 (since 2025-06-11) + 10 = 12.15 %
   2026-H1  2.15 (unchanged 2025-12-18) + 10 = 12.15 %
+and before 2024 (config/legal_fr.yaml names each source):
+  2019-H1 .. 2022-H2  0.00 (since 2016-03-16; the hike of 2022-07-27 comes after 1 July) + 10 = 10.00 %
+  2023-H1  2.50 (since 2022-12-21) + 10 = 12.50 %    2023-H2  4.00 (since 2023-06-21) + 10 = 14.00 %
 Periods are summed unrounded; the invoice total is rounded once to the cent (half up).
 A payment received after the due date cuts a period too: interest runs on each day's balance, and
 the amount paid bears interest through the day it is received (days late = payment date - due date).
@@ -92,6 +95,14 @@ def balances(penalty) -> list[tuple[date, date, int, Decimal, Decimal]]:
 # -- the shipped tables ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("day, expected", [
+    (date(2019, 1, 1), "10.00"),     # 0.00 since 2016-03-16
+    (date(2021, 7, 1), "10.00"),
+    (date(2022, 7, 1), "10.00"),     # still 0.00 on 1 July 2022: the hike to 0.50 took effect on 27 July
+    (date(2022, 12, 31), "10.00"),   # four hikes in H2 2022 change nothing before 1 January
+    (date(2023, 1, 1), "12.50"),     # 2.50 since 2022-12-21
+    (date(2023, 6, 30), "12.50"),
+    (date(2023, 7, 1), "14.00"),     # 4.00 since 2023-06-21 (4.25 from 2023-08-02 waits for 2024)
+    (date(2023, 12, 31), "14.00"),
     (date(2024, 1, 1), "14.50"),
     (date(2024, 6, 30), "14.50"),    # the ECB cut of 2024-06-12 waits for the next half-year
     (date(2024, 7, 1), "14.25"),
@@ -108,6 +119,16 @@ def test_commercial_rate_is_the_ecb_rate_of_the_half_years_first_day_plus_10_poi
 
 
 @pytest.mark.parametrize("day, other_cases, individual_creditor", [
+    (date(2019, 1, 1), "0.86", "3.40"),
+    (date(2019, 7, 1), "0.87", "3.26"),
+    (date(2020, 1, 1), "0.87", "3.15"),
+    (date(2020, 7, 1), "0.84", "3.11"),
+    (date(2021, 1, 1), "0.79", "3.14"),
+    (date(2021, 7, 1), "0.76", "3.12"),
+    (date(2022, 1, 1), "0.76", "3.13"),
+    (date(2022, 7, 1), "0.77", "3.15"),
+    (date(2023, 1, 1), "2.06", "4.47"),
+    (date(2023, 12, 31), "4.22", "6.82"),
     (date(2024, 3, 1), "5.07", "8.01"),
     (date(2024, 9, 1), "4.92", "8.16"),
     (date(2025, 1, 1), "3.71", "7.21"),
@@ -180,6 +201,51 @@ def test_a_whole_leap_year_counts_366_days_over_365(tables):
     assert penalty.interest == D("1441.37")
 
 
+def test_a_2021_invoice_costed_to_2026_counts_each_half_years_rate_6084_59(tables):
+    # 10,000.00 EUR due 2021-03-31, computed to 2026-03-31 (its last actionable day, L110-4):
+    # 10,000 x rate % x days / 365 = 100 x rate x days / 365, period by period:
+    #   2021-04-01 .. 2021-06-30   91 days at 10.00 %   rate x days =   910.00
+    #   2021-H2                   184 days at 10.00 %                 1,840.00
+    #   2022-H1                   181 days at 10.00 %                 1,810.00
+    #   2022-H2                   184 days at 10.00 %                 1,840.00   (ECB on 2022-07-01: still 0.00)
+    #   2023-H1                   181 days at 12.50 %                 2,262.50
+    #   2023-H2                   184 days at 14.00 %                 2,576.00
+    #   2024-H1                   182 days at 14.50 %                 2,639.00   (leap year, still / 365)
+    #   2024-H2                   184 days at 14.25 %                 2,622.00
+    #   2025-H1                   181 days at 13.15 %                 2,380.15
+    #   2025-H2                   184 days at 12.15 %                 2,235.60
+    #   2026-01-01 .. 2026-03-31   90 days at 12.15 %                 1,093.50
+    #   1,826 days; sum 22,208.75; interest 100 x 22,208.75 / 365 = 2,220,875 / 365 = 6,084.5890 -> 6,084.59
+    #   indemnity 40.00; total 10,000.00 + 6,084.59 + 40.00 = 16,124.59
+    penalty = b2b(tables, "10000.00", date(2021, 3, 31), date(2026, 3, 31))
+
+    assert [(p.start, p.days, p.rate) for p in penalty.periods] == [
+        (date(2021, 4, 1), 91, D("10.00")), (date(2021, 7, 1), 184, D("10.00")),
+        (date(2022, 1, 1), 181, D("10.00")), (date(2022, 7, 1), 184, D("10.00")),
+        (date(2023, 1, 1), 181, D("12.50")), (date(2023, 7, 1), 184, D("14.00")),
+        (date(2024, 1, 1), 182, D("14.50")), (date(2024, 7, 1), 184, D("14.25")),
+        (date(2025, 1, 1), 181, D("13.15")), (date(2025, 7, 1), 184, D("12.15")),
+        (date(2026, 1, 1), 90, D("12.15")),
+    ]
+    assert sum(p.days for p in penalty.periods) == 1826
+    assert penalty.interest == D("6084.59")
+    assert penalty.indemnity == D("40.00")
+    assert penalty.total == D("16124.59")
+
+
+def test_a_2021_consumer_invoice_costs_each_half_years_legal_rate_from_its_notice(tables):
+    # 2,000.00 EUR due 2021-05-31, formal notice 2021-09-14, computed to 2022-03-31 (taux légal, other cases):
+    #   2021-09-15 .. 2021-12-31 = 16 + 31 + 30 + 31 = 108 days at 0.76 %: 2,000 x 0.0076 x 108 / 365 = 1,641.6 / 365
+    #   2022-01-01 .. 2022-03-31 = 31 + 28 + 31     =  90 days at 0.76 %: 2,000 x 0.0076 x  90 / 365 = 1,368.0 / 365
+    #   total 3,009.6 / 365 = 8.2455 -> 8.25; no indemnity
+    penalty = consumer(tables, "2000.00", date(2021, 5, 31), date(2022, 3, 31), formal_notice_on=date(2021, 9, 14))
+
+    assert spans(penalty) == [(date(2021, 9, 15), date(2021, 12, 31), 108, D("0.76")),
+                              (date(2022, 1, 1), date(2022, 3, 31), 90, D("0.76"))]
+    assert penalty.interest == D("8.25")
+    assert penalty.indemnity == D("0.00")
+
+
 def test_a_leap_day_the_tables_do_not_cover_names_the_file_and_the_half_year(tables):
     # Due 2028-02-20, computed to 2028-03-01 (over 29 February 2028): all of it in 2028-H1, which the
     # shipped tables (through 2026-H1) do not cover: no guessed rate, an error saying what to add.
@@ -201,8 +267,10 @@ def test_a_half_year_not_covered_is_named_in_the_error(tables):
     with pytest.raises(LegalTablesError, match=r"config/legal_fr\.yaml.*2028-H1"):
         legal_rate(tables, date(2028, 2, 29))
 
-    with pytest.raises(LegalTablesError, match=r"config/legal_fr\.yaml.*2023-H2"):
-        commercial_rate(tables, date(2023, 12, 31))  # before the first ECB row (2023-09-20)
+    with pytest.raises(LegalTablesError, match=r"config/legal_fr\.yaml.*2016-H1.*rates start on 2016-03-16"):
+        commercial_rate(tables, date(2016, 1, 1))  # before the first ECB row (2016-03-16)
+    with pytest.raises(LegalTablesError, match=r"config/legal_fr\.yaml.*2018-H2"):
+        legal_rate(tables, date(2018, 12, 31))     # before the first taux de l'intérêt légal row (2019-H1)
 
 
 def test_a_legal_tables_error_is_a_config_error(tables):
@@ -428,11 +496,11 @@ def test_every_refused_debtor_and_half_year_is_reported_at_once(tables):
 
 
 def test_half_years_the_tables_do_not_cover_are_left_to_the_computation(tables):
-    # 2023-H2 has no taux de l'intérêt légal row (the tables start at 2024-H1, floor 3 x 5.07 = 15.21):
-    # a range reaching into 2024-H1 refuses 15.20, a range inside 2023-H2 only cannot judge it.
-    with pytest.raises(ContractualRateError, match="2024-H1"):
-        check_contract_rates_since(tables, {"C0042": D("15.20")}, date(2023, 10, 1), date(2024, 2, 1))
-    assert check_contract_rates_since(tables, {"C0042": D("15.20")}, date(2023, 10, 1), date(2023, 12, 31)) is None
+    # 2018-H2 has no taux de l'intérêt légal row (the tables start at 2019-H1, floor 3 x 0.86 = 2.58):
+    # a range reaching into 2019-H1 refuses 2.57, a range inside 2018-H2 only cannot judge it.
+    with pytest.raises(ContractualRateError, match="2019-H1"):
+        check_contract_rates_since(tables, {"C0042": D("2.57")}, date(2018, 10, 1), date(2019, 2, 1))
+    assert check_contract_rates_since(tables, {"C0042": D("2.57")}, date(2018, 10, 1), date(2018, 12, 31)) is None
     # Nothing overdue yet: an empty range checks nothing, even a rate far below every floor.
     assert check_contract_rates_since(tables, {"C0042": D("1.00")}, date(2026, 2, 1), date(2026, 1, 31)) is None
 
@@ -526,6 +594,45 @@ def test_an_invoice_not_yet_overdue_carries_no_indemnity(tables):
 
     assert [line.indemnity for line in statement.lines] == [D("40.00"), D("0.00"), D("0.00")]
     assert statement.indemnity == D("40.00")
+
+
+@pytest.mark.parametrize("paid_on", [date(2026, 1, 5), date(2026, 1, 10)])
+def test_an_invoice_paid_in_full_on_time_owes_0_00_indemnity_and_0_00_interest(tables, paid_on):
+    # 1,000.00 EUR due 2026-01-10, paid in full on 2026-01-05 or on the due date itself, looked at on
+    # 2026-02-15: nothing was late (L441-10 II), so no 40.00 and no interest; 0.00 open.
+    penalty = b2b(tables, "0.00", date(2026, 1, 10), date(2026, 2, 15), payments=[(paid_on, D("1000.00"))])
+
+    assert penalty.indemnity == D("0.00")
+    assert penalty.interest == D("0.00")
+    assert penalty.total == D("0.00")
+
+
+def test_an_invoice_paid_in_full_late_still_owes_40_00_and_its_interest(tables):
+    # 1,000.00 EUR due 2026-01-10, paid in full on 2026-01-20 (10 days late), looked at on 2026-02-15:
+    #   2026-01-11 .. 2026-01-20 = 10 days at 12.15 % on 1,000: 1,000 x 0.1215 x 10 / 365 = 1,215 / 365 = 3.3288 -> 3.33
+    #   indemnity 40.00 (the payment was late); 0.00 open; total 43.33
+    penalty = b2b(tables, "0.00", date(2026, 1, 10), date(2026, 2, 15), payments=[(date(2026, 1, 20), D("1000.00"))])
+
+    assert penalty.indemnity == D("40.00")
+    assert penalty.interest == D("3.33")
+    assert penalty.total == D("43.33")
+
+
+def test_an_invoice_still_open_a_day_past_due_owes_40_00(tables):
+    # 1,000.00 EUR due 2026-01-10, nothing paid, looked at on 2026-01-11: open after its due date -> 40.00
+    assert b2b(tables, "1000.00", date(2026, 1, 10), date(2026, 1, 11)).indemnity == D("40.00")
+
+
+@pytest.mark.parametrize("principal, payments", [
+    ("1000.00", []),                                         # still open after its due date
+    ("0.00", [(date(2026, 1, 20), D("1000.00"))]),           # paid late
+    ("0.00", [(date(2026, 1, 10), D("1000.00"))]),           # paid on time
+])
+def test_a_consumer_never_owes_the_40_00_indemnity(tables, principal, payments):
+    # D441-5 is between professionals; DESIGN.md: "Not for consumers". Formal notice 2026-01-15.
+    penalty = consumer(tables, principal, date(2026, 1, 10), date(2026, 2, 15), formal_notice_on=date(2026, 1, 15),
+                       payments=payments)
+    assert penalty.indemnity == D("0.00") and penalty.separate_eur_indemnity == D("0.00")
 
 
 def test_a_consumer_statement_has_no_indemnity(tables):
