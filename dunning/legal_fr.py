@@ -44,7 +44,8 @@ __all__ = [
     "legal_rate",
     "check_contractual_rate",
     "last_covered_day",
-    "check_contract_rates_since",
+    "contracts_below_floor",
+    "contracts_to_fix",
     "Payments",
     "invoice_penalty",
     "penalty_statement",
@@ -282,31 +283,38 @@ def last_covered_day(tables: LegalTables) -> date:
     return min(tables.ecb_main_refinancing_rate.covers_through, legal).last_day
 
 
-def check_contract_rates_since(tables: LegalTables, contract_rates: Mapping[str, Decimal],
-                               first_day: date, last_day: date) -> None:
-    """Refuse, before a run starts, a contractual rate that invoice_penalty would refuse mid-run.
+def contracts_below_floor(tables: LegalTables, contract_rates: Mapping[str, Decimal],
+                          first_day: date, last_day: date) -> list[str]:
+    """The contractual rates below the legal floor of a half-year from first_day to last_day (both
+    included), one line per debtor and half-year: the contracts to fix.
 
-    invoice_penalty checks the floor of every half-year an invoice's interest spans, and the floor
-    moves with the taux de l'intérêt légal: a rate above today's floor can be below an earlier one.
-    Every half-year from first_day to last_day (both included) that legal_interest_rate has a row
-    for is checked; a half-year without a row is the LegalTablesError of the computation itself.
-    first_day is the first day interest runs: the day after the earliest due date still open (call
-    once per debtor with its own first day to avoid refusing a rate for a half-year it never
-    reaches). All refusals are reported at once, one line per debtor and half-year. An empty range
-    (first_day after last_day: nothing overdue yet) checks nothing.
+    Such a rate is not applied (invoice_penalty claims the commercial rate instead), so collection
+    goes on; the run summary lists these lines. The floor moves with the taux de l'intérêt légal: a
+    rate above today's floor can be below an earlier one, so every half-year an invoice's interest
+    spans counts. first_day is the first day interest runs (the day after the debtor's earliest due
+    date still open); an empty range checks nothing; a half-year the tables lack is left to the
+    computation, which names it.
     """
     problems = []
     half, last = HalfYear.of(first_day), HalfYear.of(last_day)
     while first_day <= last_day and half <= last:
         if half in tables.legal_interest_rate:
             for debtor_id, rate in sorted(contract_rates.items()):
-                try:
-                    check_contractual_rate(tables, debtor_id, rate, half.first_day)
-                except ContractualRateError as exc:
-                    problems.append(str(exc))
+                problem = _floor_problem(tables, f"late_interest_rates.{debtor_id}", rate, half.first_day)
+                if problem:
+                    problems.append(f"{problem}; its invoices are claimed at the commercial rate (ECB rate + 10 "
+                                    "points) meanwhile")
         half = half.next()
-    if problems:
-        raise ContractualRateError("\n".join(problems))
+    return problems
+
+
+def contracts_to_fix(tables: LegalTables, contract_rates: Mapping[str, Decimal], earliest_due: Mapping[str, date],
+                     as_of: date) -> list[str]:
+    """contracts_below_floor for each debtor with a contractual rate and an open invoice, over the
+    half-years from the day after its earliest open due date to as_of."""
+    return [line for debtor_id, rate in sorted(contract_rates.items()) if debtor_id in earliest_due
+            for line in contracts_below_floor(tables, {debtor_id: rate}, earliest_due[debtor_id] + timedelta(days=1),
+                                              as_of)]
 
 
 def check_contractual_rate(tables: LegalTables, debtor_id: str, rate: Decimal, on: date) -> Decimal:
@@ -315,21 +323,22 @@ def check_contractual_rate(tables: LegalTables, debtor_id: str, rate: Decimal, o
     The floor uses the "other cases" column: the creditor is a company, not an individual.
     A rate equal to the floor is allowed (L441-10 II: "ne peut être inférieur à").
     """
-    return _check_floor(tables, f"late_interest_rates.{debtor_id}", rate, on)
+    problem = _floor_problem(tables, f"late_interest_rates.{debtor_id}", rate, on)
+    if problem:
+        raise ContractualRateError(problem)
+    return tables.commercial.contractual_floor_multiple * legal_rate(tables, on)
 
 
-def _check_floor(tables: LegalTables, key: str, rate: Decimal, on: date) -> Decimal:
+def _floor_problem(tables: LegalTables, key: str, rate: Decimal, on: date) -> str | None:
     multiple = tables.commercial.contractual_floor_multiple
     legal = legal_rate(tables, on)
     floor = multiple * legal
-    if rate < floor:
-        raise ContractualRateError(
-            f"{tables.source.with_name(CONTRACTS_FILE)}: {key}: contractual rate "
-            f"{rate} % is below the legal floor of {floor} % for {HalfYear.of(on)} ({multiple} x taux de "
-            f"l'intérêt légal {legal} %, Code de commerce L441-10 II). Raise it to at least {floor} % or remove "
-            "the debtor to apply the commercial rate (ECB rate + 10 points)"
-        )
-    return floor
+    if rate >= floor:
+        return None
+    return (f"{tables.source.with_name(CONTRACTS_FILE)}: {key}: contractual rate {rate} % is below the legal "
+            f"floor of {floor} % for {HalfYear.of(on)} ({multiple} x taux de l'intérêt légal {legal} %, Code de "
+            f"commerce L441-10 II). Raise it to at least {floor} % or remove the debtor to apply the commercial "
+            "rate (ECB rate + 10 points)")
 
 
 # -- penalties ---------------------------------------------------------------------------------------
@@ -439,26 +448,24 @@ def invoice_penalty(
                 "late-payment rate applies between professionals only; this debtor is a consumer "
                 "(moratory interest at the taux de l'intérêt légal). Remove the debtor from the file"
             )
-        basis = Basis.consumer
+        basis, refused = Basis.consumer, None
         # Interest never runs before the debt is due, even if the notice was sent earlier.
         first = max(formal_notice_on, due_date) + timedelta(days=1) if formal_notice_on else None
         periods = _periods(principal, payments, first, to_date, lambda day: legal_rate(tables, day))
         indemnity = separate_eur_indemnity = ZERO
     else:
-        if contractual_rate is None:
+        first = due_date + timedelta(days=1)
+        # A contractual rate below the floor of any half-year charged is no valid "disposition
+        # contraire" (L441-10 II): the statutory rate, ECB + 10 points, is claimed instead, saying why.
+        refused = None if contractual_rate is None else next(filter(None, (
+            _floor_problem(tables, key, contractual_rate, start) for start, _ in _half_year_spans(first, to_date)
+        )), None)
+        if contractual_rate is None or refused:
             basis = Basis.commercial
-            periods = _periods(principal, payments, due_date + timedelta(days=1), to_date,
-                               partial(commercial_rate, tables))
+            periods = _periods(principal, payments, first, to_date, partial(commercial_rate, tables))
         else:
             basis = Basis.contractual
-            rate = contractual_rate
-
-            def checked_rate(day: date) -> Decimal:
-                # The floor moves with the taux de l'intérêt légal: checked for every half-year charged.
-                _check_floor(tables, key, rate, day)
-                return rate
-
-            periods = _periods(principal, payments, due_date + timedelta(days=1), to_date, checked_rate)
+            periods = _periods(principal, payments, first, to_date, lambda day: contractual_rate)
         # L441-10 II owes the indemnity for a late payment: the invoice is still open after its due
         # date, or a payment came after it. Paid in full on time, nothing was late: nothing is owed.
         late = to_date > due_date and (principal > 0 or bool(payments))
@@ -482,6 +489,7 @@ def invoice_penalty(
         interest=interest,
         indemnity=indemnity,
         separate_eur_indemnity=separate_eur_indemnity,
+        rate_note=refused or "",
     )
 
 

@@ -51,6 +51,8 @@ class InvoicePenalty:
     # currency `indemnity` is 0.00 (no conversion: whose rate, which day?) and the 40.00 EUR owed
     # is carried here, outside `total`, for the documents to print as a line of its own in euros.
     separate_eur_indemnity: Decimal = Decimal("0.00")
+    # Why the debtor's contractual rate was set aside for the commercial one (below the legal floor).
+    rate_note: str = ""
 
     @property
     def total(self) -> Decimal:

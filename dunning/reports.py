@@ -107,6 +107,7 @@ class RunSummary:
     held_for_rates: list[str] = field(default_factory=list)   # invoice numbers whose step waits for the rates
     dossiers_held: list[str] = field(default_factory=list)    # legal cases whose dossier waits for the rates
     small_claims: list[str] = field(default_factory=list)     # below legal.min_principal: an operator decides
+    contracts_to_fix: list[str] = field(default_factory=list)  # contractual rates below the legal floor
 
     @property
     def rates_failure(self) -> str:
@@ -165,6 +166,7 @@ class RunSummary:
             "held_for_rates": len(self.held_for_rates),
             "dossiers_held": len(self.dossiers_held),
             "small_claims": len(self.small_claims),
+            "contracts_to_fix": len(self.contracts_to_fix),
         }
 
     def text(self) -> str:
@@ -176,6 +178,9 @@ class RunSummary:
                       + (f" (invoices {_first(self.held_for_rates)})" if self.held_for_rates else ""), ""]
         for note in self.rates_notes:
             lines += [f"WARNING: {note}", ""]
+        if self.contracts_to_fix:
+            lines += _section("CONTRACTS TO FIX (their rate is set aside for the commercial rate)",
+                              self.contracts_to_fix, "the run's log")[1:] + [""]
         lines.append(f"Invoices considered: {self.invoices_considered}; rows quarantined: {self.quarantined}")
         for reason, n in self.quarantine_reasons.most_common():
             lines.append(f"  {n:>5}  {reason}")

@@ -15,7 +15,7 @@ from dunning.accounting import check_source
 from dunning.calendar import paris_today
 from dunning.config import load_settings
 from dunning.config import Step
-from dunning.legal_fr import check_contract_rates_since, load_contract_rates
+from dunning.legal_fr import contracts_to_fix, load_contract_rates
 from dunning.planner import AWAITING_OPERATOR, Decision, Outcome
 from dunning.rate_coverage import missing_rates, upcoming_gap
 from dunning.paths import outbox_dir
@@ -94,7 +94,6 @@ def _collect(as_of: date, dry_run: bool):
     coverage = rate_store().coverage(settings.config_dir)
     legal = coverage.tables
     rates_missing = missing_rates(legal, as_of)
-    check_contract_rates_since(legal, load_contract_rates(settings.config_dir), as_of, as_of)
     gateway = open_gateway(settings, dry_run)
     run_id = open_collection_run(as_of, dry_run)
     # Messages a killed run left 'sending' are settled first: the planner must know what went out.
@@ -109,6 +108,9 @@ def _collect(as_of: date, dry_run: bool):
     validated, credits, history = quarantine_invalid_rows(raw_invoices.result(), raw_credits.result(),
                                                           raw_history.result(), company.currency, run_id)
     invoices = validated.invoices
+    # A contractual rate below the legal floor is set aside for the commercial rate: listed, never a stop.
+    contracts = contracts_to_fix(legal, load_contract_rates(settings.config_dir),
+                                 invoices.groupby("debtor_id")["due_date"].min().to_dict(), as_of)
     arrangements, holds, disputes = review_arrangements(invoices, as_of, dry_run, run_id)
     address_flags, corrected_addresses = review_address_flags(invoices, dry_run, run_id)
     aging = compute_aged_balance(invoices, credits, as_of, policy)
@@ -134,8 +136,9 @@ def _collect(as_of: date, dry_run: bool):
                          held_for_rates=[d.invoice_number for d in plan
                                          if rates_missing and d.outcome is Outcome.held and rates_missing in d.reason],
                          small_claims=[f"{d.invoice_number:<16} {d.debtor_id:<12} {d.residual:>12} {d.currency}  "
-                                       f"{d.reason}" for d in plan if _small_claim(d)])
-    for note in ([rates_missing] if rates_missing else []) + summary.rates_notes:
+                                       f"{d.reason}" for d in plan if _small_claim(d)],
+                         contracts_to_fix=contracts)
+    for note in ([rates_missing] if rates_missing else []) + summary.rates_notes + contracts:
         logger.warning(note)
     note_interrupted(summary, interrupted)
 

@@ -709,3 +709,25 @@ def test_a_collective_procedure_suspends_the_case_and_its_dossier_becomes_a_clai
     moves = [(e["event"], e["actor"]) for e in export(backend, "audit") if e["event"] in ("case.suspended",
                                                                                         "case.queued")]
     assert moves == [("case.suspended", "frank"), ("case.queued", "frank")]
+
+
+def test_a_contractual_rate_below_the_floor_is_set_aside_and_collection_goes_on(backend, sendgrid):
+    """LATE's contract says 7.00 %, below the 2026-H1 floor of 3 x 2.62 = 7.86 %: its invoice climbs the
+    whole ladder anyway, claimed at the commercial rate (the case's 95.87 of penalties, as without a
+    contract), and every run's summary names the contract to fix."""
+    import yaml
+
+    (backend.config_dir / "contracts.yaml").write_text(yaml.safe_dump({"late_interest_rates": {"LATE": "7.00"}}))
+    run_the_ladder(backend)
+
+    [case] = export(backend, "legal-queue")
+    assert (str(case["penalties"]), str(case["indemnity"])) == ("95.87", "40.00")
+    with state_engine(backend.state_url).connect() as conn:
+        from sqlalchemy import select
+
+        from dunning.state.schema import runs
+        summary, counts = conn.execute(select(runs.c.summary, runs.c.counts).order_by(runs.c.id.desc())
+                                       .limit(1)).one()
+    assert counts["contracts_to_fix"] == 1
+    assert "CONTRACTS TO FIX (their rate is set aside for the commercial rate): 1" in summary
+    assert "late_interest_rates.LATE: contractual rate 7.00 % is below the legal floor of 7.86 %" in summary

@@ -33,7 +33,8 @@ from dunning.legal_fr import (
     ContractualRateError,
     LegalTables,
     LegalTablesError,
-    check_contract_rates_since,
+    contracts_below_floor,
+    contracts_to_fix,
     check_contractual_rate,
     commercial_rate,
     invoice_penalty,
@@ -454,40 +455,44 @@ def test_a_contractual_rate_equal_to_the_floor_is_allowed(tables):
     assert check_contractual_rate(tables, "C0042", D("7.86"), on=date(2026, 1, 10)) == D("7.86")
 
 
-def test_a_contractual_rate_is_checked_for_every_half_year_it_covers(tables):
-    # 8.00 % is above the 2026-H1 floor (7.86 %) but below the 2025-H2 floor (3 x 2.76 = 8.28 %).
-    assert b2b(tables, "1000.00", date(2026, 1, 5), date(2026, 2, 5), contractual_rate=D("8.00")).interest > 0
+def test_a_contractual_rate_below_the_floor_of_a_half_year_it_covers_is_set_aside_for_the_commercial_rate_11_98(tables):
+    """8.00 % is above the 2026-H1 floor (7.86 %) but below the 2025-H2 floor (3 x 2.76 = 8.28 %). On
+    1 000,00 due 15 December 2025, costed to 20 January 2026, the commercial rate is claimed instead
+    (L441-10 II: a rate below the floor is no valid "disposition contraire"): ECB 2.15 % on 1 July 2025
+    and on 1 January 2026 + 10 points = 12.15 %, 16 + 20 = 36 days: 1 000 x 12.15 % x 36 / 365 = 11.98."""
+    assert b2b(tables, "1000.00", date(2026, 1, 5), date(2026, 2, 5), contractual_rate=D("8.00")).basis \
+        is Basis.contractual
 
-    with pytest.raises(ContractualRateError) as raised:
-        b2b(tables, "1000.00", date(2025, 12, 15), date(2026, 1, 20), contractual_rate=D("8.00"),
-            debtor_id="C0042")
-    assert "8.28" in str(raised.value)
-    assert "2025-H2" in str(raised.value)
-    assert "C0042" in str(raised.value)
+    penalty = b2b(tables, "1000.00", date(2025, 12, 15), date(2026, 1, 20), contractual_rate=D("8.00"),
+                  debtor_id="C0042")
+    assert penalty.basis is Basis.commercial and penalty.interest == D("11.98") and penalty.indemnity == D("40.00")
+    assert [(p.days, p.rate) for p in penalty.periods] == [(16, D("12.15")), (20, D("12.15"))]
+    for needed in ("C0042", "8.00", "8.28", "2025-H2"):
+        assert needed in penalty.rate_note, needed
 
 
-def test_a_rate_that_passes_on_the_run_day_is_refused_for_an_earlier_half_year_it_reaches(tables):
-    # 8.00 % passes the 2026-H1 floor (3 x 2.62 = 7.86 %): a check on the run day alone lets it through,
-    # and invoice_penalty would then fail mid-run on an invoice due 2025-12-15 (2025-H2 floor 8.28 %).
+def test_a_rate_that_passes_on_the_run_day_is_listed_for_an_earlier_half_year_it_reaches(tables):
+    # 8.00 % passes the 2026-H1 floor (3 x 2.62 = 7.86 %), not the 2025-H2 one (8.28 %) of an invoice
+    # due 2025-12-15: the run summary lists the contract to fix.
     run_day = date(2026, 1, 20)
     rates = {"C0042": D("8.00"), "C0099": D("15.00")}
-    assert check_contract_rates_since(tables, rates, run_day, run_day) is None
+    assert contracts_below_floor(tables, rates, run_day, run_day) == []
 
-    with pytest.raises(ContractualRateError) as raised:
-        check_contract_rates_since(tables, rates, date(2025, 12, 16), run_day)
-    message = str(raised.value)
-    for needed in ("config/contracts.yaml", "late_interest_rates.C0042", "8.00", "8.28", "2025-H2"):
+    message = "\n".join(contracts_below_floor(tables, rates, date(2025, 12, 16), run_day))
+    for needed in ("config/contracts.yaml", "late_interest_rates.C0042", "8.00", "8.28", "2025-H2",
+                   "claimed at the commercial rate"):
         assert needed in message, needed
     assert "C0099" not in message and "2026-H1" not in message
+    # Per debtor, from the day after its own earliest open due date.
+    assert contracts_to_fix(tables, rates, {"C0042": date(2026, 1, 5), "C0099": date(2025, 1, 5)}, run_day) == []
+    assert len(contracts_to_fix(tables, rates, {"C0042": date(2025, 12, 15)}, run_day)) == 1
 
 
-def test_every_refused_debtor_and_half_year_is_reported_at_once(tables):
+def test_every_refused_debtor_and_half_year_is_listed_at_once(tables):
     # Floors: 2024-H2 3 x 4.92 = 14.76; 2025-H1 3 x 3.71 = 11.13; 2025-H2 8.28; 2026-H1 7.86.
     rates = {"C0001": D("12.00"), "C0002": D("9.00")}
-    with pytest.raises(ContractualRateError) as raised:
-        check_contract_rates_since(tables, rates, date(2024, 11, 1), date(2026, 2, 1))
+    lines = contracts_below_floor(tables, rates, date(2024, 11, 1), date(2026, 2, 1))
 
-    lines = str(raised.value).splitlines()
     found = [(debtor, half) for line in lines for debtor in rates for half in ("2024-H2", "2025-H1", "2025-H2", "2026-H1")
              if f"late_interest_rates.{debtor}:" in line and f"for {half}" in line]
     assert found == [("C0001", "2024-H2"), ("C0002", "2024-H2"), ("C0002", "2025-H1")]
@@ -497,12 +502,12 @@ def test_every_refused_debtor_and_half_year_is_reported_at_once(tables):
 
 def test_half_years_the_tables_do_not_cover_are_left_to_the_computation(tables):
     # 2018-H2 has no taux de l'intérêt légal row (the tables start at 2019-H1, floor 3 x 0.86 = 2.58):
-    # a range reaching into 2019-H1 refuses 2.57, a range inside 2018-H2 only cannot judge it.
-    with pytest.raises(ContractualRateError, match="2019-H1"):
-        check_contract_rates_since(tables, {"C0042": D("2.57")}, date(2018, 10, 1), date(2019, 2, 1))
-    assert check_contract_rates_since(tables, {"C0042": D("2.57")}, date(2018, 10, 1), date(2018, 12, 31)) is None
+    # a range reaching into 2019-H1 lists 2.57, a range inside 2018-H2 only cannot judge it.
+    assert "2019-H1" in "\n".join(contracts_below_floor(tables, {"C0042": D("2.57")}, date(2018, 10, 1),
+                                                        date(2019, 2, 1)))
+    assert contracts_below_floor(tables, {"C0042": D("2.57")}, date(2018, 10, 1), date(2018, 12, 31)) == []
     # Nothing overdue yet: an empty range checks nothing, even a rate far below every floor.
-    assert check_contract_rates_since(tables, {"C0042": D("1.00")}, date(2026, 2, 1), date(2026, 1, 31)) is None
+    assert contracts_below_floor(tables, {"C0042": D("1.00")}, date(2026, 2, 1), date(2026, 1, 31)) == []
 
 
 def test_a_contractual_rate_for_a_consumer_is_refused(tables):
