@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from builders import raw_receivable, raw_receivables
 from dunning.receivables import validate_receivables
 
+AS_OF = date(2026, 3, 18)
+
 junk = st.one_of(
     st.none(), st.text(max_size=12), st.integers(-10**12, 10**12),
     st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
@@ -28,7 +30,7 @@ corruption = st.dictionaries(columns, junk, max_size=5)
 @given(st.lists(corruption, min_size=1, max_size=8))
 def test_every_row_comes_out_typed_or_quarantined_with_a_reason(corruptions):
     raw = raw_receivables(*(raw_receivable(f"INV-{i}", **changes) for i, changes in enumerate(corruptions)))
-    result = validate_receivables(raw)
+    result = validate_receivables(raw, AS_OF)
 
     kept, quarantined = set(result.invoices["invoice_id"]), set(result.quarantined["source_id"])
     assert kept | quarantined == set(raw["invoice_id"]) and not kept & quarantined   # nothing lost, nothing twice
