@@ -3,14 +3,15 @@ loses a row: each one comes out typed or quarantined with a reason."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
+import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders import raw_receivable, raw_receivables
-from dunning.receivables import validate_receivables
+from dunning.receivables import split_payments, validate_receivables
 
 AS_OF = date(2026, 3, 18)
 
@@ -39,3 +40,109 @@ def test_every_row_comes_out_typed_or_quarantined_with_a_reason(corruptions):
         assert isinstance(row["residual"], Decimal) and isinstance(row["amount_total"], Decimal)
         assert Decimal("0") <= row["residual"] <= row["amount_total"]
         assert isinstance(row["due_date"], date) and row["currency"].isalpha() and len(row["currency"]) == 3
+
+
+# -- every kind of junk the issue lists, each row carrying its own marker ------------------------------------
+# A marker stands for what only one debtor's row holds (a name, an address): no quarantine reason, id or
+# number may carry any, so nothing of one debtor ever shows in what is logged or recorded about another.
+
+def marker(i: int) -> str:
+    return f"Q{i}X"
+
+
+TEXT_COLUMNS = ["debtor_name", "address_line", "city", "disputed_reason"]
+INVOICE_DEFECTS = {
+    "none": None, "undecodable": "unreadable text", "nul": "unreadable text", "control": "unreadable text",
+    "crlf": "unreadable text", "long": "text too long", "huge": "amount out of range",
+    "duplicate": "duplicate invoice number", "issued later": "issued after the as-of date",
+}
+
+
+def junk_invoice(i: int, defect: str, column: str, variant: int) -> dict:
+    m = marker(i)
+    changes: dict = {"debtor_id": f"C-{i}", "customer_id": f"C-{i}", "number": f"F-{i}",
+                     **{c: f"{m} {c}" for c in TEXT_COLUMNS}}
+    if defect == "undecodable":
+        changes[column] = f"{m} Soci\udce9t\udce9"
+    elif defect == "nul":
+        changes[column] = f"{m}\x00SA"
+    elif defect == "control":
+        changes[column] = f"{m}{chr([1, 7, 9, 27, 127, 133][variant % 6])}SA"
+    elif defect == "crlf":
+        changes[column] = f"{m}\r\nBcc: {m.lower()}@evil.example"
+    elif defect == "long":
+        changes[column] = m * (600 // len(m) + variant)
+    elif defect == "huge":
+        changes["amount_total"] = changes["residual_now"] = str(10**12 + variant)
+    elif defect == "duplicate":
+        changes["number"] = "F-TWIN"
+    elif defect == "issued later":
+        changes["issue_date"] = str(AS_OF + timedelta(days=1 + variant))
+    return raw_receivable(f"INV-{i}", **changes)
+
+
+invoice_defects = st.tuples(st.sampled_from(sorted(INVOICE_DEFECTS)), st.sampled_from(TEXT_COLUMNS),
+                            st.integers(0, 400))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(invoice_defects, min_size=1, max_size=10))
+def test_junk_of_every_kind_is_quarantined_by_kind_and_quotes_no_debtor_text(defects):
+    raw = raw_receivables(*(junk_invoice(i, *d) for i, d in enumerate(defects)))
+    result = validate_receivables(raw, AS_OF)
+
+    kept, quarantined = set(result.invoices["invoice_id"]), set(result.quarantined["source_id"])
+    assert kept | quarantined == set(raw["invoice_id"]) and not kept & quarantined
+    twins = sum(defect == "duplicate" for defect, _, _ in defects)
+    kinds = dict(zip(result.quarantined["source_id"], result.quarantined["kind"]))
+    for i, (defect, _, _) in enumerate(defects):
+        expected = None if defect == "duplicate" and twins < 2 else INVOICE_DEFECTS[defect]
+        assert kinds.get(f"INV-{i}") == expected, (i, defect)
+    recorded = " ".join(str(v) for row in result.quarantined.to_dict("records") for v in row.values())
+    assert not any(marker(i) in recorded for i in range(len(defects)))
+    for row in result.invoices.to_dict("records"):
+        assert not any(ch in str(row[c]) for c in TEXT_COLUMNS for ch in "\x00\r\n\udce9")
+
+
+PAYMENT_DEFECTS = {
+    "none": None, "unknown invoice": "payment of an unknown invoice", "no date": "unreadable payment",
+    "unreadable date": "unreadable payment", "unreadable amount": "unreadable payment",
+    "huge amount": "unreadable payment",
+}
+not_a_date = st.text(alphabet=st.characters(blacklist_categories=["Nd", "Cs"]), max_size=50)
+payment_defects = st.tuples(st.sampled_from(sorted(PAYMENT_DEFECTS)), not_a_date, st.integers(0, 3))
+
+
+def junk_payment(i: int, defect: str, junk: str, invoice: int) -> dict:
+    row = {"payment_id": f"PAY{i}Z", "invoice_id": f"INV-{invoice}", "paid_on": "2026-03-02", "amount": "150.25"}
+    if defect == "unknown invoice":
+        row["invoice_id"] = f"GONE-{i}"
+    elif defect == "no date":
+        row["paid_on"] = None
+    elif defect == "unreadable date":
+        row["paid_on"] = junk
+    elif defect == "unreadable amount":
+        row["amount"] = junk or None
+    elif defect == "huge amount":
+        row["amount"] = str(10**12 + invoice)
+    return row
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(payment_defects, min_size=1, max_size=10))
+def test_every_payment_is_typed_or_quarantined_by_its_own_id(defects):
+    raw = pd.DataFrame([junk_payment(i, *d) for i, d in enumerate(defects)],
+                       columns=["payment_id", "invoice_id", "paid_on", "amount"])
+    result = split_payments(raw, {f"INV-{k}" for k in range(4)})
+
+    kinds = dict(zip(result.quarantined["source_id"], result.quarantined["kind"]))
+    assert set(result.invoices["payment_id"]) | set(kinds) == set(raw["payment_id"])
+    assert len(result.invoices) + len(kinds) == len(raw)
+    for i, (defect, _, _) in enumerate(defects):
+        assert kinds.get(f"PAY{i}Z") == PAYMENT_DEFECTS[defect], (i, defect)
+    for row in result.quarantined.to_dict("records"):
+        others = [f"PAY{j}Z" for j in range(len(defects)) if f"PAY{j}Z" != row["source_id"]]
+        assert not any(other in row["reason"] for other in others)
+        assert "150.25" not in row["reason"]   # an amount is not quoted where the row is not at fault for it
+    for row in result.invoices.to_dict("records"):
+        assert isinstance(row["paid_on"], date) and isinstance(row["amount"], Decimal)
