@@ -10,7 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from dunning.accounting import AccountingSource
-from dunning.receivables import normalize_credits, normalize_history, split_history, split_payments, validate_receivables
+from dunning.receivables import (
+    normalize_credits, normalize_history, split_history, split_payments, validate_receivables,
+)
 
 
 @pytest.fixture
