@@ -19,13 +19,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## Seed the embedded demo accounting database, migrate the state database, run tonight's flow
+## Migrate the state database (the demo date counts its entered rates), seed the embedded demo
+## accounting database, run tonight's flow
 ## (as of today, or the last day config/legal_fr.yaml covers when its tables are behind).
 demo: $(STAMP)
 	@mkdir -p var/prefect
-	@as_of=$$($(BIN)/dunning demo date) && \
+	@$(BIN)/dunning db upgrade && \
+	  as_of=$$($(BIN)/dunning demo date) && \
 	  $(BIN)/dunning demo seed --today $$as_of && \
-	  $(BIN)/dunning db upgrade && \
 	  $(BIN)/dunning run --as-of $$as_of
 
 ## The whole test suite (PostgreSQL at 127.0.0.1:5432 is required, never skipped).

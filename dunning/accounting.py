@@ -121,6 +121,10 @@ class AccountingSource:
     def payment_history(self, as_of: date, history_days: int) -> pd.DataFrame:
         return self._read("payment_history", as_of=as_of, since=as_of - timedelta(days=history_days))
 
+    def history_payments(self, as_of: date, history_days: int) -> pd.DataFrame:
+        """payment_id, debtor_id, invoice_id, known_invoice_id, paid_on, amount of the window's lettered payments."""
+        return self._read("history_payments", as_of=as_of, since=as_of - timedelta(days=history_days))
+
     def invoices_by_number(self, numbers: list[str]) -> pd.DataFrame:
         """invoice_id, number, customer_id, currency, amount_residual (plus kind, status) of these numbers."""
         return self._read_list("invoices_by_number", "numbers", numbers)
@@ -130,7 +134,7 @@ class AccountingSource:
         return self._read_list("customers_by_id", "ids", ids)
 
     def invoice_payments(self, ids: list[str], as_of: date) -> pd.DataFrame:
-        """invoice_id, paid_on, amount of the payments lettered to these invoices up to as_of."""
+        """payment_id, invoice_id, paid_on, amount of the payments lettered to these invoices up to as_of."""
         return self._read_list("invoice_payments", "ids", ids, as_of=as_of)
 
     def invoice_balances(self, ids: list[str]) -> pd.DataFrame:

@@ -6,6 +6,7 @@ custom_args, so a crash or a retry can always be reconciled from our own records
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -26,7 +27,7 @@ from .legal_fr import LegalTables, penalty_statement
 from .penalties import PenaltyStatement
 from .money import to_money
 from .planner import Channel, covering_credits
-from .receivables import late_payments
+from .receivables import late_payments, quarantine_note, split_payments
 from .arrangements import Installment, PaymentPlan
 from .rendering import (
     PENALTY_STEPS, Debtor, EarlierReminder, EarlyPaymentDiscount, InstallmentDue, InvoiceLine, MessageContext,
@@ -35,6 +36,8 @@ from .rendering import (
 from .state.store import AlreadyHandled, PlannedMessage, StateStore, Trace
 
 __all__ = ["Delivery", "DeliveryError", "EmailCopyNotDelivered", "PrintQueue", "Dispatcher"]
+
+logger = logging.getLogger("dunning.dispatch")
 
 
 class DeliveryError(RuntimeError):
@@ -171,8 +174,13 @@ class Dispatcher:
             return None
         payments = {}
         if self.source is not None:
-            raw = self.source.invoice_payments([r["invoice_id"] for r in rows], self.as_of)
-            payments = late_payments(raw, {r["invoice_id"]: r for r in rows})
+            ids = [r["invoice_id"] for r in rows]
+            lettered = split_payments(self.source.invoice_payments(ids, self.as_of), ids)
+            for row in lettered.quarantined.to_dict("records"):
+                # Left out, interest runs on the smaller balance: a claim may be understated, never inflated.
+                logger.warning("Payment left out of the penalties of invoice(s) %s: %s.",
+                               ", ".join(r["number"] for r in rows), quarantine_note(row))
+            payments = late_payments(lettered.invoices, {r["invoice_id"]: r for r in rows})
         return penalty_statement(
             self.legal, [(r["number"], r["residual"], r["due_date"]) for r in rows], to_date=self.as_of,
             currency=debtor["currency"], is_consumer=debtor["is_consumer"],

@@ -21,26 +21,20 @@ rates_app = typer.Typer(help="The French rate tables (ECB rate, taux de l'intér
 
 
 def _coverage() -> Coverage:
-    """The file plus the entered half-years; the file alone when the state database is not migrated yet."""
+    """The file plus the entered half-years; StateSchemaError when the state database cannot be read."""
     from dunning.state.rates import RateStore
 
-    try:
-        check_migrated()
-    except StateSchemaError:
-        return with_entries(load_legal_tables(default_config_dir()), [])
+    check_migrated()
     return RateStore(state_engine()).coverage(default_config_dir())
 
 
-def _coverage_or_fail() -> Coverage:
-    try:
-        return _coverage()
-    except ConfigError as error:
-        fail(str(error))
-
-
 def rates_in_use() -> tuple[LegalTables, str]:
-    """The tables a run would use now, and how to name them in a sentence."""
-    coverage = _coverage_or_fail()
+    """The tables a run would use now, and how to name them in a sentence; one line and exit 2 when
+    the state database cannot be read, since the entered rates may be what a run would use."""
+    try:
+        coverage = _coverage()
+    except (ConfigError, StateSchemaError) as error:
+        fail(str(error))
     where = shown_path(default_config_dir() / LEGAL_TABLES_FILE) + (" and the entered rates" if coverage.applied else "")
     return coverage.tables, where
 
@@ -77,9 +71,33 @@ def _pct(value) -> str:
 
 @rates_app.command("show")
 def rates_show() -> None:
-    """Every half-year the tables answer, where each number comes from, and what is missing."""
-    for line in rate_lines(_coverage_or_fail(), paris_today()):
+    """Every half-year the tables answer, where each number comes from, and what is missing.
+
+    With the state database out of reach the file's tables are still shown (what an operator needs
+    to see while it is down), after a warning on stderr that the entered ones are missing, and the
+    command exits 2: what it printed is not what a run would use, and a script must notice.
+    """
+    try:
+        coverage, unread = _coverage(), None
+    except StateSchemaError as error:
+        coverage, unread = _file_coverage(), error
+    except ConfigError as error:
+        fail(str(error))
+    if unread is not None:
+        typer.secho(f"WARNING: rates entered with `dunning rates add` are not shown, only those of "
+                    f"{shown_path(default_config_dir() / LEGAL_TABLES_FILE)}: {unread}", err=True,
+                    fg=typer.colors.YELLOW)
+    for line in rate_lines(coverage, paris_today()):
         typer.echo(line)
+    if unread is not None:
+        raise typer.Exit(2)
+
+
+def _file_coverage() -> Coverage:
+    try:
+        return with_entries(load_legal_tables(default_config_dir()), [])
+    except ConfigError as error:
+        fail(str(error))
 
 
 @rates_app.command("add")

@@ -41,7 +41,7 @@ def _send_today(queue: list[PlannedMessage], settings: Settings, gateway: EmailG
     file to update; the others go out."""
     logger = get_run_logger()
     today = paris_today()
-    invoices = validate_open_receivables(fetch_open_receivables(today))
+    invoices = validate_open_receivables(fetch_open_receivables(today), today)
     installment_messages, installments = (plan_installment_reminders(invoices, today, settings.policy)
                                           if with_installments else ([], {}))
     messages = installment_messages + queue

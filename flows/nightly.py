@@ -26,7 +26,7 @@ from tasks.arrangements import review_arrangements
 from tasks.context import rate_store, store
 from tasks.delivery import review_address_flags
 from tasks.dispatch import recover_interrupted_sends
-from tasks.extract import fetch_open_receivables, fetch_payment_history, fetch_unapplied_credits
+from tasks.extract import fetch_history_payments, fetch_open_receivables, fetch_payment_history, fetch_unapplied_credits
 from tasks.legal import close_paid_cases, enqueue_legal_handoff
 from tasks.plan import plan_collection_steps
 from tasks.runs import close_collection_run, count_messages_handled_elsewhere, open_collection_run
@@ -103,10 +103,12 @@ def _collect(as_of: date, dry_run: bool):
     raw_invoices = fetch_open_receivables.submit(as_of)
     raw_credits = fetch_unapplied_credits.submit(as_of)
     raw_history = fetch_payment_history.submit(as_of, policy.segments.history_days)
+    raw_history_payments = fetch_history_payments.submit(as_of, policy.segments.history_days)
 
     # 2. Understand: quarantine junk, age the balance, segment the debtors.
     validated, credits, history = quarantine_invalid_rows(raw_invoices.result(), raw_credits.result(),
-                                                          raw_history.result(), company.currency, run_id)
+                                                          raw_history.result(), raw_history_payments.result(),
+                                                          as_of, company.currency, run_id)
     invoices = validated.invoices
     # A contractual rate below the legal floor is set aside for the commercial rate: listed, never a stop.
     contracts = contracts_to_fix(legal, load_contract_rates(settings.config_dir),

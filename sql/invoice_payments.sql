@@ -1,6 +1,7 @@
 -- Payments lettered to the given invoices up to the as-of date: what a promise or a payment plan
--- counts as paid towards it.
+-- counts as paid towards it, and the payments late-payment interest runs until.
 SELECT
+    p.id               AS payment_id,
     p.invoice_id       AS invoice_id,
     p.paid_on          AS paid_on,
     p.amount           AS amount

@@ -11,7 +11,9 @@ from prefect.cache_policies import NO_CACHE
 
 from dunning.aging import BUCKETS, compute_aging
 from dunning.config import Policy
-from dunning.receivables import ValidatedReceivables, normalize_credits, split_history, validate_receivables
+from dunning.receivables import (
+    ValidatedReceivables, normalize_credits, quarantine_note, split_history, split_payments, validate_receivables,
+)
 from dunning.reports import aging_totals, with_segments
 from dunning.segmentation import segment_debtors
 
@@ -20,24 +22,28 @@ from .context import store, trace_for
 
 @task(name="quarantine_invalid_rows", cache_policy=NO_CACHE)
 def quarantine_invalid_rows(raw_invoices: pd.DataFrame, raw_credits: pd.DataFrame, raw_history: pd.DataFrame,
-                            company_currency: str, run_id: int) -> tuple[ValidatedReceivables, pd.DataFrame, pd.DataFrame]:
+                            raw_history_payments: pd.DataFrame, as_of: date, company_currency: str,
+                            run_id: int) -> tuple[ValidatedReceivables, pd.DataFrame, pd.DataFrame]:
     """Typed invoices (with everything quarantined), credits and payment history."""
-    invoices = validate_receivables(raw_invoices)
+    invoices = validate_receivables(raw_invoices, as_of)
     credits = normalize_credits(raw_credits, company_currency)
     history = split_history(raw_history)
-    quarantined = pd.concat([invoices.quarantined, credits.quarantined, history.quarantined], ignore_index=True)
+    # Only the payments' quarantine is kept: the history's evidence is raw_history, summed per invoice.
+    payments = split_payments(raw_history_payments, set(raw_history_payments["known_invoice_id"].dropna().astype(str)))
+    quarantined = pd.concat([invoices.quarantined, credits.quarantined, history.quarantined, payments.quarantined],
+                            ignore_index=True)
     store().record_quarantine(trace_for(run_id), quarantined)
     logger = get_run_logger()
     for row in quarantined.to_dict("records"):
-        logger.warning("Quarantined %s %s: %s.", row["source"], row["number"] or row["source_id"], row["reason"])
+        logger.warning("Quarantined %s.", quarantine_note(row))
     logger.info("%d invoices valid, %d rows quarantined.", len(invoices.invoices), len(quarantined))
     return ValidatedReceivables(invoices.invoices, quarantined), credits.invoices, history.invoices
 
 
 @task(name="validate_open_receivables", cache_policy=NO_CACHE)
-def validate_open_receivables(raw_invoices: pd.DataFrame) -> pd.DataFrame:
+def validate_open_receivables(raw_invoices: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """The valid open invoices only: the dispatch run needs balances, not a second quarantine."""
-    return validate_receivables(raw_invoices).invoices
+    return validate_receivables(raw_invoices, as_of).invoices
 
 
 @task(name="compute_aged_balance", cache_policy=NO_CACHE)

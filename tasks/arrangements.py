@@ -19,7 +19,7 @@ from dunning.config import Policy
 from dunning.installments import installment_key, installment_reminders
 from dunning.money import to_money
 from dunning.planner import Channel, Decision, Hold, Outcome
-from dunning.receivables import to_date
+from dunning.receivables import PAYMENT_COLUMNS, quarantine_note, split_payments
 from dunning.state.delivery import DeliveryStore
 from dunning.state.levers import LeverStore
 from dunning.state.store import PlannedMessage, state_engine
@@ -28,11 +28,26 @@ from .context import trace_for
 
 
 def _paid_since(payments: pd.DataFrame, invoice_ids: frozenset[str], since: date | None) -> Decimal:
+    """What was paid towards these invoices since `since` (payments: typed, from _lettered_payments)."""
     total = Decimal("0.00")
     for row in payments.to_dict("records"):
-        if row["invoice_id"] in invoice_ids and (since is None or to_date(row["paid_on"]) >= since):
-            total += to_money(row["amount"])
+        if row["invoice_id"] in invoice_ids and (since is None or row["paid_on"] >= since):
+            total += row["amount"]
     return total
+
+
+def _lettered_payments(invoice_ids: list[str], as_of: date) -> pd.DataFrame:
+    """The payments of watched invoices that can be read; each other one is a warning naming its id.
+
+    A payment left out counts as not paid: a promise or a plan may look broken until the accounting
+    system is corrected, which the warning asks for; it never looks kept on a payment nobody can read.
+    """
+    if not invoice_ids:
+        return pd.DataFrame(columns=PAYMENT_COLUMNS)
+    lettered = split_payments(AccountingSource.from_url().invoice_payments(invoice_ids, as_of), invoice_ids)
+    for row in lettered.quarantined.to_dict("records"):
+        get_run_logger().warning("Payment left out of promises and payment plans: %s.", quarantine_note(row))
+    return lettered.invoices
 
 
 @task(name="review_arrangements", cache_policy=NO_CACHE)
@@ -50,8 +65,7 @@ def review_arrangements(invoices: pd.DataFrame, as_of: date, dry_run: bool,
 
     promises, plans = levers.open_promises(), levers.active_plans()
     watched = sorted({i for p in promises for i in p.invoice_ids} | {i for p in plans for i in p.invoice_ids})
-    payments = AccountingSource.from_url().invoice_payments(watched, as_of) if watched else pd.DataFrame(
-        columns=["invoice_id", "paid_on", "amount"])
+    payments = _lettered_payments(watched, as_of)
 
     still_open = []
     for promise in promises:
@@ -94,7 +108,7 @@ def plan_installment_reminders(invoices: pd.DataFrame, today: date, policy: Poli
     if not plans or run_id is None:
         return [], {}
     watched = sorted({i for p in plans for i in p.invoice_ids})
-    payments = AccountingSource.from_url().invoice_payments(watched, today)
+    payments = _lettered_payments(watched, today)
     calendar = BusinessCalendar(policy.calendar.subdivision)
     keys = [installment_key(p.id, i.seq) for p in plans for i in p.installments]
     done = levers.steps_done(keys)

@@ -17,7 +17,7 @@ from dunning.legal import CaseStatus, cases_to_open, dossier_context, procedure_
 from dunning.legal_fr import LegalTables, load_contract_rates
 from dunning.money import to_money
 from dunning.planner import Decision
-from dunning.receivables import late_payments
+from dunning.receivables import late_payments, quarantine_note, split_payments
 from dunning.rendering import RenderingError
 from dunning.paths import TEMPLATES_DIR, legal_dir
 
@@ -78,7 +78,12 @@ def _write_case_dossier(state, case_id: int, rows: dict, settings: Settings, leg
     if not any(i["invoice_id"] in rows for i in case["invoices"]):
         raise LookupError("none of its invoices is open in the accounting system today")
     ids = [i["invoice_id"] for i in case["invoices"] if i["invoice_id"] in rows]
-    payments = late_payments(AccountingSource.from_url().invoice_payments(ids, as_of), {i: rows[i] for i in ids})
+    lettered = split_payments(AccountingSource.from_url().invoice_payments(ids, as_of), ids)
+    for row in lettered.quarantined.to_dict("records"):
+        # Left out, interest runs on the smaller balance: a claim may be understated, never inflated.
+        get_run_logger().warning("Payment left out of the dossier of legal case %s: %s.", case_id,
+                                 quarantine_note(row))
+    payments = late_payments(lettered.invoices, {i: rows[i] for i in ids})
     context = dossier_context(case, rows, legal=legal, company=settings.company,
                               contract_rate=contract_rates.get(case["debtor_id"]),
                               response_days=settings.policy.formal_notice.response_days, as_of=as_of,

@@ -10,7 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from dunning.accounting import AccountingSource
-from dunning.receivables import normalize_credits, normalize_history, split_history, validate_receivables
+from dunning.receivables import (
+    normalize_credits, normalize_history, split_history, split_payments, validate_receivables,
+)
 
 
 @pytest.fixture
@@ -29,11 +31,13 @@ def books_with_history(backend):
 
 
 def test_open_receivables_are_rebuilt_as_of_the_date(books_with_history):
-    on_10th = validate_receivables(books_with_history.open_receivables(date(2026, 11, 10))).invoices
+    on_10th = validate_receivables(books_with_history.open_receivables(date(2026, 11, 10)), date(2026, 11, 10)).invoices
     assert sorted(on_10th["number"]) == ["FA-OPEN"]
-    on_1st = validate_receivables(books_with_history.open_receivables(date(2026, 11, 1))).invoices
-    residuals = dict(zip(on_1st["number"], on_1st["residual"]))
-    assert residuals == {"FA-OPEN": Decimal("400.00"), "FA-LATE": Decimal("250.00")}  # FUTURE not issued yet
+    on_1st = validate_receivables(books_with_history.open_receivables(date(2026, 11, 1)), date(2026, 11, 1))
+    residuals = dict(zip(on_1st.invoices["number"], on_1st.invoices["residual"]))
+    assert residuals == {"FA-OPEN": Decimal("400.00"), "FA-LATE": Decimal("250.00")}
+    # FUTURE was not issued yet on 1 November: not chased, and not out of sight either.
+    assert on_1st.quarantined[["source_id", "kind"]].values.tolist() == [["FUTURE", "issued after the as-of date"]]
 
 
 def test_unapplied_credits_are_credit_notes_and_unallocated_payments(books_with_history):
@@ -86,7 +90,7 @@ def test_postgresql_numeric_arrives_as_decimal_never_float(books_with_junk):
 
 
 def test_a_large_amount_survives_exactly(books_with_junk):
-    invoices = validate_receivables(books_with_junk.open_receivables(AS_OF)).invoices
+    invoices = validate_receivables(books_with_junk.open_receivables(AS_OF), AS_OF).invoices
 
     [big] = invoices.to_dict("records")
     assert (big["amount_total"], big["residual"]) == (Decimal("123456789012.34"), Decimal("123456789012.34"))
@@ -94,7 +98,7 @@ def test_a_large_amount_survives_exactly(books_with_junk):
 
 
 def test_a_document_that_is_neither_invoice_nor_credit_note_is_quarantined_not_dropped(books_with_junk):
-    result = validate_receivables(books_with_junk.open_receivables(AS_OF))
+    result = validate_receivables(books_with_junk.open_receivables(AS_OF), AS_OF)
 
     assert result.invoices["number"].tolist() == ["FA-BIG"]
     [row] = result.quarantined.to_dict("records")
@@ -123,3 +127,21 @@ def test_the_accounting_database_refuses_our_writes(books_with_history):
     with pytest.raises(DBAPIError):
         with books_with_history.engine.begin() as conn:
             conn.execute(text("DELETE FROM invoices"))
+
+
+def test_the_history_window_brings_each_lettered_payment_and_those_of_unknown_invoices(backend, books_with_history):
+    books = backend.accounting
+    if backend.name == "postgresql":   # an accounting system that does not enforce the reference
+        with books.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE payments DROP CONSTRAINT payments_invoice_id_fkey"))
+    books.payment("P-GHOST", "ACME", "GONE", paid_on=date(2026, 11, 3), amount="99.00")
+    books.payment("P-OLD", "ACME", "GONE", paid_on=date(2025, 1, 3), amount="1.00")
+
+    raw = books_with_history.history_payments(date(2026, 11, 10), 365)
+
+    assert sorted(raw["payment_id"]) == ["P-GHOST", "P1", "P2"]   # not P3 (unallocated), not P-OLD (before)
+    result = split_payments(raw, set(raw["known_invoice_id"].dropna()))
+    assert sorted(result.invoices["payment_id"]) == ["P1", "P2"]
+    [row] = result.quarantined.to_dict("records")
+    assert (row["source_id"], row["debtor_id"], row["kind"], row["reason"]) == (
+        "P-GHOST", "ACME", "payment of an unknown invoice", "payment of an unknown invoice: invoice id GONE")

@@ -34,11 +34,20 @@ def books(backend, tmp_path, monkeypatch):
         b.invoice(f"{customer}1", customer, due=date(2026, 3, 13))
     b.customer("HUGE")
     b.invoice("HUGE1", "HUGE", due=date(2026, 3, 13), total="1000000000000.00")
+    # Issued two days after the night being replayed: it did not exist yet.
+    b.customer("LATER", name="Lendemain SARL")
+    b.invoice("LATER1", "LATER", due=date(2026, 4, 20), issued=date(2026, 3, 20))
+    # Payments: one of an invoice the books do not have, one whose date is no date (SQLite keeps the text).
+    b.customer("PAYER", name="Payeur Distinct SA")
+    b.invoice("PAID1", "PAYER", due=date(2026, 2, 10), total="300.00", residual="0.00")
+    b.payment("P-GHOST", "PAYER", "GONE", paid_on=date(2026, 3, 2), amount="120.00")
+    b.payment("P-BADDATE", "PAYER", "PAID1", paid_on=date(2026, 2, 27), amount="300.00")
     with engine.begin() as conn:
         conn.execute(text("UPDATE customers SET name = CAST(X'536F6369E974E920E9' AS TEXT) WHERE id = 'BYTES'"))
         conn.execute(text("UPDATE customers SET name = 'Nul' || char(0) || 'SA' WHERE id = 'NUL'"))
         conn.execute(text("UPDATE customers SET name = 'Crlf' || char(13, 10) || 'Bcc: x@y.fr' WHERE id = 'CRLF'"))
         conn.execute(text("UPDATE customers SET name = :name WHERE id = 'LONG'"), {"name": "L" * 108_007})
+        conn.execute(text("UPDATE payments SET paid_on = '2026-02-31' WHERE id = 'P-BADDATE'"))
     yield backend
     engine.dispose()
 
@@ -56,13 +65,24 @@ def test_junk_rows_are_quarantined_by_id_and_the_night_goes_on(books, sendgrid):
     store = StateStore(state_engine(books.state_url))
     quarantined = {e["subject_id"]: e["message"] for e in export_rows(store, "audit", AS_OF)
                    if e["event"] == "row.quarantined"}
-    assert set(quarantined) == {"BYTES1", "NUL1", "CRLF1", "LONG1", "HUGE1"}
+    assert set(quarantined) == {"BYTES1", "NUL1", "CRLF1", "LONG1", "HUGE1", "LATER1", "P-GHOST", "P-BADDATE",
+                                "PAID1"}
     assert "not valid UTF-8" in quarantined["BYTES1"] and "control character" in quarantined["NUL1"]
     assert "control character" in quarantined["CRLF1"] and "at most 200" in quarantined["LONG1"]
     assert "amount out of range" in quarantined["HUGE1"]
-    # Nothing of one debtor in what is recorded about another: the reasons name columns, not text.
+    assert quarantined["LATER1"] == ("invoice FA-LATER1 quarantined: issued after the as-of date: issued on "
+                                     "2026-03-20, as of 2026-03-18.")
+    assert quarantined["P-GHOST"] == "payment P-GHOST quarantined: payment of an unknown invoice: invoice id GONE."
+    assert quarantined["P-BADDATE"] == ("payment P-BADDATE quarantined: unreadable payment: invoice id PAID1, "
+                                        "unreadable date: '2026-02-31'.")
+    assert "no lateness evidence" in quarantined["PAID1"]   # the invoice's history cannot say how late it was paid
+    # Each reason is counted in the run's summary.
+    for line in ("issued after the as-of date", "payment of an unknown invoice", "unreadable payment"):
+        assert f"    1  {line}" in result.output
+    # Nothing of one debtor in what is recorded about another: the reasons name columns and ids, not text.
     everything = result.output + " ".join(quarantined.values())
     assert "Crlf" not in everything and "Bcc" not in everything and "Nul" not in everything
+    assert "Lendemain" not in everything and "Payeur" not in everything and "120.00" not in everything
     [run] = [e for e in export_rows(store, "audit", AS_OF) if e["event"] == "run.completed"]
     assert len(run["message"]) < 200
 

@@ -17,20 +17,25 @@ from dunning.receivables import (
     normalize_credits,
     normalize_history,
     split_history,
+    late_payments,
+    quarantine_note,
+    split_payments,
     validate_receivables,
 )
+
+AS_OF = date(2026, 3, 18)   # the raw rows' invoices are issued on 2026-02-01
 
 
 def validated_row(**overrides) -> dict:
     """The one typed row validate_receivables makes of a raw row; fails if it was quarantined."""
-    result = validate_receivables(raw_receivables(raw_receivable("INV-1", **overrides)))
+    result = validate_receivables(raw_receivables(raw_receivable("INV-1", **overrides)), AS_OF)
     assert result.quarantined.empty, result.quarantined.to_dict("records")
     [row] = result.invoices.to_dict("records")
     return row
 
 
 def quarantine_of(**overrides) -> dict:
-    result = validate_receivables(raw_receivables(raw_receivable("INV-BAD", **overrides)))
+    result = validate_receivables(raw_receivables(raw_receivable("INV-BAD", **overrides)), AS_OF)
     assert result.invoices.empty
     [row] = result.quarantined.to_dict("records")
     return row
@@ -50,6 +55,8 @@ def test_the_extraction_queries_bind_only_their_date_parameters():
     assert parameters("open_receivables") == {"as_of"}
     assert parameters("unapplied_credits") == {"as_of"}
     assert parameters("payment_history") == {"as_of", "since"}
+    assert parameters("history_payments") == {"as_of", "since"}
+    assert parameters("invoice_payments") == {"ids", "as_of"}
 
 
 # -- good rows come out typed ---------------------------------------------------------------------------
@@ -189,7 +196,7 @@ def test_a_bad_row_does_not_stop_the_good_ones():
         raw_receivable("INV-4", residual_now=-1.0),
     )
 
-    result = validate_receivables(raw)
+    result = validate_receivables(raw, AS_OF)
 
     assert list(result.invoices["invoice_id"]) == ["INV-1", "INV-3"]
     assert list(result.invoices.columns) == RECEIVABLE_COLUMNS
@@ -198,7 +205,7 @@ def test_a_bad_row_does_not_stop_the_good_ones():
 
 
 def test_an_empty_extraction_gives_empty_typed_frames():
-    result = validate_receivables(raw_receivables())
+    result = validate_receivables(raw_receivables(), AS_OF)
 
     assert result.invoices.empty and list(result.invoices.columns) == RECEIVABLE_COLUMNS
     assert result.quarantined.empty and list(result.quarantined.columns) == QUARANTINE_COLUMNS
@@ -331,7 +338,7 @@ def test_an_empty_history_gives_empty_typed_frames():
 def test_an_amount_beyond_decimal_precision_is_quarantined_not_a_crash():
     from builders import raw_receivable, raw_receivables
 
-    result = validate_receivables(raw_receivables(raw_receivable("INV-HUGE", amount_total=1e26)))
+    result = validate_receivables(raw_receivables(raw_receivable("INV-HUGE", amount_total=1e26)), AS_OF)
     assert result.invoices.empty
     assert "out of range" in result.quarantined["reason"].iloc[0]
 
@@ -364,7 +371,7 @@ def test_an_amount_beyond_twelve_digits_is_quarantined(column):
 def test_two_invoices_with_one_number_are_both_quarantined():
     result = validate_receivables(raw_receivables(raw_receivable("INV-1", number="FA-7"),
                                                   raw_receivable("INV-2", number="FA-7"),
-                                                  raw_receivable("INV-3", number="FA-8")))
+                                                  raw_receivable("INV-3", number="FA-8")), AS_OF)
     assert result.invoices["invoice_id"].tolist() == ["INV-3"]
     reasons = dict(zip(result.quarantined["source_id"], result.quarantined["reason"]))
     assert reasons == {"INV-1": "duplicate invoice number: also invoice id INV-2",
@@ -376,3 +383,78 @@ def test_a_junk_credit_reference_is_quarantined_by_an_id_that_can_be_logged():
                                             "debtor_name": "ok"}), "EUR")
     [row] = result.quarantined.to_dict("records")
     assert row["kind"] == "unreadable text" and "\x00" not in row["source_id"] + row["reason"]
+
+
+# -- an invoice issued after the as-of date ---------------------------------------------------------------
+
+def test_an_invoice_issued_after_the_as_of_date_is_quarantined_not_chased():
+    row = quarantine_of(issue_date="2026-03-19")
+
+    assert (row["source"], row["source_id"], row["kind"]) == ("invoice", "INV-BAD", "issued after the as-of date")
+    assert row["reason"] == "issued after the as-of date: issued on 2026-03-19, as of 2026-03-18"
+
+
+def test_an_invoice_issued_on_the_as_of_date_or_without_issue_date_is_chased():
+    assert validated_row(issue_date="2026-03-18")["issue_date"] == AS_OF
+    assert validated_row(issue_date=None)["issue_date"] is None
+
+
+def test_an_unreadable_issue_date_is_quarantined_by_measure_when_long():
+    assert quarantine_of(issue_date="le 3 mars")["reason"] == "unreadable date: 'le 3 mars'"
+    assert quarantine_of(issue_date="9" * 500)["reason"] == "unreadable date: a text of 500 characters"
+
+
+# -- payments lettered to invoices (penalties, promises, plans, history) ------------------------------------
+
+PAYMENT_RAW_COLUMNS = ["payment_id", "invoice_id", "paid_on", "amount"]
+
+
+def raw_payments(*rows: tuple) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=PAYMENT_RAW_COLUMNS)
+
+
+def test_readable_payments_of_known_invoices_come_out_typed():
+    result = split_payments(raw_payments(("P1", "INV-1", "2026-03-10", 200.1), ("P2", "INV-1", date(2026, 3, 12), "5")),
+                            {"INV-1"})
+
+    assert result.quarantined.empty
+    assert result.invoices.to_dict("records") == [
+        {"payment_id": "P1", "invoice_id": "INV-1", "paid_on": date(2026, 3, 10), "amount": Decimal("200.10")},
+        {"payment_id": "P2", "invoice_id": "INV-1", "paid_on": date(2026, 3, 12), "amount": Decimal("5.00")}]
+
+
+@pytest.mark.parametrize(("row", "kind", "reason"), [
+    (("P9", "GHOST", "2026-03-10", 10), "payment of an unknown invoice",
+     "payment of an unknown invoice: invoice id GHOST"),
+    (("P9", None, "2026-03-10", 10), "payment of an unknown invoice",
+     "payment of an unknown invoice: invoice id (unreadable id of 4 characters)"),
+    (("P9", "INV-1", "10/03/2026", 10), "unreadable payment",
+     "unreadable payment: invoice id INV-1, unreadable date: '10/03/2026'"),
+    (("P9", "INV-1", None, 10), "unreadable payment", "unreadable payment: invoice id INV-1, missing payment date"),
+    (("P9", "INV-1", "2026-03-10", "dix"), "unreadable payment",
+     "unreadable payment: invoice id INV-1, unreadable payment amount"),
+    (("P9", "INV-1", "2026-03-10", "1000000000000.00"), "unreadable payment",
+     "unreadable payment: invoice id INV-1, amount out of range"),
+    (("P\x009", "INV-1", "2026-03-10", 10), "unreadable payment",
+     "unreadable payment: invoice id INV-1, unreadable text: payment_id holds a control character at position 2"),
+])
+def test_a_payment_that_says_nothing_certain_is_quarantined_by_its_id(row, kind, reason):
+    result = split_payments(raw_payments(row), {"INV-1"})
+
+    assert result.invoices.empty
+    [quarantined] = result.quarantined.to_dict("records")
+    assert list(quarantined) == QUARANTINE_COLUMNS
+    assert (quarantined["source"], quarantined["kind"]) == ("payment", kind)
+    assert quarantined["reason"].startswith(reason)
+    assert quarantined["source_id"] == ("P9" if row[0] == "P9" else "(unreadable id of 3 characters)")
+    assert quarantine_note(quarantined) == f"payment {quarantined['source_id']}: {quarantined['reason']}"
+
+
+def test_late_payments_are_the_typed_payments_after_the_due_date():
+    invoices = {"INV-1": {"number": "FA-1", "due_date": date(2026, 3, 3)}}
+    payments = split_payments(raw_payments(("P1", "INV-1", "2026-03-01", 100), ("P2", "INV-1", "2026-03-10", 200),
+                                           ("P3", "INV-1", "2026-03-11", 0), ("P4", "INV-1", "mars", 50)),
+                              {"INV-1"})
+
+    assert late_payments(payments.invoices, invoices) == {"FA-1": [(date(2026, 3, 10), Decimal("200.00"))]}
+    assert payments.quarantined["source_id"].tolist() == ["P4"]

@@ -112,6 +112,7 @@ STATE_COMMANDS = {
     "export": ["export", "actions"],
     "debtor show": ["debtor", "show", "C1"],
     "db upgrade": ["db", "upgrade"],
+    "demo date": ["demo", "date"],   # rates entered in the state database may move the demo's date
 }
 
 
@@ -137,6 +138,28 @@ def test_a_state_database_that_answers_but_is_not_migrated_says_to_upgrade(envir
     line = _error_line(_cli("run", "--as-of", AS_OF.isoformat()))
     assert "answers but is not migrated" in line and "run `dunning db upgrade`" in line
     assert "not reachable" not in line and url.rsplit("/", 1)[1] in line
+
+
+@pytest.mark.parametrize("state", ["server down", "unmigrated SQLite file"])
+def test_rates_show_without_the_state_database_warns_first_and_exits_2(environment, monkeypatch, state):
+    url = DOWN.format(pw=PASSWORD) if state == "server down" else f"sqlite:///{environment / 'empty.sqlite'}"
+    if state == "unmigrated SQLite file":
+        (environment / "empty.sqlite").touch()
+    monkeypatch.setenv("DUNNING_STATE_URL", url)
+
+    result = _cli("rates", "show")
+
+    assert result.exit_code == 2 and "Traceback" not in result.output and PASSWORD not in result.output
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith("WARNING: rates entered with `dunning rates add` are not shown, only those of "
+                              "config/legal_fr.yaml: the state database ")
+    assert "DUNNING_STATE_URL" in warning
+    assert ("Connection refused" in warning and "check that the server is up" in warning if state == "server down"
+            else "answers but is not migrated" in warning and "run `dunning db upgrade`" in warning)
+    # The file's tables follow, on stdout, each half-year from the file.
+    shown = result.stdout.splitlines()
+    assert shown[0].startswith("half-year") and "Covered through" in result.stdout
+    assert all(line.endswith("config/legal_fr.yaml") for line in shown if line[:4].isdigit())
 
 
 @pytest.mark.parametrize("host", ["ftp://api.sendgrid.com", "api.sendgrid.com", "https://", "http://127.0.0.1:port",
