@@ -17,7 +17,6 @@ from dunning.arrangements import (
 from dunning.calendar import BusinessCalendar
 from dunning.config import Policy
 from dunning.installments import installment_key, installment_reminders
-from dunning.money import to_money
 from dunning.planner import Channel, Decision, Hold, Outcome
 from dunning.receivables import PAYMENT_COLUMNS, quarantine_note, split_payments
 from dunning.state.delivery import DeliveryStore
