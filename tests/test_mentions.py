@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import date
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import yaml
 
-from dunning.config import CompanyIdentity, ConfigError, load_yaml_model
+from dunning.config import CompanyIdentity, ConfigError, Step, load_yaml_model
 from dunning.documents import FormalNoticeLetter, render_formal_notice_pdf, write_dossier
+from dunning.exports import export_rows
 from dunning.mentions import MissingMentions
 from dunning.rendering import MessageContext, Renderer
+from dunning.state.store import StateStore, state_engine
+from ladder import run_the_ladder
 from test_documents import (
     TEMPLATES_DIR, ateliers_demo, b2b_case, b2b_letter, boulangerie, consumer_letter, page_count, text_of,
 )
@@ -218,3 +222,47 @@ def test_a_business_asking_for_english_in_france_keeps_its_english_letter():
     letter = b2b_letter(boulangerie(language="en"))
     assert letter.context.language == "en"
     assert "Annex" not in text_of(render_formal_notice_pdf(letter, TEMPLATES_DIR))
+
+
+# --- a night without the mentions ---------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_night_without_the_mentions_refuses_the_formal_notice_sends_the_rest_and_says_what_to_fill_in(backend):
+    """FA-L1 reaches its formal notice on 19 February 2026 while company.yaml lacks the mentions: the notice
+    is recorded failed with the keys, another debtor's reminder goes out, the run says what to fill in;
+    the next night, with the file complete, the notice goes out with RCS Paris and the debtor's SIREN."""
+    from flows.nightly import nightly_collection
+
+    dates = run_the_ladder(backend, through=Step.reminder_3)
+    night = dates[Step.formal_notice]
+    backend.accounting.customer("OTHER")
+    backend.accounting.invoice("O1", "OTHER", due=night - timedelta(days=10))
+    company = backend.config_dir / "company.yaml"
+    complete = company.read_text(encoding="utf-8")
+    data = yaml.safe_load(complete)
+    for key in ("legal_form", "share_capital", "rcs_city", "signatory"):
+        data.pop(key)
+    company.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+    state = nightly_collection(as_of=night, return_state=True)
+
+    assert state.is_failed()
+    assert state.message.startswith(f"1 message(s) refused until config/company.yaml has {ALL_MENTIONS}")
+    store = StateStore(state_engine(backend.state_url))
+    rows = {(r["invoice_numbers"], r["step"]): r for r in export_rows(store, "actions", night)}
+    notice = rows[("FA-L1", "formal_notice")]
+    assert notice["status"] == "failed"
+    assert f"config/company.yaml: {ALL_MENTIONS} missing: the formal notice to debtor LATE" in notice["last_error"]
+    assert rows[("FA-O1", "reminder_1")]["status"] == "sent"
+
+    company.write_text(complete, encoding="utf-8")
+    next_night = night + timedelta(days=1)
+    assert nightly_collection(as_of=next_night, return_state=True).is_completed()
+    sent = {(r["invoice_numbers"], r["step"]): r for r in export_rows(store, "actions", next_night)}
+    notice = sent[("FA-L1", "formal_notice")]
+    assert notice["status"] == "sent"
+    text = text_of(Path(notice["document_path"]).read_bytes())
+    assert "SAS au capital de 50 000,00 € – RCS Paris 552 100 554" in text
+    assert "SIREN 732 829 320" in text
+    assert "tribunal de commerce dont le ressort comprend Lyon (69001)" in text
