@@ -140,6 +140,17 @@ def test_no_document_names_a_court_by_its_town(tmp_path):
         assert not re.search(r"tribunal (de commerce|judiciaire) (de|of|du) ", text)
 
 
+def test_the_legal_queue_names_the_court_by_its_district():
+    from dunning.documents import recommended_procedure
+    from dunning.legal import procedure_text
+
+    text = procedure_text(recommended_procedure(b2b_case()))
+    assert text.startswith("injonction de payer - tribunal de commerce whose district covers Lyon (69002) (Cerfa n°12946)")
+    unknown = replace(b2b_case(), debtor=replace(b2b_case().debtor, city=None, postal_code="69002"))
+    assert "tribunal de commerce whose district covers the debtor's domicile (Cerfa" in procedure_text(
+        recommended_procedure(unknown))
+
+
 # --- point 12: consumers and their mediator -----------------------------------------------------
 
 
