@@ -457,6 +457,10 @@ def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) 
         "creditor": {
             "legal_name": company.legal_name,
             "siren": company.siren,
+            "legal_form": company.legal_form,
+            "share_capital": _decimal(company.share_capital) if company.share_capital is not None else None,
+            "rcs_city": company.rcs_city,
+            "signatory": company.signatory.model_dump(mode="json") if company.signatory else None,
             "address": company.address.model_dump(mode="json"),
             "contact": company.contact.model_dump(mode="json"),
             "iban": company.iban,

@@ -110,6 +110,15 @@ def test_a_formal_notice_without_its_mentions_is_refused_naming_every_missing_ke
     assert isinstance(refused.value, ConfigError)   # what the dispatcher and the dossier task record as a failure
 
 
+def test_the_dossier_summary_json_carries_the_mentions(tmp_path):
+    import json
+
+    summary = json.loads((write_dossier(b2b_case(), tmp_path, None, TEMPLATES_DIR) / "summary.json").read_text("utf-8"))
+    creditor = summary["creditor"]
+    assert (creditor["legal_form"], creditor["share_capital"], creditor["rcs_city"]) == ("SAS", "50000.00", "Paris")
+    assert creditor["signatory"] == {"name": "Marie Dupont", "capacity": "directrice financière"}
+
+
 def test_a_dossier_without_the_mentions_is_refused_and_writes_nothing(tmp_path):
     ctx = replace(b2b_case(), company=without(ateliers_demo(), "signatory"))
     with pytest.raises(MissingMentions, match=r"signatory missing: the dossier of case 12 cannot be printed"):
