@@ -209,11 +209,11 @@ def render_formal_notice_pdf(letter: FormalNoticeLetter, templates_dir: Path) ->
     """
     ctx = letter.context
     who = f"debtor {ctx.debtor.id}"
-    html = _render(templates_dir, f"{ctx.language}/documents/formal_notice.html", _letter_variables(letter), who)
-    annexes = []
-    if ctx.debtor_language != ctx.language:
-        annexes.append(_render(templates_dir, f"{ctx.debtor_language}/documents/formal_notice.html",
-                               _letter_variables(letter, annex_language=ctx.debtor_language), who))
+    annexed = ctx.debtor_language != ctx.language
+    html = _render(templates_dir, f"{ctx.language}/documents/formal_notice.html",
+                   {**_letter_variables(letter), "translation_annexed": annexed}, who)
+    annexes = [_render(templates_dir, f"{ctx.debtor_language}/documents/formal_notice.html",
+                       _letter_variables(letter, annex_language=ctx.debtor_language), who)] if annexed else []
     return _html_to_pdf(html, f"formal notice to debtor {ctx.debtor.id}", annexes=annexes)
 
 
@@ -230,6 +230,7 @@ def _letter_variables(letter: FormalNoticeLetter, annex_language: str | None = N
     ctx = letter.context
     return {
         "annex": annex_language is not None,   # a translation after the letter, not the letter itself
+        "translation_annexed": False,           # the letter, followed by its translation
         "company": ctx.company,
         "debtor": ctx.debtor,
         "invoices": ctx.invoices,

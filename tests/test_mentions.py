@@ -219,6 +219,7 @@ def test_a_consumer_in_france_gets_the_formal_notice_in_french_with_the_english_
                                       "The formal notice is the French letter before this page.")
     assert annex, "no English annex"
     assert "Ce courrier vaut mise en demeure de payer" in french and "au plus tard le 10 mars 2026" in french
+    assert "Traduction anglaise de la présente lettre jointe en annexe, pour information (page suivante)." in french
     assert "formal notice" not in french.replace("Formal", "")
     assert "This letter constitutes a formal notice to pay (mise en demeure)" in annex
     assert "no later than March 10, 2026" in annex and "€860.00" in annex
@@ -235,7 +236,7 @@ def test_a_consumer_abroad_gets_the_formal_notice_in_the_language_asked_and_no_a
     letter = english_consumer_letter(country="GB")
     text = text_of(render_formal_notice_pdf(letter, TEMPLATES_DIR))
     assert letter.context.language == "en"
-    assert "This letter constitutes a formal notice to pay" in text and "Annex" not in text
+    assert "This letter constitutes a formal notice to pay" in text and "Annex" not in text and "annex" not in text
 
 
 def test_a_business_asking_for_english_in_france_keeps_its_english_letter():
