@@ -28,6 +28,9 @@ __all__ = [
     "Policy",
     "WebhookLimits",
     "CompanyIdentity",
+    "CREDITOR_MENTIONS",
+    "ConsumerMediator",
+    "Signatory",
     "Settings",
     "EMAIL_PATTERN",
     "ConfigError",
@@ -325,6 +328,22 @@ class Contact(_Strict):
     phone: str
 
 
+class Signatory(_Strict):
+    name: Annotated[str, Field(min_length=2, description="Who signs the formal notice, e.g. 'Marie Dupont'.")]
+    capacity: Annotated[str, Field(min_length=2, description="In what capacity, e.g. 'directrice financière'.")]
+
+
+class ConsumerMediator(_Strict):
+    # C. conso L616-1: the professional gives the consumer the details of the mediator it falls under.
+    name: Annotated[str, Field(min_length=2, description="The consumer mediator the company has joined.")]
+    website: Annotated[str, Field(pattern=r"^https?://[^\s/]+\.[^\s]+$", description="Its website (https://...).")]
+    address: str | None = Field(None, description="Its postal address, when it publishes one.")
+
+
+# What a formal notice and a legal dossier cannot be printed without (see dunning.mentions).
+CREDITOR_MENTIONS = ("legal_form", "share_capital", "rcs_city", "signatory")
+
+
 class CompanyIdentity(_Strict):
     legal_name: str = Field(description="Raison sociale.")
     siren: Annotated[str, Field(pattern=r"^\d{9}$")]
@@ -335,6 +354,18 @@ class CompanyIdentity(_Strict):
     from_email: EmailAddress = Field(description="Sender of reminder emails (DUNNING_FROM_EMAIL overrides).")
     from_name: str
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$", description="Currency of unallocated payments.")
+    # Optional in the file so reminders go out without them; a formal notice or a dossier is refused.
+    legal_form: Annotated[str, Field(min_length=2, description="Forme juridique, e.g. 'SAS'.")] | None = None
+    share_capital: Annotated[Decimal, Field(gt=0, decimal_places=2, description="Capital social, in the currency.")] \
+        | None = None
+    rcs_city: Annotated[str, Field(min_length=2, description="City of the greffe the company is registered at "
+                                   "('RCS Lyon').")] | None = None
+    signatory: Signatory | None = None
+    consumer_mediator: ConsumerMediator | None = Field(None, description="Named in every letter to a consumer.")
+
+    def missing(self, keys: tuple[str, ...]) -> list[str]:
+        """The keys of `keys` the file leaves empty."""
+        return [key for key in keys if getattr(self, key) is None]
 
     @field_validator("iban")
     @classmethod

@@ -161,7 +161,8 @@ class Dispatcher:
     def _debtor(row: dict) -> Debtor:
         return Debtor(id=row["debtor_id"], name=row["debtor_name"], email=row["email"], language=row["language"],
                       is_consumer=row["is_consumer"], address_line=row["address_line"],
-                      postal_code=row["postal_code"], city=row["city"], country=row["country"])
+                      postal_code=row["postal_code"], city=row["city"], country=row["country"],
+                      siren=row.get("siren"))
 
     def _lines(self, rows: list[dict]) -> tuple[InvoiceLine, ...]:
         return tuple(InvoiceLine(number=r["number"], issue_date=r["issue_date"], due_date=r["due_date"],

@@ -38,7 +38,7 @@ from functools import lru_cache
 from html.parser import HTMLParser
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 from xml.sax.saxutils import escape as _xml_escape
 
 from jinja2 import TemplateError
@@ -62,6 +62,7 @@ from reportlab.platypus import (
 
 from dunning.config import AMICABLE_STEPS, CompanyIdentity, Step
 from dunning.formal_notice import TRIBUNAL_DE_COMMERCE, TRIBUNAL_JUDICIAIRE, court_for, debtor_country
+from dunning.mentions import require_creditor_mentions
 from dunning.penalties import Basis, PenaltyStatement
 from dunning.rendering import Debtor, MessageContext, RenderingError, template_environment
 
@@ -165,6 +166,7 @@ class FormalNoticeLetter:
             raise ValueError(f"{who}: the message context is for step {ctx.step}, not formal_notice")
         if not self.place.strip():
             raise ValueError(f"{who}: the place of the letter is empty")
+        require_creditor_mentions(ctx.company, f"the formal notice to debtor {ctx.debtor.id}")
         missing = [name for name in ("address_line", "postal_code", "city") if not getattr(ctx.debtor, name)]
         if missing:
             raise ValueError(f"{who}: no postal address ({', '.join(missing)} missing): a registered letter cannot be sent")
@@ -200,11 +202,19 @@ class FormalNoticeLetter:
 
 
 def render_formal_notice_pdf(letter: FormalNoticeLetter, templates_dir: Path) -> bytes:
-    """The mise en demeure, in the debtor's language, ready for the print queue."""
+    """The mise en demeure, in the letter's language, ready for the print queue.
+
+    A consumer in France gets it in French (MessageContext.language); when the debtor's language is
+    another one, the same PDF goes on with the letter in that language as an annex, for information.
+    """
     ctx = letter.context
-    html = _render(templates_dir, f"{ctx.language}/documents/formal_notice.html", _letter_variables(letter),
-                   f"debtor {ctx.debtor.id}")
-    return _html_to_pdf(html, f"formal notice to debtor {ctx.debtor.id}")
+    who = f"debtor {ctx.debtor.id}"
+    annexed = ctx.debtor_language != ctx.language
+    html = _render(templates_dir, f"{ctx.language}/documents/formal_notice.html",
+                   {**_letter_variables(letter), "translation_annexed": annexed}, who)
+    annexes = [_render(templates_dir, f"{ctx.debtor_language}/documents/formal_notice.html",
+                       _letter_variables(letter, annex_language=ctx.debtor_language), who)] if annexed else []
+    return _html_to_pdf(html, f"formal notice to debtor {ctx.debtor.id}", annexes=annexes)
 
 
 def render_ar_cover_pdf(letter: FormalNoticeLetter, templates_dir: Path) -> bytes:
@@ -215,15 +225,17 @@ def render_ar_cover_pdf(letter: FormalNoticeLetter, templates_dir: Path) -> byte
     return _html_to_pdf(html, f"AR cover sheet for debtor {ctx.debtor.id}")
 
 
-def _letter_variables(letter: FormalNoticeLetter) -> dict[str, Any]:
+def _letter_variables(letter: FormalNoticeLetter, annex_language: str | None = None) -> dict[str, Any]:
     # The figures are the context's FormalNoticeFigures, which the email copy prints too.
     ctx = letter.context
     return {
+        "annex": annex_language is not None,   # a translation after the letter, not the letter itself
+        "translation_annexed": False,           # the letter, followed by its translation
         "company": ctx.company,
         "debtor": ctx.debtor,
         "invoices": ctx.invoices,
         "currency": ctx.currency,
-        "language": ctx.language,
+        "language": annex_language or ctx.language,
         "place": letter.place,
         "letter_date": letter.letter_date,
         "penalties": letter.statement,
@@ -380,6 +392,7 @@ def write_dossier(ctx: DossierContext, folder: Path, formal_notice_pdf: Path | N
     """
     folder = Path(folder)
     who = f"dossier of case {ctx.case_id}"
+    require_creditor_mentions(ctx.company, f"the {who}")
     notice = Path(formal_notice_pdf).read_bytes() if formal_notice_pdf is not None else None
     notice_sha = sha256_hex(notice) if notice is not None else None
     recorded = ctx.formal_notice_reference
@@ -456,6 +469,10 @@ def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) 
         "creditor": {
             "legal_name": company.legal_name,
             "siren": company.siren,
+            "legal_form": company.legal_form,
+            "share_capital": _decimal(company.share_capital) if company.share_capital is not None else None,
+            "rcs_city": company.rcs_city,
+            "signatory": company.signatory.model_dump(mode="json") if company.signatory else None,
             "address": company.address.model_dump(mode="json"),
             "contact": company.contact.model_dump(mode="json"),
             "iban": company.iban,
@@ -910,13 +927,20 @@ class _NumberedCanvas(Canvas):
         super().save()
 
 
-def _html_to_pdf(html: str, who: str) -> bytes:
+def _html_to_pdf(html: str, who: str, annexes: Sequence[str] = ()) -> bytes:
+    """One PDF; each annex (a whole HTML document) starts on a new page under the main footer."""
     width = A4[0] - _PAGE["leftMargin"] - _PAGE["rightMargin"]
     layout = _Layout(width, who)
     layout.feed(html)
     layout.close()
     if not layout.story:
         raise DocumentError(f"{who}: the template produced no content")
+    story = list(layout.story)
+    for annex_html in annexes:
+        annex = _Layout(width, who)
+        annex.feed(annex_html)
+        annex.close()
+        story += [PageBreak(), *annex.story]
     buffer = BytesIO()
     # invariant: no creation date nor random id in the file, so the same letter always has the
     # same sha256 and a rerun can be matched with what the ledger recorded.
@@ -935,5 +959,5 @@ def _html_to_pdf(html: str, who: str) -> bytes:
             y += height
         canvas.restoreState()
 
-    document.build(layout.story, onFirstPage=draw_footer, onLaterPages=draw_footer, canvasmaker=_NumberedCanvas)
+    document.build(story, onFirstPage=draw_footer, onLaterPages=draw_footer, canvasmaker=_NumberedCanvas)
     return buffer.getvalue()

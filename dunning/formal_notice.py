@@ -62,6 +62,10 @@ class FormalNoticeFigures:
     computed_to: date
     response_deadline: date
     court: str | None                  # None for a debtor abroad
+    # The court is named by the district that covers the debtor's domicile, never "of <town>": a
+    # town's court may not be the one whose district (ressort) covers it, and no table of courts ships.
+    venue_city: str | None
+    venue_postal_code: str | None
     is_consumer: bool
     penalty_lines: tuple[InvoicePenalty, ...]   # one per invoice, in the order of the invoices
 
@@ -87,6 +91,8 @@ class FormalNoticeFigures:
             computed_to=statement.computed_to if statement is not None else context.as_of,
             response_deadline=context.response_deadline,
             court=court_for(context.debtor),
+            venue_city=context.debtor.city,
+            venue_postal_code=context.debtor.postal_code,
             is_consumer=context.debtor.is_consumer,
             penalty_lines=lines,
         )

@@ -77,7 +77,11 @@ def procedure_text(procedure: Procedure) -> str:
     """The recommended procedure in one line, for the legal queue."""
     if procedure.abroad:
         return f"{procedure.name} ({procedure.venue_country}): the lawyer checks jurisdiction"
-    where = f" of {procedure.venue_city}" if procedure.venue_city else " of the debtor's domicile"
+    # Named by the district that covers the debtor's domicile: the court of the town may be another one.
+    place = procedure.venue_city or "the debtor's domicile"
+    if procedure.venue_city and procedure.venue_postal_code:
+        place += f" ({procedure.venue_postal_code})"
+    where = f" whose district covers {place}"
     text = f"{procedure.name} - {procedure.court}{where} ({procedure.cerfa})"
     if procedure.small_claims_alternative:
         text += "; or the simplified small-claims procedure through a commissaire de justice"

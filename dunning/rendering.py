@@ -48,7 +48,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from dunning.config import PENALTY_STEPS as _PENALTY_STEPS, CompanyIdentity, Step
-from dunning.formal_notice import FormalNoticeFigures
+from dunning.formal_notice import FormalNoticeFigures, is_abroad
+from dunning.mentions import require_consumer_mediator
 from dunning.penalties import PenaltyStatement
 
 __all__ = [
@@ -193,6 +194,7 @@ class Debtor:
     postal_code: str | None
     city: str | None
     country: str | None
+    siren: str | None = None  # a business's, when the accounting system has it: printed on the formal notice
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,16 @@ class MessageContext:
 
     @property
     def language(self) -> str:
+        # A formal notice to a consumer in France is in French whatever the language field says
+        # (loi n° 94-665 of 4 August 1994, art. 2: French for what is offered to consumers, invoices
+        # included); its PDF carries the English copy as an annex (dunning.documents).
+        if self.step == Step.formal_notice.value and self.debtor.is_consumer and not is_abroad(self.debtor):
+            return _DEFAULT_LANGUAGE
+        return resolve_language(self.debtor.language)
+
+    @property
+    def debtor_language(self) -> str:
+        """The language the debtor asked for, whatever the letter is written in."""
         return resolve_language(self.debtor.language)
 
     @property
@@ -416,6 +428,7 @@ class Renderer:
         return " ".join(raw.split())
 
     def _render(self, template_name: str, context: MessageContext, **extra: Any) -> str:
+        require_consumer_mediator(context.company, context.debtor, f"a {context.step} to consumer {context.debtor.id}")
         variables = {
             "step": context.step,
             "as_of": context.as_of,

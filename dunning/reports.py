@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -10,6 +11,7 @@ import pandas as pd
 
 from .aging import BUCKETS
 from .delivery_events import AddressFlag
+from .mentions import COMPANY_FILE
 from .money import ZERO
 from .recovery import Verdict
 
@@ -61,6 +63,8 @@ def _count(n: int) -> str:
 
 
 # How the summary words each verdict on a message left 'sending' (dunning.recovery.Verdict).
+# What dunning.mentions.MissingMentions says, as a failure's reason carries it.
+_MISSING_MENTIONS = re.compile(re.escape(COMPANY_FILE) + r": ([a-z_]+(?:, [a-z_]+)*) missing: ")
 _VERDICTS = {Verdict.sent.value: "settled as sent", Verdict.resend.value: "sent again (SendGrid had not processed them)",
              Verdict.blind.value: "sent again blind", Verdict.operator.value: "waiting for an operator",
              Verdict.wait.value: "left until the resend delay has passed"}
@@ -124,6 +128,12 @@ class RunSummary:
     def failed(self) -> int:
         return len(self.failures)
 
+    def company_keys_missing(self) -> tuple[list[str], int]:
+        """The company.yaml keys whose absence refused tonight's messages (dunning.mentions), and how many."""
+        found = [m.group(1) for f in self.failures if (m := _MISSING_MENTIONS.search(f))]
+        keys = dict.fromkeys(key for group in found for key in group.split(", "))
+        return list(keys), len(found)
+
     def problems(self) -> list[str]:
         """Why the run ends Failed, one line each, or []: what the Prefect state and runs.message say."""
         lines = [self.rates_failure] if self.rates_missing else []
@@ -131,6 +141,9 @@ class RunSummary:
             lines.append(f"{len(self.unanswered)} send(s) unanswered by SendGrid: each is settled by its delivery "
                          f"event or SendGrid's activity log, or sent again, by the first run "
                          f"{self.resend_after_minutes} min from now")
+        keys, refused = self.company_keys_missing()
+        if keys:
+            lines.append(f"{refused} message(s) refused until {COMPANY_FILE} has {', '.join(keys)}")
         if self.failures:
             reasons = Counter(f.split(": ", 1)[1] for f in self.failures)
             why = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(5))
@@ -242,6 +255,10 @@ class RunSummary:
                       for f in self.addresses_to_correct[:20]]
             if len(self.addresses_to_correct) > 20:
                 lines.append(f"  ... and {len(self.addresses_to_correct) - 20} more (dunning address list)")
+        keys, refused = self.company_keys_missing()
+        if keys:
+            lines += ["", f"COMPANY DETAILS MISSING: fill in {', '.join(keys)} in {COMPANY_FILE}; {refused} formal "
+                          "notice(s) or letter(s) to consumers wait for them (the next run sends them)"]
         if self.failures:
             lines += _section("FAILED SENDS", self.failures, f"dunning export actions --as-of {self.as_of}")
         return "\n".join(lines)

@@ -357,8 +357,8 @@ def test_formal_notice_letter_is_a_mise_en_demeure_with_deadline_and_consequence
     assert "au plus tard le <strong>15 janvier 2027</strong>" in letter
     # The court its PDF names (a merchant in France: the tribunal de commerce), never a vague one.
     assert (
-        "À défaut de paiement dans ce délai, nous saisirons le tribunal de commerce compétent "
-        "d'une requête en injonction de payer" in letter
+        "À défaut de paiement dans ce délai, nous saisirons le tribunal de commerce dont le ressort comprend "
+        "Lyon (69002) d'une requête en injonction de payer" in letter
     )
     assert "juridiction compétente" not in letter
     assert "1 234,56 €" in letter
@@ -681,7 +681,8 @@ def test_contractual_rate_wording(renderer, company, language, wording):
     ],
 )
 def test_consumer_interest_is_worded_without_commercial_code(renderer, company, language, wording, label):
-    debtor = boulangerie(language, name="Mme Claire Dubois", is_consumer=True)
+    # A consumer in France gets a French formal notice whatever the language field: English wording is for one abroad.
+    debtor = boulangerie(language, name="Mme Claire Dubois", is_consumer=True, country="FR" if language == "fr" else "GB")
     context = with_penalties(one_invoice_context(company, "formal_notice", language, debtor),
                              basis=Basis.consumer, interest="2.10", indemnity="0.00")
     for document in documents(renderer, context):
@@ -1063,12 +1064,14 @@ def test_formal_notice_copy_asks_for_the_total_everywhere_it_states_an_amount(re
         assert "la somme de 1 280,72 € au plus tard le 15 janvier 2027" in part
         assert "Montant 1 280,72 €" in part.replace(" : ", " ")
         assert "Principal restant dû 1 234,56 €" in part.replace(" : ", " ")
-        assert "nous saisirons le tribunal de commerce compétent" in part
+        assert "nous saisirons le tribunal de commerce dont le ressort comprend Lyon (69002)" in part
 
 
 @pytest.mark.parametrize(("debtor", "court"), [
-    (boulangerie("fr"), "le tribunal de commerce compétent d'une requête en injonction de payer"),
-    (boulangerie("fr", is_consumer=True), "le tribunal judiciaire compétent d'une requête en injonction de payer"),
+    (boulangerie("fr"), "le tribunal de commerce dont le ressort comprend Lyon (69002) d'une requête en injonction "
+                        "de payer"),
+    (boulangerie("fr", is_consumer=True), "le tribunal judiciaire dont le ressort comprend Lyon (69002) d'une requête "
+                                          "en injonction de payer"),
     (boulangerie("fr", country="BE"), "la juridiction compétente d'une demande en paiement"),
 ])
 def test_formal_notice_copy_names_the_court_of_its_letter(renderer, company, debtor, court):

@@ -139,7 +139,8 @@ def test_formal_notice_email_copy_and_pdf_agree_on_every_amount(backend):
     # 4 800,00 x 12.15 % x 45/365 = 71,90; with the 40,00 indemnity, 4 911,90 claimed.
     for document in (pdf, plain(copy["text"]), plain(copy["html"])):
         assert "mettons en demeure de nous régler la somme de 4 911,90 € au plus tard le 27 février 2026" in document
-        assert "nous saisirons le tribunal de commerce compétent d'une requête en injonction de payer" in document
+        assert ("nous saisirons le tribunal de commerce dont le ressort comprend Lyon (69001) d'une requête en "
+                "injonction de payer") in document
         assert "juridiction compétente" not in document
         # It quotes the reminders the ledger sent, on their nights; pre_due was a courtesy notice.
         assert "Malgré nos rappels des 8 et 20 janvier et 4 février 2026, la facture FA-L1" in document
