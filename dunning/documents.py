@@ -60,6 +60,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from dunning.compensation import Offset
 from dunning.config import AMICABLE_STEPS, CompanyIdentity, Step
 from dunning.formal_notice import TRIBUNAL_DE_COMMERCE, TRIBUNAL_JUDICIAIRE, court_for, debtor_country
 from dunning.penalties import Basis, PenaltyStatement
@@ -186,10 +187,12 @@ class FormalNoticeLetter:
             line = by_number.get(invoice.number)
             if line is None:
                 raise ValueError(f"{who}: no penalty line for invoice {invoice.number}")
-            if line.principal != invoice.residual:
+            # The letter claims each invoice net of the credits set against it.
+            owed = invoice.residual - ctx.credited_to(invoice.number)
+            if line.principal != owed:
                 raise ValueError(
                     f"{who}: invoice {invoice.number}: penalties computed on {line.principal}, "
-                    f"the open amount is {invoice.residual}"
+                    f"the open amount is {owed}"
                 )
         _check_basis(statement, ctx.debtor.is_consumer, who)
 
@@ -222,6 +225,7 @@ def _letter_variables(letter: FormalNoticeLetter) -> dict[str, Any]:
         "company": ctx.company,
         "debtor": ctx.debtor,
         "invoices": ctx.invoices,
+        "credits": ctx.credits,
         "currency": ctx.currency,
         "language": ctx.language,
         "place": letter.place,
@@ -269,6 +273,7 @@ class DossierContext:
     response_deadline: date | None
     prescription_date: date                # the earliest of the case's invoices
     is_consumer: bool
+    credits: tuple[Offset, ...] = ()       # the debtor's credits set against these invoices (C. civ. 1347)
 
     def __post_init__(self) -> None:
         who = f"dossier of case {self.case_id}"
