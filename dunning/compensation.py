@@ -99,11 +99,13 @@ def compensate(invoices: Sequence[tuple[str, date, Decimal]], credits: Sequence[
     return Compensation({number: tuple(o) for number, o in offsets.items()}, tuple(left))
 
 
-def debtor_compensation(invoices: Iterable[Mapping], credits: Iterable[Mapping], debtor_id: str, currency: str,
+def debtor_compensation(invoices: Iterable[Mapping], credits: Sequence[Mapping], debtor_id: str, currency: str,
                         as_of: date) -> Compensation:
     """compensate() over one debtor's open invoices and unapplied credits in one currency, from the
     rows the product reads (invoices: number, due_date, residual; credits: reference, posted_on,
     amount, source)."""
+    if not credits:
+        return Compensation({}, ())
     mine = [(r["number"], r["due_date"], r["residual"]) for r in invoices
             if r["debtor_id"] == debtor_id and r["currency"] == currency and r.get("status", "posted") == "posted"]
     held = [Credit(str(c["reference"]), c["posted_on"], c["amount"], c["source"]) for c in credits

@@ -458,6 +458,9 @@ def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) 
         "opened_on": ctx.opened_on.isoformat(),
         "currency": ctx.currency,
         "is_consumer": ctx.is_consumer,
+        # Set off before the amounts below were computed (Code civil 1347).
+        "credits_deducted": [{"invoice_number": c.invoice_number, "reference": c.reference, "kind": c.kind,
+                              "on": c.on.isoformat(), "amount": str(c.amount)} for c in ctx.credits],
         "creditor": {
             "legal_name": company.legal_name,
             "siren": company.siren,

@@ -759,3 +759,6 @@ def test_a_credit_note_is_deducted_on_its_date_from_the_formal_notice_and_the_do
     assert (str(case["principal"]), str(case["penalties"]), str(case["indemnity"])) == ("3800.00", "87.88", "40.00")
     html = (Path(case["dossier_path"]) / "summary.html").read_text(encoding="utf-8")
     assert "avoir FA-AV-1" in html and "compensation (article 1347 du Code civil)" in html
+    summary = json.loads((Path(case["dossier_path"]) / "summary.json").read_text(encoding="utf-8"))
+    assert summary["credits_deducted"] == [{"invoice_number": "FA-L1", "reference": "FA-AV-1", "kind": "credit_note",
+                                            "on": "2026-02-10", "amount": "1000.00"}]
