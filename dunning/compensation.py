@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Sequence
+from typing import Iterable, Mapping, Sequence
 
 from .money import ZERO
 
-__all__ = ["Credit", "Offset", "Compensation", "compensate"]
+__all__ = ["Credit", "Offset", "Compensation", "compensate", "debtor_compensation"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Credit:
 class Offset:
     """Part of one credit set against one invoice, on the day the compensation took effect."""
 
+    invoice_number: str
     reference: str
     kind: str
     on: date
@@ -57,6 +58,19 @@ class Compensation:
     def as_payments(self) -> dict[str, list[tuple[date, Decimal]]]:
         """The offsets as the penalty computation reads payments: each reduces the balance from its day."""
         return {number: [(o.on, o.amount) for o in offsets] for number, offsets in self.offsets.items()}
+
+    def of(self, numbers: Iterable[str]) -> tuple[Offset, ...]:
+        """The offsets set against these invoices, in the order they took effect."""
+        return tuple(sorted((o for n in numbers for o in self.offsets.get(n, ())), key=lambda o: (o.on, o.reference)))
+
+    def claim(self, rows: Sequence[Mapping], payments: Mapping[str, Sequence[tuple[date, Decimal]]]
+              ) -> tuple[list[tuple[str, Decimal, date]], dict[str, list[tuple[date, Decimal]]]]:
+        """What penalty_statement takes for these invoice rows: (number, net principal, due date), and
+        their late payments with the offsets added (a set-off reduces the balance like a payment)."""
+        claimed = [(r["number"], self.net(r["number"], r["residual"]), r["due_date"]) for r in rows]
+        merged = {r["number"]: sorted([*payments.get(r["number"], ()), *self.as_payments().get(r["number"], ())])
+                  for r in rows}
+        return claimed, {number: found for number, found in merged.items() if found}
 
 
 def compensate(invoices: Sequence[tuple[str, date, Decimal]], credits: Sequence[Credit], as_of: date) -> Compensation:
@@ -79,7 +93,21 @@ def compensate(invoices: Sequence[tuple[str, date, Decimal]], credits: Sequence[
             owed[number] -= amount
             remaining -= amount
             offsets.setdefault(number, []).append(
-                Offset(credit.reference, credit.kind, max(credit.posted_on, due_date), amount))
+                Offset(number, credit.reference, credit.kind, max(credit.posted_on, due_date), amount))
         if remaining > ZERO:
             left.append(Credit(credit.reference, credit.posted_on, remaining, credit.kind))
     return Compensation({number: tuple(o) for number, o in offsets.items()}, tuple(left))
+
+
+def debtor_compensation(invoices: Iterable[Mapping], credits: Sequence[Mapping], debtor_id: str, currency: str,
+                        as_of: date) -> Compensation:
+    """compensate() over one debtor's open invoices and unapplied credits in one currency, from the
+    rows the product reads (invoices: number, due_date, residual; credits: reference, posted_on,
+    amount, source)."""
+    if not credits:
+        return Compensation({}, ())
+    mine = [(r["number"], r["due_date"], r["residual"]) for r in invoices
+            if r["debtor_id"] == debtor_id and r["currency"] == currency and r.get("status", "posted") == "posted"]
+    held = [Credit(str(c["reference"]), c["posted_on"], c["amount"], c["source"]) for c in credits
+            if c["debtor_id"] == debtor_id and c["currency"] == currency and c["amount"] > ZERO]
+    return compensate(mine, held, as_of)

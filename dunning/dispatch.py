@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from typing import Callable
 import pandas as pd
 
 from .accounting import AccountingSource
+from .compensation import Compensation, debtor_compensation
 from .config import CompanyIdentity, Policy, Step
 from .documents import FormalNoticeLetter, render_ar_cover_pdf, render_formal_notice_pdf, sha256_hex
 from .gateway import (
@@ -25,7 +27,7 @@ from .gateway import (
 )
 from .legal_fr import LegalTables, penalty_statement
 from .penalties import PenaltyStatement
-from .money import to_money
+from .money import ZERO, to_money
 from .planner import Channel, covering_credits
 from .receivables import late_payments, quarantine_note, split_payments
 from .arrangements import Installment, PaymentPlan
@@ -104,6 +106,13 @@ class Dispatcher:
         self.company, self.policy, self.as_of = company, policy, as_of
         self.legal, self.contract_rates = legal, contract_rates
         self._invoices = {row["invoice_id"]: row for row in invoices.to_dict("records")}
+        # Each debtor's open invoices and credits in one currency: what compensation sets against each other.
+        self._of_debtor: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for invoice_id, row in self._invoices.items():
+            self._of_debtor[(row["debtor_id"], row["currency"])].append(invoice_id)
+        self._credits: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        for row in credits.to_dict("records") if credits is not None else []:
+            self._credits[(row["debtor_id"], row["currency"])].append(row)
 
     def context(self, message: PlannedMessage, fresh: dict[str, Decimal] | None = None) -> MessageContext:
         """The message's content; `fresh` residuals (read just before sending) replace the planned ones."""
@@ -114,6 +123,12 @@ class Dispatcher:
                 for d in message.decisions]
         first = rows[0]
         step = message.decisions[0].step
+        # The debtor's credits are set against all its due invoices, oldest first (Code civil 1347):
+        # this message claims its own invoices net of what fell on them.
+        mine = [dict(self._invoices[i], residual=(fresh or {}).get(i, self._invoices[i]["residual"]))
+                for i in self._of_debtor[(first["debtor_id"], first["currency"])]]
+        offsets = debtor_compensation(mine, self._credits.get((first["debtor_id"], first["currency"]), []),
+                                      first["debtor_id"], first["currency"], self.as_of)
         return MessageContext(
             step=step.value,
             as_of=self.as_of,
@@ -123,9 +138,10 @@ class Dispatcher:
             currency=first["currency"],
             response_deadline=self.as_of + timedelta(days=self.policy.formal_notice.response_days)
             if step is Step.formal_notice else None,
-            penalties=self._penalties(step, first, rows),
+            credits=offsets.of(r["number"] for r in rows),
+            penalties=self._penalties(step, first, rows, offsets),
             broken_promise_on=message.decisions[0].broken_promise_on,
-            discount=self._discount(step, rows),
+            discount=self._discount(step, sum((offsets.net(r["number"], r["residual"]) for r in rows), ZERO)),
             earlier_reminders=self._earlier_reminders(message),
         )
 
@@ -149,11 +165,11 @@ class Dispatcher:
                                        due_date=installment.due_date, amount=installment.amount),
         )
 
-    def _discount(self, step: Step, rows: list[dict]) -> EarlyPaymentDiscount | None:
+    def _discount(self, step: Step, due: Decimal) -> EarlyPaymentDiscount | None:
+        """The escompte on what the message claims (net of credits)."""
         offer = self.policy.escompte
         if not offer.enabled or step is not Step.reminder_1:
             return None
-        due = sum((r["residual"] for r in rows), Decimal("0.00"))
         return EarlyPaymentDiscount(rate=offer.rate_percent, amount=to_money(due * offer.rate_percent / 100),
                                     deadline=self.as_of + timedelta(days=offer.pay_within_days))
 
@@ -169,7 +185,7 @@ class Dispatcher:
                                  amount_total=r["amount_total"], residual=r["residual"],
                                  days_overdue=(self.as_of - r["due_date"]).days) for r in rows)
 
-    def _penalties(self, step: Step, debtor: dict, rows: list[dict]) -> PenaltyStatement | None:
+    def _penalties(self, step: Step, debtor: dict, rows: list[dict], offsets: Compensation) -> PenaltyStatement | None:
         """Late-payment interest and indemnity to today, for the steps that state them."""
         if step.value not in PENALTY_STEPS:
             return None
@@ -182,8 +198,9 @@ class Dispatcher:
                 logger.warning("Payment left out of the penalties of invoice(s) %s: %s.",
                                ", ".join(r["number"] for r in rows), quarantine_note(row))
             payments = late_payments(lettered.invoices, {r["invoice_id"]: r for r in rows})
+        claimed, payments = offsets.claim(rows, payments)
         return penalty_statement(
-            self.legal, [(r["number"], r["residual"], r["due_date"]) for r in rows], to_date=self.as_of,
+            self.legal, claimed, to_date=self.as_of,
             currency=debtor["currency"], is_consumer=debtor["is_consumer"],
             contractual_rate=self.contract_rates.get(debtor["debtor_id"]),
             # A consumer owes moratory interest from the formal notice only: from this letter on.

@@ -60,6 +60,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from dunning.compensation import Offset
 from dunning.config import AMICABLE_STEPS, CompanyIdentity, Step
 from dunning.formal_notice import TRIBUNAL_DE_COMMERCE, TRIBUNAL_JUDICIAIRE, court_for, debtor_country
 from dunning.mentions import require_creditor_mentions
@@ -188,10 +189,12 @@ class FormalNoticeLetter:
             line = by_number.get(invoice.number)
             if line is None:
                 raise ValueError(f"{who}: no penalty line for invoice {invoice.number}")
-            if line.principal != invoice.residual:
+            # The letter claims each invoice net of the credits set against it.
+            owed = invoice.residual - ctx.credited_to(invoice.number)
+            if line.principal != owed:
                 raise ValueError(
                     f"{who}: invoice {invoice.number}: penalties computed on {line.principal}, "
-                    f"the open amount is {invoice.residual}"
+                    f"the open amount is {owed}"
                 )
         _check_basis(statement, ctx.debtor.is_consumer, who)
 
@@ -234,6 +237,7 @@ def _letter_variables(letter: FormalNoticeLetter, annex_language: str | None = N
         "company": ctx.company,
         "debtor": ctx.debtor,
         "invoices": ctx.invoices,
+        "credits": ctx.credits,
         "currency": ctx.currency,
         "language": annex_language or ctx.language,
         "place": letter.place,
@@ -281,6 +285,7 @@ class DossierContext:
     response_deadline: date | None
     prescription_date: date                # the earliest of the case's invoices
     is_consumer: bool
+    credits: tuple[Offset, ...] = ()       # the debtor's credits set against these invoices (C. civ. 1347)
 
     def __post_init__(self) -> None:
         who = f"dossier of case {self.case_id}"
@@ -466,6 +471,9 @@ def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) 
         "opened_on": ctx.opened_on.isoformat(),
         "currency": ctx.currency,
         "is_consumer": ctx.is_consumer,
+        # Set off before the amounts below were computed (Code civil 1347).
+        "credits_deducted": [{"invoice_number": c.invoice_number, "reference": c.reference, "kind": c.kind,
+                              "on": c.on.isoformat(), "amount": str(c.amount)} for c in ctx.credits],
         "creditor": {
             "legal_name": company.legal_name,
             "siren": company.siren,

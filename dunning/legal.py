@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from .compensation import debtor_compensation
 from .config import CompanyIdentity, Step
 from .documents import ChronologyEntry, DossierContext, Procedure
 from .legal_fr import LegalTables, penalty_statement, prescription_date
@@ -90,10 +91,14 @@ def procedure_text(procedure: Procedure) -> str:
 
 def dossier_context(case: dict, invoices: dict[str, dict], *, legal: LegalTables, company: CompanyIdentity,
                     contract_rate: Decimal | None, response_days: int, as_of: date,
-                    payments: Mapping[str, Sequence[tuple[date, Decimal]]] = MappingProxyType({})) -> DossierContext:
-    """What the dossier of a case says as of `as_of`: amounts computed to that day, the evidence in order."""
+                    payments: Mapping[str, Sequence[tuple[date, Decimal]]] = MappingProxyType({}),
+                    credits: Sequence[Mapping] = ()) -> DossierContext:
+    """What the dossier of a case says as of `as_of`: amounts computed to that day, net of the debtor's
+    credits set against its due invoices (Code civil 1347), the evidence in order."""
     lines = [invoices[i["invoice_id"]] for i in case["invoices"] if i["invoice_id"] in invoices]
     first = lines[0]
+    offsets = debtor_compensation(invoices.values(), credits, case["debtor_id"], case["currency"], as_of)
+    claimed, payments = offsets.claim(lines, payments)
     evidence = case["evidence"]
     notices = [(e.get("invoice_number"), date.fromisoformat(str(e["as_of"])))
                for e in evidence if e["step"] == Step.formal_notice.value]
@@ -104,11 +109,11 @@ def dossier_context(case: dict, invoices: dict[str, dict], *, legal: LegalTables
     for number, day in notices:
         notice_of[number] = min(day, notice_of.get(number, day))
     statement = penalty_statement(
-        legal, [(r["number"], r["residual"], r["due_date"]) for r in lines], to_date=as_of,
+        legal, claimed, to_date=as_of,
         currency=case["currency"], is_consumer=first["is_consumer"], contractual_rate=contract_rate,
         formal_notices={r["number"]: notice_of[r["number"]] for r in lines if r["number"] in notice_of},
         debtor_id=case["debtor_id"],
-        payments={r["number"]: payments[r["number"]] for r in lines if r["number"] in payments})
+        payments=payments)
     return DossierContext(
         case_id=case["id"], status=case["status"], opened_on=case["opened_on"], company=company,
         debtor=Debtor(id=first["debtor_id"], name=first["debtor_name"], email=first["email"],
@@ -116,6 +121,7 @@ def dossier_context(case: dict, invoices: dict[str, dict], *, legal: LegalTables
                       address_line=first["address_line"], postal_code=first["postal_code"], city=first["city"],
                       country=first["country"]),
         siren=first["siren"], currency=case["currency"], statement=statement,
+        credits=offsets.of(r["number"] for r in lines),
         chronology=tuple(ChronologyEntry(as_of=date.fromisoformat(str(e["as_of"])), step=e["step"],
                                          channel=e["channel"],
                                          reference=e.get("document_sha256") or e.get("provider_message_id") or "-")

@@ -325,6 +325,9 @@ def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedRece
             currency = (_text(row["currency"]) or company_currency).upper()
             if currency not in _currencies():
                 raise _Invalid("unknown currency code", repr(row["currency"]))
+            posted_on = to_date(row.get("posted_on"))
+            if posted_on is None:
+                raise _Invalid("credit without a date", "no issue or payment date: it cannot be set off on a day")
             clean.append({
                 "debtor_id": str(row["debtor_id"]),
                 "debtor_name": _text(row["debtor_name"]) or str(row["debtor_id"]),
@@ -332,6 +335,7 @@ def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedRece
                 "amount": _credit_amount(row),
                 "source": row["source"],
                 "reference": str(row["reference"]),
+                "posted_on": posted_on,
             })
         except _Invalid as reason:
             quarantined.append({
@@ -339,7 +343,7 @@ def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedRece
                 "number": _printable(row["reference"]), "debtor_id": _printable(row["debtor_id"]),
                 "kind": reason.kind, "reason": str(reason),
             })
-    columns = ["debtor_id", "debtor_name", "currency", "amount", "source", "reference"]
+    columns = ["debtor_id", "debtor_name", "currency", "amount", "source", "reference", "posted_on"]
     return ValidatedReceivables(
         invoices=pd.DataFrame(clean, columns=columns, dtype=object),
         quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS, dtype=object),

@@ -47,6 +47,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, pass_contex
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
+from dunning.compensation import Offset
 from dunning.config import PENALTY_STEPS as _PENALTY_STEPS, CompanyIdentity, Step
 from dunning.formal_notice import FormalNoticeFigures, is_abroad
 from dunning.mentions import require_consumer_mediator
@@ -240,6 +241,8 @@ class MessageContext:
     installment: InstallmentDue | None = None  # installment steps only: the installment reminded
     # What the ledger says went out before, for these invoices; empty means none: the message claims none.
     earlier_reminders: tuple[EarlierReminder, ...] = ()
+    # The debtor's credits set against these invoices (Code civil 1347): deducted from what is claimed.
+    credits: tuple[Offset, ...] = ()
 
     def __post_init__(self) -> None:
         # Steps are str Enums whose str() is 'Step.x'; keep the plain value for template names.
@@ -291,7 +294,15 @@ class MessageContext:
 
     @property
     def total_due(self) -> Decimal:
-        return sum((line.residual for line in self.invoices), Decimal("0.00"))
+        """The open amount of the invoices less the credits set against them: what is claimed."""
+        return sum((line.residual for line in self.invoices), Decimal("0.00")) - self.credited
+
+    @property
+    def credited(self) -> Decimal:
+        return sum((credit.amount for credit in self.credits), Decimal("0.00"))
+
+    def credited_to(self, number: str) -> Decimal:
+        return sum((c.amount for c in self.credits if c.invoice_number == number), Decimal("0.00"))
 
     @property
     def payment_reference(self) -> str:
@@ -445,6 +456,7 @@ class Renderer:
             "show_penalties": context.shows_penalties,
             "total_with_penalties": context.total_with_penalties,
             "total_due": context.total_due,
+            "credits": context.credits,
             "payment_reference": context.payment_reference,
             "max_days_overdue": context.max_days_overdue,
             "earlier_reminders": context.earlier_reminders,

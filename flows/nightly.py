@@ -154,7 +154,7 @@ def _collect(as_of: date, dry_run: bool):
         summary.handled_elsewhere.update(count_messages_handled_elsewhere(run_id))
         summary.cases_closed = close_paid_cases(as_of, policy.tolerance, run_id)
         summary.cases_opened, summary.cases_extended, summary.dossiers_held = enqueue_legal_handoff(
-            plan, invoices, as_of, settings, legal, run_id, rates_missing)
+            plan, invoices, as_of, settings, legal, run_id, rates_missing, credits)
         if gateway.name == "outbox":
             summary.delivery_note = (f"No SENDGRID_API_KEY: emails were written to {outbox_dir()}, "
                                      "none was sent.")

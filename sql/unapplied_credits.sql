@@ -1,5 +1,6 @@
 -- Credit a debtor holds against us at the end of the as-of date: posted credit notes not yet allocated
--- and payments received without an invoice. Payments carry no currency in the reference schema:
+-- and payments received without an invoice, each with the day it was posted (the day compensation
+-- with a due invoice can take effect, Code civil 1347). Payments carry no currency in the reference schema:
 -- they are in the company's currency (config/company.yaml), filled in by the product.
 -- A credit note with a residual of exactly 0 is consumed and a payment of exactly 0 carries
 -- nothing, so both are left out. Anything else comes back, junk included (a negative credit note
@@ -10,7 +11,8 @@ SELECT
     i.currency         AS currency,
     i.amount_residual  AS amount,
     'credit_note'      AS source,
-    i.number           AS reference
+    i.number           AS reference,
+    i.issue_date       AS posted_on
 FROM invoices i
 LEFT JOIN customers c ON c.id = i.customer_id
 WHERE i.kind = 'credit_note'
@@ -24,7 +26,8 @@ SELECT
     NULL               AS currency,
     p.amount           AS amount,
     'payment'          AS source,
-    p.id               AS reference
+    p.id               AS reference,
+    p.paid_on          AS posted_on
 FROM payments p
 LEFT JOIN customers c ON c.id = p.customer_id
 WHERE p.invoice_id IS NULL

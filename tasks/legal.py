@@ -27,11 +27,12 @@ from .context import legal_queue, trace_for
 @task(name="enqueue_legal_handoff", cache_policy=NO_CACHE)
 def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: date, settings: Settings,
                           legal: LegalTables, run_id: int, rates_missing: str | None = None,
-                          ) -> tuple[list[str], list[str], list[str]]:
+                          credits: pd.DataFrame | None = None) -> tuple[list[str], list[str], list[str]]:
     """One case per debtor and currency, each with its dossier; returns the case ids opened, extended, and
     those whose dossier waits for `rates_missing` (the penalties to state need the missing rates)."""
     state, trace, logger = legal_queue(), trace_for(run_id), get_run_logger()
     rows = {row["invoice_id"]: row for row in invoices.to_dict("records")}
+    credit_rows = credits.to_dict("records") if credits is not None else []
     contract_rates = load_contract_rates(settings.config_dir)
     opened, extended, held = [], [], []
     touched = []
@@ -56,7 +57,7 @@ def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: d
             continue
         try:
             folder, context, procedure = _write_case_dossier(state, case_id, rows, settings, legal, contract_rates,
-                                                             as_of)
+                                                             as_of, credit_rows)
         except (ConfigError, RenderingError, OSError, LookupError) as error:
             state.audit(trace, "case.dossier_failed", "case", str(case_id),
                         f"Dossier of legal case {case_id} could not be written: {error}. The next run tries again.")
@@ -73,7 +74,7 @@ def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: d
 
 
 def _write_case_dossier(state, case_id: int, rows: dict, settings: Settings, legal: LegalTables,
-                        contract_rates: dict, as_of: date):
+                        contract_rates: dict, as_of: date, credits: list[dict]):
     case = state.case_detail(case_id)
     if not any(i["invoice_id"] in rows for i in case["invoices"]):
         raise LookupError("none of its invoices is open in the accounting system today")
@@ -87,7 +88,7 @@ def _write_case_dossier(state, case_id: int, rows: dict, settings: Settings, leg
     context = dossier_context(case, rows, legal=legal, company=settings.company,
                               contract_rate=contract_rates.get(case["debtor_id"]),
                               response_days=settings.policy.formal_notice.response_days, as_of=as_of,
-                              payments=payments)
+                              payments=payments, credits=credits)
     notice = next((Path(e["document"]) for e in case["evidence"]
                    if e["step"] == Step.formal_notice.value and (e.get("document") or "").endswith(".pdf")), None)
     # A case suspended by a collective procedure gets the claim declaration instead of the injonction.

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "config"
 OPEN_RECEIVABLES_SQL = REPO / "sql" / "open_receivables.sql"
 
-CREDIT_COLUMNS = ["debtor_id", "debtor_name", "currency", "amount", "source", "reference"]
+CREDIT_COLUMNS = ["debtor_id", "debtor_name", "currency", "amount", "source", "reference", "posted_on"]
 HISTORY_COLUMNS = ["debtor_id", "invoice_id", "due_date", "last_paid_on", "amount_total", "paid_amount"]
 SEGMENT_COLUMNS = ["debtor_id", "segment", "rule", "score"]
 
@@ -103,9 +103,9 @@ def receivables(*rows: dict) -> pd.DataFrame:
 # -- unapplied credits (the output of normalize_credits) ---------------------------------------
 
 def credit_note(debtor_id: str, amount: Decimal | str, *, currency: str = "EUR", reference: str = "AV-0001",
-                debtor_name: str | None = None) -> dict:
+                debtor_name: str | None = None, posted_on: date = date(2026, 1, 1)) -> dict:
     return {"debtor_id": debtor_id, "debtor_name": debtor_name or f"{debtor_id} SARL", "currency": currency,
-            "amount": Decimal(amount), "source": "credit_note", "reference": reference}
+            "amount": Decimal(amount), "source": "credit_note", "reference": reference, "posted_on": posted_on}
 
 
 def unallocated_payment(debtor_id: str, amount: Decimal | str, *, currency: str = "EUR",

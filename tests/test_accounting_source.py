@@ -42,8 +42,8 @@ def test_open_receivables_are_rebuilt_as_of_the_date(books_with_history):
 
 def test_unapplied_credits_are_credit_notes_and_unallocated_payments(books_with_history):
     credits = normalize_credits(books_with_history.unapplied_credits(date(2026, 11, 10)), "EUR").invoices
-    assert sorted(zip(credits["source"], credits["amount"], credits["currency"])) == [
-        ("credit_note", Decimal("80.00"), "EUR"), ("payment", Decimal("35.50"), "EUR")]
+    assert sorted(zip(credits["source"], credits["amount"], credits["currency"], credits["posted_on"])) == [
+        ("credit_note", Decimal("80.00"), "EUR", date(2026, 9, 1)), ("payment", Decimal("35.50"), "EUR", date(2026, 10, 2))]
     assert normalize_credits(books_with_history.unapplied_credits(date(2026, 8, 1)), "EUR").invoices.empty
 
 

@@ -731,3 +731,34 @@ def test_a_contractual_rate_below_the_floor_is_set_aside_and_collection_goes_on(
     assert counts["contracts_to_fix"] == 1
     assert "CONTRACTS TO FIX (their rate is set aside for the commercial rate): 1" in summary
     assert "late_interest_rates.LATE: contractual rate 7.00 % is below the legal floor of 7.86 %" in summary
+
+
+def test_a_credit_note_is_deducted_on_its_date_from_the_formal_notice_and_the_dossier(backend, sendgrid):
+    """FA-L1, 4 800,00 due 5 January 2026; credit note FA-AV-1 of 1 000,00 issued 10 February, after
+    reminder_3. The formal notice of 19 February claims 3 800,00 and interest at 12.15 % (ECB 2.15 %
+    + 10 points) on 4 800,00 for 36 days (6 January - 10 February), then on 3 800,00 for 9 days:
+    4 800 x 12.15 % x 36 / 365 + 3 800 x 12.15 % x 9 / 365 = 57.52 + 11.38 = 68.91 (not 71.90 on 4 800
+    for 45 days), and says FA-AV-1 was deducted. The dossier of 6 March: 36 days on 4 800,00 and 24 on
+    3 800,00 = 57.52 + 30.36 = 87.88, principal 3 800,00."""
+    from flows.nightly import nightly_collection
+
+    dates = run_the_ladder(backend, through=Step.reminder_3)
+    backend.accounting.invoice("AV-1", "LATE", due=None, total="1000.00", kind="credit_note",
+                               issued=date(2026, 2, 10))
+    assert nightly_collection(as_of=dates[Step.formal_notice], return_state=True).is_completed()
+    notice = by_invoice(export(backend, "actions"))[("FA-L1", "formal_notice")]
+    text = " ".join(" ".join(page.extract_text() for page in PdfReader(notice["document_path"]).pages).split())
+    assert "Avoir FA-AV-1 déduit au 10 février 2026" in text and "1 000,00" in text.replace("\u202f", " ")
+    flat = text.replace("\u202f", " ").replace("\xa0", " ")
+    assert "3 800,00 €" in flat and "68,91 €" in flat and "71,90" not in flat
+    copy = sendgrid.accepted[-1].payload
+    assert "Avoir FA-AV-1 déduit" in copy["content"][0]["value"]
+
+    assert nightly_collection(as_of=dates[Step.legal_handoff], return_state=True).is_completed()
+    [case] = export(backend, "legal-queue")
+    assert (str(case["principal"]), str(case["penalties"]), str(case["indemnity"])) == ("3800.00", "87.88", "40.00")
+    html = (Path(case["dossier_path"]) / "summary.html").read_text(encoding="utf-8")
+    assert "avoir FA-AV-1" in html and "compensation (article 1347 du Code civil)" in html
+    summary = json.loads((Path(case["dossier_path"]) / "summary.json").read_text(encoding="utf-8"))
+    assert summary["credits_deducted"] == [{"invoice_number": "FA-L1", "reference": "FA-AV-1", "kind": "credit_note",
+                                            "on": "2026-02-10", "amount": "1000.00"}]

@@ -213,7 +213,7 @@ def test_an_empty_extraction_gives_empty_typed_frames():
 
 # -- unapplied credits and payment history ---------------------------------------------------------------
 
-CREDIT_COLUMNS = ["debtor_id", "debtor_name", "currency", "amount", "source", "reference"]
+CREDIT_COLUMNS = ["debtor_id", "debtor_name", "currency", "amount", "source", "reference", "posted_on"]
 
 
 def raw_credits(*rows: dict) -> pd.DataFrame:
@@ -223,9 +223,9 @@ def raw_credits(*rows: dict) -> pd.DataFrame:
 def test_unallocated_payments_take_the_company_currency_and_credit_notes_keep_theirs():
     raw = raw_credits(
         {"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": None, "amount": 49.99,
-         "source": "payment", "reference": 17},
+         "source": "payment", "reference": 17, "posted_on": "2026-03-02"},
         {"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": "USD", "amount": 300.1,
-         "source": "credit_note", "reference": "AV-2026-0003"},
+         "source": "credit_note", "reference": "AV-2026-0003", "posted_on": date(2026, 2, 27)},
     )
 
     result = normalize_credits(raw, "EUR")
@@ -233,15 +233,23 @@ def test_unallocated_payments_take_the_company_currency_and_credit_notes_keep_th
     assert result.quarantined.empty
     assert result.invoices.to_dict("records") == [
         {"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": "EUR", "amount": Decimal("49.99"),
-         "source": "payment", "reference": "17"},
+         "source": "payment", "reference": "17", "posted_on": date(2026, 3, 2)},
         {"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": "USD", "amount": Decimal("300.10"),
-         "source": "credit_note", "reference": "AV-2026-0003"},
+         "source": "credit_note", "reference": "AV-2026-0003", "posted_on": date(2026, 2, 27)},
     ]
+
+
+def test_a_credit_without_a_date_is_quarantined_it_could_not_be_set_off_on_a_day():
+    result = normalize_credits(raw_credits(raw_credit("credit_note", "100.00", "AV-8", posted_on=None),
+                                           raw_credit("payment", "50.00", "18", posted_on="le 3 mars")), "EUR")
+    assert result.invoices.empty
+    assert sorted((r["source_id"], r["kind"]) for r in result.quarantined.to_dict("records")) == [
+        ("18", "unreadable date"), ("AV-8", "credit without a date")]
 
 
 def test_a_credit_note_in_an_unknown_currency_is_quarantined():
     raw = raw_credits({"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": "EUX", "amount": 10.0,
-                       "source": "credit_note", "reference": "AV-9"})
+                       "source": "credit_note", "reference": "AV-9", "posted_on": "2026-03-02"})
 
     result = normalize_credits(raw, "EUR")
 
@@ -250,9 +258,9 @@ def test_a_credit_note_in_an_unknown_currency_is_quarantined():
     assert (row["source"], row["source_id"], row["kind"]) == ("credit_note", "AV-9", "unknown currency code")
 
 
-def raw_credit(source: str, amount: object, reference: str) -> dict:
+def raw_credit(source: str, amount: object, reference: str, posted_on: object = "2026-03-02") -> dict:
     return {"debtor_id": "C-DUPONT", "debtor_name": "Dupont SA", "currency": "EUR", "amount": amount,
-            "source": source, "reference": reference}
+            "source": source, "reference": reference, "posted_on": posted_on}
 
 
 @pytest.mark.parametrize(
