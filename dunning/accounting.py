@@ -125,6 +125,10 @@ class AccountingSource:
         """payment_id, debtor_id, invoice_id, known_invoice_id, paid_on, amount of the window's lettered payments."""
         return self._read("history_payments", as_of=as_of, since=as_of - timedelta(days=history_days))
 
+    def paid_late_payments(self, as_of: date, lookback_days: int) -> pd.DataFrame:
+        """The payments of the invoices paid in full but late, the last late one in the lookback window."""
+        return self._read("paid_late_payments", as_of=as_of, since=as_of - timedelta(days=lookback_days))
+
     def invoices_by_number(self, numbers: list[str]) -> pd.DataFrame:
         """invoice_id, number, customer_id, currency, amount_residual (plus kind, status) of these numbers."""
         return self._read_list("invoices_by_number", "numbers", numbers)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 __all__ = [
     "Step",
+    "ClaimPaidLate",
     "AMICABLE_STEPS",
     "PENALTY_STEPS",
     "FIRST_CONTACT_STEPS",
@@ -53,6 +54,9 @@ class Step(str, Enum):
     reminder_3 = "reminder_3"
     formal_notice = "formal_notice"
     legal_handoff = "legal_handoff"
+    # Not a rung of the ladder: a monthly statement of what invoices paid late in full still owe
+    # (L441-10 II, D441-5). Last, so no ladder step's rank moves; dunning.paid_late plans it.
+    paid_late_statement = "paid_late_statement"
 
     @property
     def rank(self) -> int:
@@ -124,7 +128,7 @@ class SegmentLadder(_Strict):
     def _days_increase(self) -> "SegmentLadder":
         previous: tuple[str, int] | None = None
         for step in Step:
-            rule = getattr(self, step.value)
+            rule = getattr(self, step.value, None)
             if rule is None:
                 continue
             if previous and rule.days <= previous[1]:
@@ -135,7 +139,7 @@ class SegmentLadder(_Strict):
         return self
 
     def rule(self, step: Step) -> StepRule | None:
-        return getattr(self, step.value)
+        return getattr(self, step.value, None)
 
 
 class Ladder(_Strict):
@@ -267,6 +271,13 @@ class LegalThresholds(_Strict):
                     "to the legal queue; it waits for an operator's decision.")
 
 
+class ClaimPaidLate(str, Enum):
+    """What the nightly run does about invoices paid in full, but late (L441-10 II, D441-5)."""
+
+    off = "off"
+    statement = "statement"
+
+
 class WebhookLimits(_Strict):
     """What `dunning webhook serve` accepts from SendGrid before anything is parsed."""
 
@@ -298,7 +309,28 @@ class Policy(_Strict):
     send_window: SendWindow = SendWindow()
     dispatch: Dispatch = Dispatch()
     webhook: WebhookLimits = WebhookLimits()
+    claim_paid_late: ClaimPaidLate = Field(
+        ClaimPaidLate.off,
+        description="off | statement: once a month, a business debtor gets a statement of the late-payment "
+                    "interest and 40 EUR indemnity its invoices paid in full but late still owe (L441-10 II).")
+    paid_late_min_amount: Decimal = Field(
+        Decimal("0.00"), ge=0,
+        description="An invoice paid late whose interest and indemnity come to less than this is not claimed.")
+    paid_late_lookback_days: int = Field(
+        365, ge=1, le=1825,
+        description="Invoices whose last late payment is older than this are not claimed (prescription is "
+                    "5 years between merchants, L110-4 C. com.).")
     ladder: Ladder
+
+    @field_validator("claim_paid_late", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        # YAML reads an unquoted `off` as false; it means the value "off".
+        if value is False:
+            return ClaimPaidLate.off.value
+        if value is True:
+            raise ValueError("claim_paid_late takes off or statement")
+        return value
 
     @field_validator("first_contact_step")
     @classmethod

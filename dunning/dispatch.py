@@ -28,6 +28,7 @@ from .gateway import (
 from .legal_fr import LegalTables, penalty_statement
 from .penalties import PenaltyStatement
 from .money import ZERO, to_money
+from .paid_late import PaidLateInvoice, statement_context
 from .planner import Channel, covering_credits
 from .receivables import late_payments, quarantine_note, split_payments
 from .arrangements import Installment, PaymentPlan
@@ -96,13 +97,16 @@ class Dispatcher:
                  legal: LegalTables, contract_rates: dict[str, Decimal],
                  may_send: Callable[[], bool] = lambda: True, source: AccountingSource | None = None,
                  credits: pd.DataFrame | None = None,
-                 installments: dict[str, tuple[PaymentPlan, Installment]] | None = None) -> None:
+                 installments: dict[str, tuple[PaymentPlan, Installment]] | None = None,
+                 statements: dict[str, PaidLateInvoice] | None = None) -> None:
         self.store, self.renderer, self.gateway, self.print_queue = store, renderer, gateway, print_queue
         self.may_send, self.source = may_send, source
         # Debtors whose unapplied credit covers what they owe, from credits read when sending starts.
         self._covered = covering_credits(invoices, credits, as_of, policy.tolerance) if credits is not None else {}
         # Installment reminders stand for a payment plan's installment, not for one invoice.
         self.installments = installments or {}
+        # Penalty statements stand for invoices already paid (dunning.paid_late), not for open ones.
+        self.statements = statements or {}
         self.company, self.policy, self.as_of = company, policy, as_of
         self.legal, self.contract_rates = legal, contract_rates
         self._invoices = {row["invoice_id"]: row for row in invoices.to_dict("records")}
@@ -118,6 +122,9 @@ class Dispatcher:
         """The message's content; `fresh` residuals (read just before sending) replace the planned ones."""
         if message.decisions[0].invoice_id in self.installments:
             return self._installment_context(message)
+        if message.decisions[0].invoice_id in self.statements:
+            return statement_context(message.decisions, self.statements, self.company, self.as_of, self.legal,
+                                     self.contract_rates)
         rows = [dict(self._invoices[d.invoice_id], residual=(fresh or {}).get(d.invoice_id,
                                                                                self._invoices[d.invoice_id]["residual"]))
                 for d in message.decisions]
@@ -211,6 +218,9 @@ class Dispatcher:
         """Read the invoices again right before sending: why not to send, or their residuals now."""
         if self.source is None or message.decisions[0].invoice_id in self.installments:
             return None, {}   # an installment's plan was reviewed against payments just before
+        if message.decisions[0].invoice_id in self.statements:
+            disputed = self.store.open_dispute_numbers([d.invoice_id for d in message.decisions])
+            return (f"invoice(s) {', '.join(sorted(disputed))} disputed since planning" if disputed else None), {}
         ids = [d.invoice_id for d in message.decisions]
         now = {str(r["invoice_id"]): r for r in self.source.invoice_balances(ids).to_dict("records")}
         disputed = self.store.open_dispute_numbers(ids)
@@ -252,7 +262,8 @@ class Dispatcher:
             return Delivery(message.message_key, channel.value, "none", None, None,
                             f"{what} left queued: the sending window has closed; the dispatch run sends it.")
         closed = [d.invoice_number for d in message.decisions
-                  if d.invoice_id not in self._invoices and d.invoice_id not in self.installments]
+                  if d.invoice_id not in self._invoices and d.invoice_id not in self.installments
+                  and d.invoice_id not in self.statements]
         reason, fresh = self._stale(message)
         if closed or reason:
             # Stale-balance protection: what was paid, cancelled or disputed since planning is not chased.

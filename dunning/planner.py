@@ -403,7 +403,9 @@ def plan_collection(
     segment_of = {row["debtor_id"]: Segment(row["segment"]) for row in segments.to_dict("records")}
     by_invoice: dict[str, dict[Step, LedgerEntry]] = defaultdict(dict)
     for entry in ledger:
-        by_invoice[entry.invoice_id][entry.step] = entry
+        # A penalty statement (an invoice paid late, reopened since) is not a rung of the ladder.
+        if entry.step is not Step.paid_late_statement:
+            by_invoice[entry.invoice_id][entry.step] = entry
     covered = covering_credits(invoices, credits, as_of, policy.tolerance)
     planner = _Planner(policy, calendar, as_of, legal, address_flags, company_currency, rates_missing)
     agreed = arrangements or Arrangements()

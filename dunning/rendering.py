@@ -59,6 +59,7 @@ __all__ = [
     "INSTALLMENT_STEPS",
     "InstallmentDue",
     "MESSAGE_STEPS",
+    "STATEMENT_STEP",
     "PENALTY_STEPS",
     "LANGUAGES",
     "InvoiceLine",
@@ -86,6 +87,8 @@ MESSAGE_STEPS: tuple[str, ...] = (
     Step.formal_notice.value,
     *INSTALLMENT_STEPS,
 )
+# The monthly statement of penalties owed on invoices paid late (dunning.paid_late): outside the ladder.
+STATEMENT_STEP = Step.paid_late_statement.value
 # Penalties are owed from the day after the due date (B2B), but the courtesy steps do not mention
 # them: a first reminder that opens with interest reads as a threat to a customer who simply forgot.
 # The steps whose message states late-payment penalties, as template names (one list: dunning.config).
@@ -247,8 +250,10 @@ class MessageContext:
     def __post_init__(self) -> None:
         # Steps are str Enums whose str() is 'Step.x'; keep the plain value for template names.
         step = self.step.value if isinstance(self.step, Enum) else self.step
-        if step not in MESSAGE_STEPS:
+        if step not in MESSAGE_STEPS and step != STATEMENT_STEP:
             raise ValueError(f"no message for step {step!r}; expected one of {', '.join(MESSAGE_STEPS)}")
+        if step == STATEMENT_STEP and self.penalties is None:
+            raise ValueError(f"{step} to debtor {self.debtor.id} needs its penalties")
         object.__setattr__(self, "step", step)
         if not self.invoices:
             raise ValueError(f"message to debtor {self.debtor.id} at {step} has no invoice")
@@ -309,6 +314,9 @@ class MessageContext:
         # An installment: lettering matches the transfer to it, not to one of the plan's invoices.
         if self.installment is not None:
             return f"PLAN-{self.installment.plan_id}-{self.installment.seq}"
+        # A penalty statement: its invoices are settled, so the transfer is lettered to the statement.
+        if self.step == STATEMENT_STEP:
+            return f"PEN-{self.debtor.id}-{self.as_of:%Y%m}"
         # One invoice: its number is what the debtor's bank and our lettering both expect.
         if len(self.invoices) == 1:
             return self.invoices[0].number

@@ -224,6 +224,12 @@ class RunSummary:
             lines.append(f"  {self.queued} message(s) queued: outside the sending window, the dispatch run sends them")
         if self.delivery_note:
             lines.append(f"  {self.delivery_note}")
+        statements = sum(n for (step, _, status), n in self.sends.items()
+                         if step == "paid_late_statement" and status == "sent")
+        claimed = sum(n for (step, outcome), n in self.decisions.items()
+                      if step == "paid_late_statement" and outcome == "send")
+        if statements or claimed:
+            lines += ["", f"Penalty statements sent (invoices paid late): {statements}, claiming {claimed} invoice(s)"]
         lines += ["", f"Legal cases opened: {len(self.cases_opened)}"
                   + (f" ({', '.join(self.cases_opened)})" if self.cases_opened else "")
                   + (f"; extended: {len(self.cases_extended)}" if self.cases_extended else "")

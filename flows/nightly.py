@@ -14,7 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from dunning.accounting import check_source
 from dunning.calendar import paris_today
 from dunning.config import load_settings
-from dunning.config import Step
+from dunning.config import ClaimPaidLate, Step
 from dunning.legal_fr import contracts_to_fix, load_contract_rates
 from dunning.planner import AWAITING_OPERATOR, Decision, Outcome
 from dunning.rate_coverage import missing_rates, upcoming_gap
@@ -28,6 +28,7 @@ from tasks.delivery import review_address_flags
 from tasks.dispatch import recover_interrupted_sends
 from tasks.extract import fetch_history_payments, fetch_open_receivables, fetch_payment_history, fetch_unapplied_credits
 from tasks.legal import close_paid_cases, enqueue_legal_handoff
+from tasks.paid_late import fetch_paid_late_invoices, plan_penalty_statements
 from tasks.plan import plan_collection_steps
 from tasks.runs import close_collection_run, count_messages_handled_elsewhere, open_collection_run
 
@@ -123,6 +124,16 @@ def _collect(as_of: date, dry_run: bool):
     plan, messages = plan_collection_steps(invoices, segments, credits, as_of, policy, legal, arrangements, holds,
                                            dry_run, run_id, address_flags, company.currency, rates_missing)
 
+    # 3b. Invoices paid in full but late still owe their penalties (L441-10 II): a monthly statement,
+    #     outside the ladder, planned only when it can go out tonight (README, "Invoices paid late").
+    statements: dict = {}
+    window_open = dry_run or within_send_window(settings, gateway)
+    if policy.claim_paid_late is ClaimPaidLate.statement and window_open:
+        claims, claim_messages, statements = plan_penalty_statements(
+            fetch_paid_late_invoices(as_of, policy.paid_late_lookback_days), plan, holds, address_flags, as_of,
+            policy, legal, load_contract_rates(settings.config_dir), dry_run, run_id, rates_missing)
+        plan, messages = plan + claims, messages + claim_messages
+
     summary = RunSummary(run_id=run_id, as_of=str(as_of), dry_run=dry_run,
                          invoices_considered=len(invoices), quarantined=len(validated.quarantined),
                          quarantine_reasons=Counter(validated.quarantined["kind"]),
@@ -148,7 +159,8 @@ def _collect(as_of: date, dry_run: bool):
     #    for the dispatch deployment. The legal queue does not wait.
     if not dry_run:
         if within_send_window(settings, gateway):
-            send_messages(messages, settings, gateway, as_of, invoices, credits, run_id, summary)
+            send_messages(messages, settings, gateway, as_of, invoices, credits, run_id, summary,
+                          statements=statements)
         elif messages:
             summary.queued = len(messages)
         summary.handled_elsewhere.update(count_messages_handled_elsewhere(run_id))

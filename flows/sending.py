@@ -93,7 +93,7 @@ def within_send_window(settings: Settings, gateway: EmailGateway) -> bool:
 
 def send_messages(messages: list[PlannedMessage], settings: Settings, gateway: EmailGateway, as_of: date,
                   invoices: pd.DataFrame, credits: pd.DataFrame, run_id: int, summary: RunSummary,
-                  installments: dict | None = None) -> None:
+                  installments: dict | None = None, statements: dict | None = None) -> None:
     """One send task per message on the flow's bounded pool; outcomes are added to the summary."""
     policy = settings.policy
     dispatcher = Dispatcher(store=store(), renderer=Renderer(TEMPLATES_DIR), gateway=gateway,
@@ -101,7 +101,8 @@ def send_messages(messages: list[PlannedMessage], settings: Settings, gateway: E
                             as_of=as_of, invoices=invoices, legal=rate_store().coverage(settings.config_dir).tables,
                             contract_rates=load_contract_rates(settings.config_dir),
                             may_send=lambda: within_send_window(settings, gateway),
-                            source=AccountingSource.from_url(), credits=credits, installments=installments)
+                            source=AccountingSource.from_url(), credits=credits, installments=installments,
+                            statements=statements)
     sender = send_reminder.with_options(
         retries=policy.dispatch.retries,
         retry_delay_seconds=exponential_backoff(policy.dispatch.retry_delay_seconds)(policy.dispatch.retries),

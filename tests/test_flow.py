@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from dunning.config import Step
 from dunning.exports import export_rows
 from dunning.state.store import StateStore, state_engine
-from ladder import record_delivery_event, run_the_ladder
+from ladder import LADDER, record_delivery_event, run_the_ladder
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -195,7 +195,7 @@ def test_the_ladder_over_time_ends_in_the_legal_queue(backend, sendgrid):
     """pre_due, three reminders, the formal notice, then a case."""
     run_the_ladder(backend)
     ledger = by_invoice(export(backend, "actions"))
-    assert [ledger[("FA-L1", s.value)]["status"] for s in Step] == ["sent"] * 5 + ["queued"]
+    assert [ledger[("FA-L1", s.value)]["status"] for s in LADDER] == ["sent"] * 5 + ["queued"]
     notice = ledger[("FA-L1", "formal_notice")]
     assert notice["channel"] == "email_and_letter"
     pdf = Path(notice["document_path"])
