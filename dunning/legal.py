@@ -13,7 +13,7 @@ import pandas as pd
 
 from .compensation import debtor_compensation
 from .config import CompanyIdentity, Step
-from .documents import ChronologyEntry, DossierContext, Procedure
+from .dossier import ChronologyEntry, DossierContext, Procedure
 from .legal_fr import LegalTables, penalty_statement, prescription_date
 from .planner import Decision, Outcome
 from .rendering import Debtor

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dunning.accounting import AccountingSource
 from dunning.config import ConfigError, Settings, Step
-from dunning.documents import recommended_procedure, write_dossier
+from dunning.dossier import recommended_procedure, write_dossier
 from dunning.legal import CaseStatus, cases_to_open, dossier_context, procedure_text
 from dunning.legal_fr import LegalTables, load_contract_rates
 from dunning.money import to_money

@@ -23,16 +23,18 @@ from pypdf import PdfReader
 from builders import CONFIG_DIR
 from dunning.config import CompanyIdentity
 from dunning.documents import (
-    DOSSIER_FILES,
-    SMALL_CLAIMS_LIMIT,
-    ChronologyEntry,
     DocumentError,
-    DossierContext,
     FormalNoticeLetter,
-    recommended_procedure,
     render_ar_cover_pdf,
     render_formal_notice_pdf,
     sha256_hex,
+)
+from dunning.dossier import (
+    DOSSIER_FILES,
+    SMALL_CLAIMS_LIMIT,
+    ChronologyEntry,
+    DossierContext,
+    recommended_procedure,
     write_dossier,
 )
 from dunning.legal_fr import load_legal_tables, penalty_statement

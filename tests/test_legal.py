@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from dunning.config import Step, load_settings
-from dunning.documents import recommended_procedure
+from dunning.dossier import recommended_procedure
 from dunning.legal import dossier_context
 from dunning.legal_fr import load_legal_tables, penalty_statement
 

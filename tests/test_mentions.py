@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from dunning.config import CompanyIdentity, ConfigError, Step, load_yaml_model
-from dunning.documents import FormalNoticeLetter, render_formal_notice_pdf, write_dossier
+from dunning.documents import FormalNoticeLetter, render_formal_notice_pdf
+from dunning.dossier import write_dossier
 from dunning.exports import export_rows
 from dunning.mentions import MissingMentions
 from dunning.rendering import MessageContext, Renderer
@@ -150,7 +151,7 @@ def test_no_document_names_a_court_by_its_town(tmp_path):
 
 
 def test_the_legal_queue_names_the_court_by_its_district():
-    from dunning.documents import recommended_procedure
+    from dunning.dossier import recommended_procedure
     from dunning.legal import procedure_text
 
     text = procedure_text(recommended_procedure(b2b_case()))
