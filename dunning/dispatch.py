@@ -20,7 +20,7 @@ import pandas as pd
 from .accounting import AccountingSource
 from .compensation import Compensation, debtor_compensation
 from .config import CompanyIdentity, Policy, Step
-from .documents import FormalNoticeLetter, render_ar_cover_pdf, render_formal_notice_pdf, sha256_hex
+from .documents import FormalNoticeLetter, ar_cover_path, render_ar_cover_pdf, render_formal_notice_pdf, sha256_hex
 from .gateway import (
     ACTION_ID_ARG, EmailGateway, OutboundEmail, PermanentSendError, SendError, UnansweredSendError,
     UnconfirmedSendError,
@@ -72,7 +72,11 @@ class PrintQueue:
         day = self.folder / as_of.isoformat()
         day.mkdir(parents=True, exist_ok=True)
         debtor = re.sub(r"[^A-Za-z0-9_-]", "_", message.decisions[0].debtor_id)
-        path = day / f"{name}-{debtor}-{message.message_key}{suffix}"
+        return self.write_file(day / f"{name}-{debtor}-{message.message_key}{suffix}", content)
+
+    @staticmethod
+    def write_file(path: Path, content: str | bytes) -> Path:
+        """Write whole or not at all: a reader never sees half a letter."""
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
         tmp.replace(path)
@@ -292,10 +296,10 @@ class Dispatcher:
             document = self.store.document_of(message)
             if document is None:
                 try:
-                    document = str(self.print_queue.write(self.as_of, message, letter.name, letter.content,
-                                                          letter.suffix))
+                    printed = self.print_queue.write(self.as_of, message, letter.name, letter.content, letter.suffix)
                     if letter.cover is not None:
-                        self.print_queue.write(self.as_of, message, f"{letter.name}-ar-cover", letter.cover, ".pdf")
+                        self.print_queue.write_file(ar_cover_path(printed), letter.cover)
+                    document = str(printed)
                 except OSError as error:
                     self.store.mark_failed(trace, message, f"print queue not writable: {error}", will_retry=False)
                     raise DeliveryError(f"{what}: the print queue is not writable ({error})") from error

@@ -64,6 +64,7 @@ __all__ = [
     "FormalNoticeLetter",
     "render_formal_notice_pdf",
     "render_ar_cover_pdf",
+    "ar_cover_path",
     "sha256_hex",
     "check_basis",
     "render_html",
@@ -180,6 +181,16 @@ def render_ar_cover_pdf(letter: FormalNoticeLetter, templates_dir: Path) -> byte
     html = render_html(templates_dir, f"{ctx.language}/documents/ar_cover.html", _letter_variables(letter),
                    f"debtor {ctx.debtor.id}")
     return html_to_pdf(html, f"AR cover sheet for debtor {ctx.debtor.id}")
+
+
+def ar_cover_path(notice_pdf: Path) -> Path:
+    """Where the AR cover sheet of the formal notice printed at `notice_pdf` lies: beside it, the same
+    name with "-ar-cover" after the step (formal_notice-ar-cover-<debtor>-<message>.pdf)."""
+    notice_pdf = Path(notice_pdf)
+    step = Step.formal_notice.value
+    if not notice_pdf.name.startswith(f"{step}-"):
+        raise ValueError(f"{notice_pdf.name} is not a formal notice of the print queue")
+    return notice_pdf.with_name(f"{step}-ar-cover-{notice_pdf.name[len(step) + 1:]}")
 
 
 def _letter_variables(letter: FormalNoticeLetter, annex_language: str | None = None) -> dict[str, Any]:

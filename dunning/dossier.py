@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from dunning.compensation import Offset
-from dunning.config import AMICABLE_STEPS, CompanyIdentity, Step
-from dunning.documents import check_basis, html_to_pdf, render_html, sha256_hex
+from dunning.config import AMICABLE_STEPS, CompanyIdentity
+from dunning.documents import ar_cover_path, check_basis, html_to_pdf, render_html, sha256_hex
 from dunning.formal_notice import TRIBUNAL_DE_COMMERCE, TRIBUNAL_JUDICIAIRE, court_for, debtor_country
 from dunning.mentions import require_creditor_mentions
 from dunning.penalties import Basis, PenaltyStatement
@@ -31,6 +31,7 @@ __all__ = [
     "SMALL_CLAIMS_LIMIT",
     "DOSSIER_FILES",
     "ChronologyEntry",
+    "NoticeSent",
     "DossierContext",
     "Piece",
     "Procedure",
@@ -69,7 +70,6 @@ _EUROPEAN_ORDER_STATES = frozenset({
     "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 })
 
-NOTICE_FILE = "formal_notice.pdf"
 DOSSIER_FILES = ("summary.json", "summary.html", "dossier.pdf")
 
 
@@ -81,12 +81,34 @@ class ChronologyEntry:
     step: str
     channel: str
     reference: str       # the provider's message id, or the sha256 of the document printed
+    invoice_numbers: tuple[str, ...] = ()   # the case's invoices the message was about
 
     def __post_init__(self) -> None:
         # Step and Channel are str Enums; keep their plain values for the JSON and the templates.
         for name in ("step", "channel"):
             value = getattr(self, name)
             object.__setattr__(self, name, getattr(value, "value", value))
+
+
+@dataclass(frozen=True)
+class NoticeSent:
+    """One formal notice the case's invoices received: the letter posted, its date and deadline.
+
+    A case gathers every invoice of a debtor handed over, night after night, so it may hold several
+    notices: each invoice is claimed from its own (the first that named it).
+    """
+
+    sent_on: date
+    response_deadline: date
+    invoice_numbers: tuple[str, ...]
+    reference: str | None = None   # what the ledger recorded: the PDF's sha256 when there is one
+    document: str | None = None    # the PDF in the print queue; its AR cover sheet lies beside it
+
+    def __post_init__(self) -> None:
+        if not self.invoice_numbers:
+            raise ValueError(f"the formal notice of {self.sent_on} names no invoice")
+        if self.response_deadline < self.sent_on:
+            raise ValueError(f"the formal notice of {self.sent_on} has its deadline {self.response_deadline} before it")
 
 
 @dataclass(frozen=True)
@@ -102,31 +124,31 @@ class DossierContext:
     currency: str
     statement: PenaltyStatement            # principal, penalties and indemnity of the case's invoices
     chronology: tuple[ChronologyEntry, ...]
-    formal_notice_on: date | None
-    response_deadline: date | None
     prescription_date: date                # the earliest of the case's invoices
     is_consumer: bool
     credits: tuple[Offset, ...] = ()       # the debtor's credits set against these invoices (C. civ. 1347)
+    notices: tuple[NoticeSent, ...] = ()   # every formal notice of the case's invoices, oldest first
 
     def __post_init__(self) -> None:
         who = f"dossier of case {self.case_id}"
         object.__setattr__(self, "chronology", tuple(sorted(self.chronology, key=lambda entry: entry.as_of)))
+        object.__setattr__(self, "notices", tuple(sorted(self.notices, key=lambda notice: notice.sent_on)))
         if self.is_consumer != self.debtor.is_consumer:
             raise ValueError(f"{who}: is_consumer={self.is_consumer} but debtor {self.debtor.id} says {self.debtor.is_consumer}")
         if self.statement.currency != self.currency:
             raise ValueError(f"{who}: statement in {self.statement.currency}, case in {self.currency}")
         if not self.statement.lines:
             raise ValueError(f"{who}: the statement has no invoice")
-        if self.response_deadline is not None and self.formal_notice_on is None:
-            raise ValueError(f"{who}: a response deadline without a formal notice")
         check_basis(self.statement, self.is_consumer, who)
 
     @property
-    def formal_notice_reference(self) -> str | None:
-        """What the ledger recorded for the formal notice: the letter's sha256 when there is one."""
-        references = [entry.reference for entry in self.chronology if entry.step == Step.formal_notice.value]
-        hashes = [reference for reference in references if _is_sha256(reference)]
-        return (hashes or references or [None])[0]
+    def formal_notice_on(self) -> date | None:
+        """The case's first formal notice, if any."""
+        return self.notices[0].sent_on if self.notices else None
+
+    def notice_of(self, invoice_number: str) -> NoticeSent | None:
+        """The formal notice the invoice is claimed from: the first that named it."""
+        return next((notice for notice in self.notices if invoice_number in notice.invoice_numbers), None)
 
 
 @dataclass(frozen=True)
@@ -137,6 +159,7 @@ class Piece:
     reference: str | None = None
     on: date | None = None
     step: str | None = None    # reminders: which step
+    invoice_numbers: tuple[str, ...] = ()   # the invoices a reminder or a notice was about
 
 
 @dataclass(frozen=True)
@@ -198,17 +221,55 @@ def _pieces(ctx: DossierContext) -> tuple[Piece, ...]:
     pieces = [Piece("invoice", line.invoice_number) for line in ctx.statement.lines]
     pieces.append(Piece("contract"))
     amicable = {step.value for step in AMICABLE_STEPS}
-    pieces += [Piece("reminder", entry.reference, entry.as_of, entry.step)
+    pieces += [Piece("reminder", entry.reference, entry.as_of, entry.step, entry.invoice_numbers)
                for entry in ctx.chronology if entry.step in amicable]
-    if ctx.formal_notice_on is not None:
-        pieces.append(Piece("formal_notice", ctx.formal_notice_reference, ctx.formal_notice_on))
-        pieces.append(Piece("acknowledgement_of_receipt"))
+    for notice in ctx.notices:
+        pieces.append(Piece("formal_notice", notice.reference, notice.sent_on, invoice_numbers=notice.invoice_numbers))
+        pieces.append(Piece("acknowledgement_of_receipt", on=notice.sent_on, invoice_numbers=notice.invoice_numbers))
     return tuple(pieces)
 
 
-def write_dossier(ctx: DossierContext, folder: Path, formal_notice_pdf: Path | None, templates_dir: Path,
+@dataclass(frozen=True)
+class _Attachment:
+    """A formal notice as the dossier folder holds it: the PDF posted and its AR cover sheet."""
+
+    notice: NoticeSent
+    file: str | None = None           # in the case folder; None when the print queue no longer has it
+    sha256: str | None = None
+    cover_file: str | None = None
+    content: bytes | None = None
+    cover: bytes | None = None
+
+
+def _attachments(ctx: DossierContext, who: str) -> list[_Attachment]:
+    """Every notice's PDF and cover sheet from the print queue, checked against what the ledger recorded."""
+    attachments, names = [], set()
+    for notice in ctx.notices:
+        posted = Path(notice.document) if notice.document else None
+        if posted is None or not posted.is_file():
+            attachments.append(_Attachment(notice))
+            continue
+        content = posted.read_bytes()
+        sha = sha256_hex(content)
+        if notice.reference and _is_sha256(notice.reference) and notice.reference != sha:
+            # The dossier must attach the letter that was posted, not a reprint.
+            raise ValueError(f"{who}: {posted} has sha256 {sha}, the ledger recorded {notice.reference}")
+        stem = f"formal_notice-{notice.sent_on.isoformat()}"
+        while f"{stem}.pdf" in names:
+            stem += "-bis"
+        names.add(f"{stem}.pdf")
+        cover_path = ar_cover_path(posted)
+        cover = cover_path.read_bytes() if cover_path.is_file() else None
+        attachments.append(_Attachment(notice, f"{stem}.pdf", sha, f"{stem}-ar-cover.pdf" if cover else None,
+                                       content, cover))
+    return attachments
+
+
+def write_dossier(ctx: DossierContext, folder: Path, templates_dir: Path,
                   collective_procedure: tuple[date, date] | None = None) -> Path:
-    """Write ``folder/case-<id>/``: summary.json, summary.html, dossier.pdf and the formal notice PDF.
+    """Write ``folder/case-<id>/``: summary.json, summary.html, dossier.pdf, and each formal notice
+    posted with the cover sheet of its registered letter (``formal_notice-<date>.pdf``,
+    ``formal_notice-<date>-ar-cover.pdf``).
 
     With `collective_procedure` (BODACC publication, claim deadline), the dossier is the claim
     declaration to the mandataire judiciaire instead of the injonction de payer request.
@@ -219,12 +280,7 @@ def write_dossier(ctx: DossierContext, folder: Path, formal_notice_pdf: Path | N
     folder = Path(folder)
     who = f"dossier of case {ctx.case_id}"
     require_creditor_mentions(ctx.company, f"the {who}")
-    notice = Path(formal_notice_pdf).read_bytes() if formal_notice_pdf is not None else None
-    notice_sha = sha256_hex(notice) if notice is not None else None
-    recorded = ctx.formal_notice_reference
-    if notice_sha is not None and recorded is not None and _is_sha256(recorded) and recorded != notice_sha:
-        # The dossier must attach the letter that was posted, not a reprint.
-        raise ValueError(f"{who}: {formal_notice_pdf} has sha256 {notice_sha}, the ledger recorded {recorded}")
+    attachments = _attachments(ctx, who)
     procedure = recommended_procedure(ctx)
 
     variables = {
@@ -234,8 +290,7 @@ def write_dossier(ctx: DossierContext, folder: Path, formal_notice_pdf: Path | N
         "statement": ctx.statement,
         "penalties": ctx.statement,
         "procedure": procedure,
-        "notice_file": NOTICE_FILE if notice is not None else None,
-        "notice_sha256": notice_sha,
+        "notices": attachments,
         "currency": ctx.currency,
         "language": "fr",
         "small_claims_limit": SMALL_CLAIMS_LIMIT,
@@ -245,7 +300,7 @@ def write_dossier(ctx: DossierContext, folder: Path, formal_notice_pdf: Path | N
     template = "claim_declaration.html" if collective_procedure else "dossier.html"
     html = render_html(templates_dir, f"fr/documents/{template}", variables, f"case {ctx.case_id}")
     pdf = html_to_pdf(html, who)
-    summary = _summary(ctx, procedure, notice_sha)
+    summary = _summary(ctx, procedure, attachments)
     if collective_procedure:
         summary["claim_declaration"] = {"bodacc_published_on": collective_procedure[0].isoformat(),
                                         "deadline": collective_procedure[1].isoformat()}
@@ -259,8 +314,11 @@ def write_dossier(ctx: DossierContext, folder: Path, formal_notice_pdf: Path | N
         (staging / "summary.json").write_text(summary, encoding="utf-8")
         (staging / "summary.html").write_text(html, encoding="utf-8")
         (staging / "dossier.pdf").write_bytes(pdf)
-        if notice is not None:
-            (staging / NOTICE_FILE).write_bytes(notice)
+        for attachment in attachments:
+            if attachment.content is not None:
+                (staging / attachment.file).write_bytes(attachment.content)
+            if attachment.cover is not None:
+                (staging / attachment.cover_file).write_bytes(attachment.cover)
         _replace_folder(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -282,7 +340,7 @@ def _replace_folder(staging: Path, final: Path) -> None:
     shutil.rmtree(retired)
 
 
-def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) -> dict[str, Any]:
+def _summary(ctx: DossierContext, procedure: Procedure, attachments: list[_Attachment]) -> dict[str, Any]:
     statement = ctx.statement
     company = ctx.company
     debtor = ctx.debtor
@@ -337,6 +395,7 @@ def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) 
                 "indemnity": _decimal(line.indemnity),
                 "separate_eur_indemnity": _decimal(line.separate_eur_indemnity),
                 "total": _decimal(line.total),
+                "formal_notice": _notice_dates(ctx.notice_of(line.invoice_number)),
                 "periods": [
                     {"start": period.start.isoformat(), "end": period.end.isoformat(), "days": period.days,
                      "principal": _decimal(period.principal), "rate": _decimal(period.rate),
@@ -348,15 +407,14 @@ def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) 
         ],
         "chronology": [
             {"as_of": entry.as_of.isoformat(), "step": entry.step, "channel": entry.channel,
-             "reference": entry.reference}
+             "reference": entry.reference, "invoices": list(entry.invoice_numbers)}
             for entry in ctx.chronology
         ],
-        "formal_notice": {
-            "sent_on": _iso(ctx.formal_notice_on),
-            "response_deadline": _iso(ctx.response_deadline),
-            "file": NOTICE_FILE if notice_sha is not None else None,
-            "sha256": notice_sha or ctx.formal_notice_reference,
-        },
+        "formal_notices": [
+            {**_notice_dates(a.notice), "invoices": list(a.notice.invoice_numbers),
+             "sha256": a.sha256 or a.notice.reference, "file": a.file, "ar_cover_file": a.cover_file}
+            for a in attachments
+        ],
         "procedure": {
             "name": procedure.name,
             "court": procedure.court,
@@ -366,12 +424,19 @@ def _summary(ctx: DossierContext, procedure: Procedure, notice_sha: str | None) 
             "small_claims_alternative": procedure.small_claims_alternative,
             "european_order_for_payment": procedure.european_order_for_payment,
             "pieces": [
-                {"kind": piece.kind, "reference": piece.reference, "on": _iso(piece.on), "step": piece.step}
+                {"kind": piece.kind, "reference": piece.reference, "on": _iso(piece.on), "step": piece.step,
+                 "invoices": list(piece.invoice_numbers)}
                 for piece in procedure.pieces
             ],
         },
         "prescription_date": ctx.prescription_date.isoformat(),
     }
+
+
+def _notice_dates(notice: NoticeSent | None) -> dict[str, str] | None:
+    if notice is None:
+        return None
+    return {"sent_on": notice.sent_on.isoformat(), "response_deadline": notice.response_deadline.isoformat()}
 
 
 def _decimal(value: Decimal) -> str:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .compensation import debtor_compensation
 from .config import CompanyIdentity, Step
-from .dossier import ChronologyEntry, DossierContext, Procedure
+from .dossier import ChronologyEntry, DossierContext, NoticeSent, Procedure
 from .legal_fr import LegalTables, penalty_statement, prescription_date
 from .planner import Decision, Outcome
 from .rendering import Debtor
@@ -99,15 +99,13 @@ def dossier_context(case: dict, invoices: dict[str, dict], *, legal: LegalTables
     first = lines[0]
     offsets = debtor_compensation(invoices.values(), credits, case["debtor_id"], case["currency"], as_of)
     claimed, payments = offsets.claim(lines, payments)
-    evidence = case["evidence"]
-    notices = [(e.get("invoice_number"), date.fromisoformat(str(e["as_of"])))
-               for e in evidence if e["step"] == Step.formal_notice.value]
-    formal_notice_on = min(day for _, day in notices) if notices else None
+    notices = _notices(case["evidence"], response_days)
     # Moratory interest (Code civil 1344-1) runs on each invoice from its own formal notice, not
     # from the case's first one: an invoice put on notice later owes nothing before its notice.
     notice_of: dict[str, date] = {}
-    for number, day in notices:
-        notice_of[number] = min(day, notice_of.get(number, day))
+    for notice in notices:
+        for number in notice.invoice_numbers:
+            notice_of.setdefault(number, notice.sent_on)
     statement = penalty_statement(
         legal, claimed, to_date=as_of,
         currency=case["currency"], is_consumer=first["is_consumer"], contractual_rate=contract_rate,
@@ -122,15 +120,51 @@ def dossier_context(case: dict, invoices: dict[str, dict], *, legal: LegalTables
                       country=first["country"]),
         siren=first["siren"], currency=case["currency"], statement=statement,
         credits=offsets.of(r["number"] for r in lines),
-        chronology=tuple(ChronologyEntry(as_of=date.fromisoformat(str(e["as_of"])), step=e["step"],
-                                         channel=e["channel"],
-                                         reference=e.get("document_sha256") or e.get("provider_message_id") or "-")
-                         for e in evidence),
-        formal_notice_on=formal_notice_on,
-        response_deadline=formal_notice_on + timedelta(days=response_days) if formal_notice_on else None,
+        chronology=_chronology(case["evidence"]),
+        notices=notices,
         prescription_date=min(prescription_date(r["due_date"], r["is_consumer"], legal) for r in lines),
         is_consumer=first["is_consumer"],
     )
+
+
+def _reference(entry: Mapping) -> str:
+    return entry.get("document_sha256") or entry.get("provider_message_id") or "-"
+
+
+def _grouped(evidence: Sequence[Mapping]) -> dict[tuple[date, str, str, str], list[Mapping]]:
+    """The case's evidence rows (one per invoice and action) gathered per message sent."""
+    messages: dict[tuple[date, str, str, str], list[Mapping]] = {}
+    for entry in evidence:
+        key = (date.fromisoformat(str(entry["as_of"])), entry["step"], entry["channel"], _reference(entry))
+        messages.setdefault(key, []).append(entry)
+    return messages
+
+
+def _numbers(entries: Sequence[Mapping]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(e["invoice_number"] for e in entries if e.get("invoice_number")))
+
+
+def _chronology(evidence: Sequence[Mapping]) -> tuple[ChronologyEntry, ...]:
+    return tuple(ChronologyEntry(as_of=on, step=step, channel=channel, reference=reference,
+                                 invoice_numbers=_numbers(entries))
+                 for (on, step, channel, reference), entries in _grouped(evidence).items())
+
+
+def _notices(evidence: Sequence[Mapping], response_days: int) -> tuple[NoticeSent, ...]:
+    """Every formal notice of the case's invoices, with the PDF the print queue holds for it.
+
+    The deadline is the letter's date plus today's policy.formal_notice.response_days: the ledger
+    keeps the letter, not the setting it was printed with (the PDF states the deadline it gave).
+    """
+    notices = []
+    for (on, step, _, reference), entries in _grouped(evidence).items():
+        if step != Step.formal_notice.value:
+            continue
+        pdf = next((e["document"] for e in entries if str(e.get("document") or "").endswith(".pdf")), None)
+        notices.append(NoticeSent(sent_on=on, response_deadline=on + timedelta(days=response_days),
+                                  invoice_numbers=_numbers(entries),
+                                  reference=reference if reference != "-" else None, document=pdf))
+    return tuple(sorted(notices, key=lambda notice: notice.sent_on))
 
 
 def cases_to_open(plan: Sequence[Decision], invoices: pd.DataFrame) -> list[CaseRequest]:

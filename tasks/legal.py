@@ -8,10 +8,8 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from pathlib import Path
-
 from dunning.accounting import AccountingSource
-from dunning.config import ConfigError, Settings, Step
+from dunning.config import ConfigError, Settings
 from dunning.dossier import recommended_procedure, write_dossier
 from dunning.legal import CaseStatus, cases_to_open, dossier_context, procedure_text
 from dunning.legal_fr import LegalTables, load_contract_rates
@@ -89,12 +87,9 @@ def _write_case_dossier(state, case_id: int, rows: dict, settings: Settings, leg
                               contract_rate=contract_rates.get(case["debtor_id"]),
                               response_days=settings.policy.formal_notice.response_days, as_of=as_of,
                               payments=payments, credits=credits)
-    notice = next((Path(e["document"]) for e in case["evidence"]
-                   if e["step"] == Step.formal_notice.value and (e.get("document") or "").endswith(".pdf")), None)
     # A case suspended by a collective procedure gets the claim declaration instead of the injonction.
     collective = state.collective_procedure(case["debtor_id"]) if case["status"] == CaseStatus.suspended.value else None
-    folder = write_dossier(context, legal_dir(), notice if notice and notice.is_file() else None, TEMPLATES_DIR,
-                           collective)
+    folder = write_dossier(context, legal_dir(), TEMPLATES_DIR, collective)
     if collective is not None:
         return folder, context, f"déclaration de créance au mandataire judiciaire au plus tard le {collective[1]}"
     return folder, context, procedure_text(recommended_procedure(context))

@@ -25,6 +25,7 @@ from dunning.config import CompanyIdentity
 from dunning.documents import (
     DocumentError,
     FormalNoticeLetter,
+    ar_cover_path,
     render_ar_cover_pdf,
     render_formal_notice_pdf,
     sha256_hex,
@@ -34,6 +35,7 @@ from dunning.dossier import (
     SMALL_CLAIMS_LIMIT,
     ChronologyEntry,
     DossierContext,
+    NoticeSent,
     recommended_procedure,
     write_dossier,
 )
@@ -479,7 +481,7 @@ def test_ar_cover_sheet_carries_both_full_addresses():
     text = text_of(render_ar_cover_pdf(b2b_letter(), TEMPLATES_DIR))
 
     assert "Lettre recommandée avec demande d'avis de réception" in text
-    assert "Expéditeur Ateliers Demo SAS 12 rue de la Paix 75002 Paris SIREN 552100554" in text
+    assert "Expéditeur Ateliers Demo SAS 12 rue de la Paix 75002 Paris SIREN 552 100 554" in text
     assert "Destinataire Boulangerie Martin SARL 8 place Bellecour 69002 Lyon" in text
     assert "Mise en demeure de payer du 7 janvier 2026" in text
     assert "15 janvier 2026" in text
@@ -504,7 +506,7 @@ def test_ar_cover_sheet_for_a_consumer():
 
 
 def b2b_case(statement: PenaltyStatement | None = None, *, notice_sha: str = "ab" * 32,
-             currency: str = "EUR", debtor: Debtor | None = None) -> DossierContext:
+             currency: str = "EUR", debtor: Debtor | None = None, posted: Path | None = None) -> DossierContext:
     """Case 12: the boulangerie, after two reminders by email and the registered mise en demeure."""
     statement = statement or commercial_statement()
     return DossierContext(
@@ -515,7 +517,8 @@ def b2b_case(statement: PenaltyStatement | None = None, *, notice_sha: str = "ab
             ChronologyEntry(date(2025, 11, 26), "reminder_1", "email", "sg-msg-0001"),
             ChronologyEntry(date(2025, 12, 8), "reminder_2", "email", "sg-msg-0002"),
         ),
-        formal_notice_on=LETTER_DATE, response_deadline=DEADLINE,
+        notices=(NoticeSent(LETTER_DATE, DEADLINE, ("F2025-0142", "F2025-0157"), notice_sha,
+                            str(posted) if posted else None),),
         prescription_date=date(2030, 11, 23), is_consumer=False,
     )
 
@@ -529,23 +532,27 @@ def consumer_case() -> DossierContext:
             ChronologyEntry(date(2026, 1, 18), "reminder_1", "letter", "cd" * 32),
             ChronologyEntry(date(2026, 3, 2), "formal_notice", "letter", "ef" * 32),
         ),
-        formal_notice_on=CONSUMER_NOTICE_ON, response_deadline=date(2026, 3, 10),
+        notices=(NoticeSent(CONSUMER_NOTICE_ON, date(2026, 3, 10), (consumer_invoice().number,), "ef" * 32),),
         prescription_date=date(2028, 1, 15), is_consumer=True,
     )
 
 
 @pytest.fixture()
 def b2b_dossier(tmp_path, b2b_pdf) -> Path:
-    notice = tmp_path / "posted" / "formal_notice-C-0042.pdf"
+    """The dossier of case 12, with the notice and its AR cover sheet as the print queue holds them."""
+    notice = tmp_path / "posted" / "formal_notice-C-0042-17.pdf"
     notice.parent.mkdir()
     notice.write_bytes(b2b_pdf)
-    return write_dossier(b2b_case(notice_sha=sha256_hex(b2b_pdf)), tmp_path / "legal", notice, TEMPLATES_DIR)
+    ar_cover_path(notice).write_bytes(render_ar_cover_pdf(b2b_letter(), TEMPLATES_DIR))
+    return write_dossier(b2b_case(notice_sha=sha256_hex(b2b_pdf), posted=notice), tmp_path / "legal", TEMPLATES_DIR)
 
 
-def test_dossier_folder_holds_the_four_files(b2b_dossier, tmp_path, b2b_pdf):
+def test_dossier_folder_holds_the_summary_the_notice_and_its_ar_cover(b2b_dossier, tmp_path, b2b_pdf):
     assert b2b_dossier == tmp_path / "legal" / "case-12"
-    assert sorted(path.name for path in b2b_dossier.iterdir()) == sorted((*DOSSIER_FILES, "formal_notice.pdf"))
-    assert (b2b_dossier / "formal_notice.pdf").read_bytes() == b2b_pdf
+    assert sorted(path.name for path in b2b_dossier.iterdir()) == sorted(
+        (*DOSSIER_FILES, "formal_notice-2026-01-07.pdf", "formal_notice-2026-01-07-ar-cover.pdf"))
+    assert (b2b_dossier / "formal_notice-2026-01-07.pdf").read_bytes() == b2b_pdf
+    assert "Lettre recommandée" in text_of((b2b_dossier / "formal_notice-2026-01-07-ar-cover.pdf").read_bytes())
     assert [path.name for path in (tmp_path / "legal").iterdir()] == ["case-12"]  # no temporary left behind
 
 
@@ -565,10 +572,12 @@ def test_dossier_summary_json_has_the_right_totals(b2b_dossier, b2b_pdf):
     assert summary["debtor"]["siren"] == "801234567" and summary["debtor"]["address"]["city"] == "Lyon"
     assert summary["creditor"]["siren"] == "552100554"
     assert [entry["step"] for entry in summary["chronology"]] == ["reminder_1", "reminder_2", "formal_notice"]
-    assert summary["formal_notice"] == {
-        "sent_on": "2026-01-07", "response_deadline": "2026-01-15", "file": "formal_notice.pdf",
+    assert summary["formal_notices"] == [{
+        "sent_on": "2026-01-07", "response_deadline": "2026-01-15", "invoices": ["F2025-0142", "F2025-0157"],
+        "file": "formal_notice-2026-01-07.pdf", "ar_cover_file": "formal_notice-2026-01-07-ar-cover.pdf",
         "sha256": sha256_hex(b2b_pdf),
-    }
+    }]
+    assert summary["invoices"][1]["formal_notice"] == {"sent_on": "2026-01-07", "response_deadline": "2026-01-15"}
     assert summary["procedure"]["court"] == "tribunal de commerce"
     assert summary["procedure"]["cerfa"] == "Cerfa n°12946"
     assert summary["procedure"]["venue"] == {"city": "Lyon", "postal_code": "69002", "country": "FR"}
@@ -611,7 +620,7 @@ def test_dossier_html_and_pdf_say_the_same_things(b2b_dossier, b2b_pdf):
 
 
 def test_consumer_dossier_goes_to_the_tribunal_judiciaire_without_commercial_code(tmp_path):
-    case = write_dossier(consumer_case(), tmp_path, None, TEMPLATES_DIR)
+    case = write_dossier(consumer_case(), tmp_path, TEMPLATES_DIR)
     summary = json.loads((case / "summary.json").read_text(encoding="utf-8"))
     text = text_of((case / "dossier.pdf").read_bytes())
 
@@ -623,9 +632,10 @@ def test_consumer_dossier_goes_to_the_tribunal_judiciaire_without_commercial_cod
     }
     assert summary["procedure"]["court"] == "tribunal judiciaire"
     assert summary["procedure"]["cerfa"] == "Cerfa n°12948"
-    assert summary["formal_notice"]["file"] is None
-    assert summary["formal_notice"]["sha256"] == "ef" * 32  # what the ledger recorded
-    for fragment in ("tribunal judiciaire", "Cerfa n°12948", "Particulier (consommateur)", "Bordeaux (33000)",
+    [notice] = summary["formal_notices"]
+    assert notice["file"] is None and notice["ar_cover_file"] is None
+    assert notice["sha256"] == "ef" * 32  # what the ledger recorded
+    for fragment in ("Copie à joindre depuis l'archive", "tribunal judiciaire", "Cerfa n°12948", "Particulier (consommateur)", "Bordeaux (33000)",
                      "Intérêts au taux légal 2,72 €", "Total 862,72 €",
                      "44 jours à 2,62 % sur 860,00 € du 3 mars 2026 au 15 avril 2026",
                      "article 1344-1 du Code civil", "L218-2", "15 janvier 2028"):
@@ -670,7 +680,7 @@ def test_small_claims_alternative_up_to_5000_eur_principal_and_interest(principa
 
 
 def test_dossier_in_another_currency_shows_the_euro_indemnity_apart(tmp_path):
-    case = write_dossier(b2b_case(usd_statement(), currency="USD"), tmp_path, None, TEMPLATES_DIR)
+    case = write_dossier(b2b_case(usd_statement(), currency="USD"), tmp_path, TEMPLATES_DIR)
     summary = json.loads((case / "summary.json").read_text(encoding="utf-8"))
     text = text_of((case / "dossier.pdf").read_bytes())
 
@@ -710,7 +720,7 @@ def test_a_debtor_abroad_gets_no_french_court_form_or_small_claims_route(tmp_pat
                               else "action devant la juridiction étrangère compétente")
     assert [piece.kind for piece in procedure.pieces][:3] == ["invoice", "invoice", "contract"]
 
-    case = write_dossier(ctx, tmp_path, None, TEMPLATES_DIR)
+    case = write_dossier(ctx, tmp_path, TEMPLATES_DIR)
     summary = json.loads((case / "summary.json").read_text(encoding="utf-8"))
     text = text_of((case / "dossier.pdf").read_bytes())
     assert summary["procedure"]["court"] is None and summary["procedure"]["cerfa"] is None
@@ -752,31 +762,31 @@ def test_small_claims_threshold_is_in_euros_only():
 
 
 def test_small_claims_alternative_is_printed_only_when_offered(tmp_path):
-    big = write_dossier(b2b_case(_one_invoice_statement("5000.01", "0.00")), tmp_path, None, TEMPLATES_DIR)
+    big = write_dossier(b2b_case(_one_invoice_statement("5000.01", "0.00")), tmp_path, TEMPLATES_DIR)
     assert "petites créances" not in text_of((big / "dossier.pdf").read_bytes())
 
 
 def test_no_formal_notice_means_no_notice_or_ar_piece(tmp_path):
-    ctx = replace(b2b_case(), chronology=b2b_case().chronology[1:], formal_notice_on=None, response_deadline=None)
+    ctx = replace(b2b_case(), chronology=b2b_case().chronology[1:], notices=())
     kinds = [piece.kind for piece in recommended_procedure(ctx).pieces]
     assert "formal_notice" not in kinds and "acknowledgement_of_receipt" not in kinds
-    text = text_of((write_dossier(ctx, tmp_path, None, TEMPLATES_DIR) / "dossier.pdf").read_bytes())
+    text = text_of((write_dossier(ctx, tmp_path, TEMPLATES_DIR) / "dossier.pdf").read_bytes())
     assert "Aucune mise en demeure n'a été adressée" in text
 
 
 def test_rewriting_a_dossier_replaces_it_whole(b2b_dossier):
     # Written again without the notice (say, an operator regenerates it): no stale file survives.
-    again = write_dossier(b2b_case(), b2b_dossier.parent, None, TEMPLATES_DIR)
+    again = write_dossier(b2b_case(), b2b_dossier.parent, TEMPLATES_DIR)
     assert again == b2b_dossier
     assert sorted(path.name for path in again.iterdir()) == sorted(DOSSIER_FILES)
     assert [path.name for path in again.parent.iterdir()] == ["case-12"]
 
 
 def test_dossier_refuses_a_formal_notice_other_than_the_one_posted(tmp_path, b2b_pdf):
-    reprint = tmp_path / "reprint.pdf"
+    reprint = tmp_path / "formal_notice-C-0042-17.pdf"
     reprint.write_bytes(b2b_pdf + b"\n")
     with pytest.raises(ValueError, match="the ledger recorded"):
-        write_dossier(b2b_case(notice_sha=sha256_hex(b2b_pdf)), tmp_path / "legal", reprint, TEMPLATES_DIR)
+        write_dossier(b2b_case(notice_sha=sha256_hex(b2b_pdf), posted=reprint), tmp_path / "legal", TEMPLATES_DIR)
     assert not (tmp_path / "legal" / "case-12").exists()
 
 
@@ -786,9 +796,9 @@ def test_failed_rewrite_keeps_the_previous_dossier(b2b_dossier, tmp_path):
     (broken / "fr" / "documents" / "dossier.html").write_text("{{ no_such_variable }}", encoding="utf-8")
     before = (b2b_dossier / "summary.json").read_bytes()
     with pytest.raises(RenderingError, match="no_such_variable"):
-        write_dossier(b2b_case(), b2b_dossier.parent, None, broken)
+        write_dossier(b2b_case(), b2b_dossier.parent, broken)
     assert (b2b_dossier / "summary.json").read_bytes() == before
-    assert (b2b_dossier / "formal_notice.pdf").exists()
+    assert (b2b_dossier / "formal_notice-2026-01-07.pdf").exists()
 
 
 @pytest.mark.parametrize(
@@ -796,12 +806,20 @@ def test_failed_rewrite_keeps_the_previous_dossier(b2b_dossier, tmp_path):
     [
         ({"is_consumer": True}, "is_consumer=True"),
         ({"currency": "USD"}, "statement in EUR, case in USD"),
-        ({"formal_notice_on": None}, "a response deadline without a formal notice"),
     ],
 )
 def test_dossier_context_refuses_contradictions(changes, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         replace(b2b_case(), **changes)
+
+
+@pytest.mark.parametrize(("invoices", "deadline", "message"), [
+    ((), DEADLINE, "names no invoice"),
+    (("F2025-0142",), date(2026, 1, 6), "deadline 2026-01-06 before it"),
+])
+def test_a_notice_without_invoice_or_with_its_deadline_before_it_is_refused(invoices, deadline, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        NoticeSent(LETTER_DATE, deadline, invoices)
 
 
 def test_templates_outside_the_pdf_subset_are_refused(tmp_path):

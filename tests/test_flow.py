@@ -217,8 +217,11 @@ def test_the_ladder_over_time_ends_in_the_legal_queue(backend, sendgrid):
     assert (str(case["penalties"]), str(case["indemnity"])) == ("95.87", "40.00")
     assert "tribunal de commerce" in case["procedure"] and "12946" in case["procedure"]
     dossier = Path(export(backend, "legal-queue")[0]["dossier_path"])
-    assert {p.name for p in dossier.iterdir()} >= {"summary.json", "summary.html", "dossier.pdf", "formal_notice.pdf"}
     summary = json.loads((dossier / "summary.json").read_text())
+    [posted] = summary["formal_notices"]
+    assert {p.name for p in dossier.iterdir()} == {"summary.json", "summary.html", "dossier.pdf", posted["file"],
+                                                   posted["ar_cover_file"]}
+    assert (dossier / posted["file"]).read_bytes() == pdf.read_bytes()
     assert (summary["amounts"]["total"], summary["amounts"]["basis"]) == ("4935.87", "commercial")
 
 

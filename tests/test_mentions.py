@@ -114,7 +114,7 @@ def test_a_formal_notice_without_its_mentions_is_refused_naming_every_missing_ke
 def test_the_dossier_summary_json_carries_the_mentions(tmp_path):
     import json
 
-    summary = json.loads((write_dossier(b2b_case(), tmp_path, None, TEMPLATES_DIR) / "summary.json").read_text("utf-8"))
+    summary = json.loads((write_dossier(b2b_case(), tmp_path, TEMPLATES_DIR) / "summary.json").read_text("utf-8"))
     creditor = summary["creditor"]
     assert (creditor["legal_form"], creditor["share_capital"], creditor["rcs_city"]) == ("SAS", "50000.00", "Paris")
     assert creditor["signatory"] == {"name": "Marie Dupont", "capacity": "directrice financière"}
@@ -123,7 +123,7 @@ def test_the_dossier_summary_json_carries_the_mentions(tmp_path):
 def test_a_dossier_without_the_mentions_is_refused_and_writes_nothing(tmp_path):
     ctx = replace(b2b_case(), company=without(ateliers_demo(), "signatory"))
     with pytest.raises(MissingMentions, match=r"signatory missing: the dossier of case 12 cannot be printed"):
-        write_dossier(ctx, tmp_path, None, TEMPLATES_DIR)
+        write_dossier(ctx, tmp_path, TEMPLATES_DIR)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -132,7 +132,7 @@ def test_reminders_go_out_without_the_mentions_and_say_the_siren():
     context = replace(b2b_letter().context, step="reminder_1", response_deadline=None, penalties=None,
                       company=company)
     message = Renderer(TEMPLATES_DIR).render_message(context)
-    assert "SIREN 552100554" in message.text and "RCS" not in message.text
+    assert "SIREN 552 100 554" in message.text and "RCS" not in message.text
 
 
 # --- point 10: the court of the district --------------------------------------------------------
@@ -141,7 +141,7 @@ def test_reminders_go_out_without_the_mentions_and_say_the_siren():
 def test_no_document_names_a_court_by_its_town(tmp_path):
     """'tribunal de commerce dont le ressort comprend Lyon (69002)', never 'tribunal de commerce de Lyon'."""
     notice = text_of(render_formal_notice_pdf(b2b_letter(), TEMPLATES_DIR))
-    dossier = text_of((write_dossier(b2b_case(), tmp_path, None, TEMPLATES_DIR) / "dossier.pdf").read_bytes())
+    dossier = text_of((write_dossier(b2b_case(), tmp_path, TEMPLATES_DIR) / "dossier.pdf").read_bytes())
     english = text_of(render_formal_notice_pdf(b2b_letter(boulangerie(language="en")), TEMPLATES_DIR))
     assert "le tribunal de commerce dont le ressort comprend Lyon (69002) d'une requête" in notice
     assert "devant le tribunal de commerce dont le ressort comprend Lyon (69002)" in dossier
