@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Date, Engine, bindparam, create_engine, event, text
 
-from .databases import Database, DatabaseUnavailable
-from .paths import default_var_dir
+from dunning.databases import Database, DatabaseUnavailable
+from dunning.paths import default_var_dir
 
 __all__ = ["SQL_DIR", "AccountingSource", "SourceUnavailable", "accounting_url", "check_source"]
 

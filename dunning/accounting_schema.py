@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy
 
-from .accounting import SQL_DIR
+from dunning.accounting import SQL_DIR
 
 __all__ = ["SUPPORTED_DIALECTS", "create_accounting_schema", "drop_accounting_schema"]
 

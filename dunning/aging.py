@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from .money import ZERO
+from dunning.money import ZERO
 
 __all__ = ["BUCKETS", "AGING_COLUMNS", "bucket_for", "chaseable", "compute_aging"]
 

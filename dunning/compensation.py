@@ -18,7 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Iterable, Mapping, Sequence
 
-from .money import ZERO
+from dunning.money import ZERO
 
 __all__ = ["Credit", "Offset", "Compensation", "compensate", "debtor_compensation"]
 

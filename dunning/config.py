@@ -1,21 +1,17 @@
-"""YAML configuration parsed into strict pydantic models.
+"""The configuration's models: what config/policy.yaml and config/company.yaml may say.
 
-Every file is validated on load; an unknown key or a wrong value raises ConfigError naming the
-file and the dotted key, so a finance admin can fix the YAML without reading a stack trace.
+Pure: strict pydantic models that reject an unknown key or a wrong value, so a finance admin can
+fix the YAML without reading a stack trace. The files are read by dunning.config_files.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import holidays
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "Step",
@@ -32,12 +28,8 @@ __all__ = [
     "CREDITOR_MENTIONS",
     "ConsumerMediator",
     "Signatory",
-    "Settings",
     "EMAIL_PATTERN",
     "ConfigError",
-    "load_settings",
-    "default_config_dir",
-    "load_yaml_model",
 ]
 
 
@@ -407,49 +399,3 @@ class CompanyIdentity(_Strict):
         if len(compact) < 15 or not compact.isalnum() or int(digits) % 97 != 1:
             raise ValueError("not a valid IBAN")
         return value
-
-
-@dataclass(frozen=True)
-class Settings:
-    policy: Policy
-    company: CompanyIdentity
-    config_dir: Path
-
-
-def default_config_dir() -> Path:
-    env = os.environ.get("DUNNING_CONFIG_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "config"
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def load_yaml_model(path: Path, model: type[_M]) -> _M:
-    """Parse one YAML file into a strict model; errors name the file and the dotted key."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-            message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-            problems.append(f"{path}: {key}: {message}")
-        raise ConfigError("\n".join(problems)) from None
-
-
-def load_settings(config_dir: Path | None = None) -> Settings:
-    folder = config_dir or default_config_dir()
-    policy = load_yaml_model(folder / "policy.yaml", Policy)
-    company = load_yaml_model(folder / "company.yaml", CompanyIdentity)
-    from_email = os.environ.get("DUNNING_FROM_EMAIL")
-    if from_email:
-        company = company.model_copy(update={"from_email": from_email})
-    return Settings(policy=policy, company=company, config_dir=folder)  # type: ignore[arg-type]

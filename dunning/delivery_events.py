@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Sequence
 
-from .calendar import PARIS
+from dunning.calendar import PARIS
 
 __all__ = ["MalformedEvents", "DeliveryEvent", "AddressFlag", "LEDGER_EVENTS", "parse_events", "unique",
            "supersedes", "flag_for", "TRACKING_FIELDS", "without_tracking_data"]

@@ -17,26 +17,29 @@ from typing import Callable
 
 import pandas as pd
 
-from .accounting import AccountingSource
-from .compensation import Compensation, debtor_compensation
-from .config import CompanyIdentity, Policy, Step
-from .documents import FormalNoticeLetter, ar_cover_path, render_ar_cover_pdf, render_formal_notice_pdf, sha256_hex
-from .gateway import (
+from dunning.accounting import AccountingSource
+from dunning.compensation import Compensation, debtor_compensation
+from dunning.config import CompanyIdentity, Policy, Step
+from dunning.documents import (
+    FormalNoticeLetter, ar_cover_path, render_ar_cover_pdf, render_formal_notice_pdf, sha256_hex,
+)
+from dunning.gateway import (
     ACTION_ID_ARG, EmailGateway, OutboundEmail, PermanentSendError, SendError, UnansweredSendError,
     UnconfirmedSendError,
 )
-from .legal_fr import LegalTables, penalty_statement
-from .penalties import PenaltyStatement
-from .money import ZERO, to_money
-from .paid_late import PaidLateInvoice, statement_context
-from .planner import Channel, covering_credits
-from .receivables import late_payments, quarantine_note, split_payments
-from .arrangements import Installment, PaymentPlan
-from .rendering import (
-    PENALTY_STEPS, Debtor, EarlierReminder, EarlyPaymentDiscount, InstallmentDue, InvoiceLine, MessageContext,
-    Renderer, RenderingError,
+from dunning.legal_fr import LegalTables, penalty_statement
+from dunning.penalties import PenaltyStatement
+from dunning.money import ZERO, to_money
+from dunning.paid_late import PaidLateInvoice, statement_context
+from dunning.planner import Channel, covering_credits
+from dunning.receivables import late_payments, quarantine_note, split_payments
+from dunning.arrangements import Installment, PaymentPlan
+from dunning.messages import (
+    PENALTY_STEPS, Debtor, EarlierReminder, EarlyPaymentDiscount, InstallmentDue, InvoiceLine,
+    MessageContext,
 )
-from .state.store import AlreadyHandled, PlannedMessage, StateStore, Trace
+from dunning.rendering import Renderer, RenderingError
+from dunning.state.store import AlreadyHandled, PlannedMessage, StateStore, Trace
 
 __all__ = ["Delivery", "DeliveryError", "EmailCopyNotDelivered", "PrintQueue", "Dispatcher"]
 

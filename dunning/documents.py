@@ -55,8 +55,9 @@ from reportlab.platypus import (
 
 from dunning.config import Step
 from dunning.mentions import require_creditor_mentions
-from dunning.penalties import Basis, PenaltyStatement
-from dunning.rendering import MessageContext, RenderingError, template_environment
+from dunning.penalties import PenaltyStatement, check_basis
+from dunning.messages import MessageContext
+from dunning.rendering import RenderingError, template_environment
 
 __all__ = [
     "MIN_RESPONSE_DAYS",
@@ -66,7 +67,6 @@ __all__ = [
     "render_ar_cover_pdf",
     "ar_cover_path",
     "sha256_hex",
-    "check_basis",
     "render_html",
     "html_to_pdf",
 ]
@@ -83,21 +83,6 @@ class DocumentError(RenderingError):
 def sha256_hex(data: bytes) -> str:
     """The fingerprint stored in the ledger with the action, and printed in the dossier."""
     return hashlib.sha256(data).hexdigest()
-
-
-def check_basis(statement: PenaltyStatement, is_consumer: bool, who: str) -> None:
-    """Refuse a statement whose basis does not fit the debtor."""
-    # A consumer owes neither commercial penalties nor the 40 EUR indemnity; a business never owes
-    # consumer-rate interest instead of them. Printing either would be wrong in law.
-    for line in statement.lines:
-        basis = Basis(line.basis)
-        if is_consumer and (basis is not Basis.consumer or line.indemnity != 0):
-            raise ValueError(
-                f"{who}: invoice {line.invoice_number}: a consumer owes interest at the legal rate only "
-                f"(got basis {basis.value}, indemnity {line.indemnity})"
-            )
-        if not is_consumer and basis is Basis.consumer:
-            raise ValueError(f"{who}: invoice {line.invoice_number}: consumer-rate interest for a business debtor")
 
 
 # --- the mise en demeure ------------------------------------------------------------------------

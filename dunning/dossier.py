@@ -1,6 +1,6 @@
 """The legal dossier of a case in the legal queue: what it claims, the evidence in order, the procedure
-recommended and the pieces to attach, written as summary.json, summary.html and dossier.pdf with
-the formal notice posted.
+recommended (dunning.procedure) and the pieces to attach, written as summary.json, summary.html and
+dossier.pdf with every formal notice posted.
 
 The dossier is in French only: it is read by a French lawyer and filed with a French court, whatever
 the debtor's language. Its template is laid out by dunning.documents, so summary.html and
@@ -13,220 +13,105 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
 
-from dunning.compensation import Offset
-from dunning.config import AMICABLE_STEPS, CompanyIdentity
-from dunning.documents import ar_cover_path, check_basis, html_to_pdf, render_html, sha256_hex
-from dunning.formal_notice import TRIBUNAL_DE_COMMERCE, TRIBUNAL_JUDICIAIRE, court_for, debtor_country
+from dunning.compensation import debtor_compensation
+from dunning.config import CompanyIdentity, Step
+from dunning.documents import ar_cover_path, html_to_pdf, render_html, sha256_hex
+from dunning.legal_fr import LegalTables, penalty_statement, prescription_date
+from dunning.penalties import Basis
 from dunning.mentions import require_creditor_mentions
-from dunning.penalties import Basis, PenaltyStatement
-from dunning.rendering import Debtor
-
-__all__ = [
-    "SMALL_CLAIMS_LIMIT",
-    "DOSSIER_FILES",
-    "ChronologyEntry",
-    "NoticeSent",
-    "DossierContext",
-    "Piece",
-    "Procedure",
-    "INJONCTION_DE_PAYER",
-    "EUROPEAN_ORDER_FOR_PAYMENT",
-    "FOREIGN_COURT",
-    "recommended_procedure",
-    "write_dossier",
-]
-
-# Procédure simplifiée de recouvrement des petites créances (L125-1 and R125-1 CPCE): a
-# commissaire de justice may settle a contractual claim of at most 5,000 EUR "en principal et
-# intérêts", with the debtor's agreement. Interest counts; the 40 EUR indemnity (recovery costs) does not.
-SMALL_CLAIMS_LIMIT = Decimal("5000.00")
-# Which form the requête en injonction de payer uses. The brief this module was written from had
-# them the other way round; the form itself is titled "12946*01 Demande en injonction de payer au
-# président du tribunal de commerce", and public guides (se-faire-payer.com, matuile.com) give
-# 12946 for the tribunal de commerce and 12948 (12948*06) for the tribunal judiciaire, with 16040
-# for the juge des contentieux de la protection (rents, consumer credit: not our invoices).
-# Since 1 January 2025 some tribunaux de commerce sit as tribunaux des activités économiques
-# (an experiment until 2028); the form and the procedure are the same.
-_CERFA = {TRIBUNAL_DE_COMMERCE: "Cerfa n°12946", TRIBUNAL_JUDICIAIRE: "Cerfa n°12948"}
-
-INJONCTION_DE_PAYER = "injonction de payer"
-# A debtor established abroad: no French court or form can be named from the accounting data alone
-# (Brussels I bis, a jurisdiction clause in the terms of sale, where the goods were delivered...).
-# Within the EU the European order for payment is the counterpart of the injonction de payer; it
-# binds every member state except Denmark (Regulation (EC) 1896/2006, article 2(3)).
-EUROPEAN_ORDER_FOR_PAYMENT = (
-    "injonction de payer européenne (règlement (CE) n° 1896/2006) ou action devant la juridiction "
-    "étrangère compétente"
+from dunning.messages import Debtor
+from dunning.procedure import (
+    SMALL_CLAIMS_LIMIT, ChronologyEntry, DossierContext, NoticeSent, Procedure, recommended_procedure,
 )
-FOREIGN_COURT = "action devant la juridiction étrangère compétente"
-_EUROPEAN_ORDER_STATES = frozenset({
-    "AT", "BE", "BG", "CY", "CZ", "DE", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU",
-    "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
-})
+
+__all__ = ["DOSSIER_FILES", "dossier_context", "write_dossier"]
 
 DOSSIER_FILES = ("summary.json", "summary.html", "dossier.pdf")
 
 
-@dataclass(frozen=True)
-class ChronologyEntry:
-    """One action of the case's history, as the ledger recorded it."""
-
-    as_of: date
-    step: str
-    channel: str
-    reference: str       # the provider's message id, or the sha256 of the document printed
-    invoice_numbers: tuple[str, ...] = ()   # the case's invoices the message was about
-
-    def __post_init__(self) -> None:
-        # Step and Channel are str Enums; keep their plain values for the JSON and the templates.
-        for name in ("step", "channel"):
-            value = getattr(self, name)
-            object.__setattr__(self, name, getattr(value, "value", value))
-
-
-@dataclass(frozen=True)
-class NoticeSent:
-    """One formal notice the case's invoices received: the letter posted, its date and deadline.
-
-    A case gathers every invoice of a debtor handed over, night after night, so it may hold several
-    notices: each invoice is claimed from its own (the first that named it).
-    """
-
-    sent_on: date
-    response_deadline: date
-    invoice_numbers: tuple[str, ...]
-    reference: str | None = None   # what the ledger recorded: the PDF's sha256 when there is one
-    document: str | None = None    # the PDF in the print queue; its AR cover sheet lies beside it
-
-    def __post_init__(self) -> None:
-        if not self.invoice_numbers:
-            raise ValueError(f"the formal notice of {self.sent_on} names no invoice")
-        if self.response_deadline < self.sent_on:
-            raise ValueError(f"the formal notice of {self.sent_on} has its deadline {self.response_deadline} before it")
-
-
-@dataclass(frozen=True)
-class DossierContext:
-    """Everything the dossier of one case says."""
-
-    case_id: int
-    status: str
-    opened_on: date
-    company: CompanyIdentity
-    debtor: Debtor
-    siren: str | None                      # the debtor's, when known
-    currency: str
-    statement: PenaltyStatement            # principal, penalties and indemnity of the case's invoices
-    chronology: tuple[ChronologyEntry, ...]
-    prescription_date: date                # the earliest of the case's invoices
-    is_consumer: bool
-    credits: tuple[Offset, ...] = ()       # the debtor's credits set against these invoices (C. civ. 1347)
-    notices: tuple[NoticeSent, ...] = ()   # every formal notice of the case's invoices, oldest first
-
-    def __post_init__(self) -> None:
-        who = f"dossier of case {self.case_id}"
-        object.__setattr__(self, "chronology", tuple(sorted(self.chronology, key=lambda entry: entry.as_of)))
-        object.__setattr__(self, "notices", tuple(sorted(self.notices, key=lambda notice: notice.sent_on)))
-        if self.is_consumer != self.debtor.is_consumer:
-            raise ValueError(f"{who}: is_consumer={self.is_consumer} but debtor {self.debtor.id} says {self.debtor.is_consumer}")
-        if self.statement.currency != self.currency:
-            raise ValueError(f"{who}: statement in {self.statement.currency}, case in {self.currency}")
-        if not self.statement.lines:
-            raise ValueError(f"{who}: the statement has no invoice")
-        check_basis(self.statement, self.is_consumer, who)
-
-    @property
-    def formal_notice_on(self) -> date | None:
-        """The case's first formal notice, if any."""
-        return self.notices[0].sent_on if self.notices else None
-
-    def notice_of(self, invoice_number: str) -> NoticeSent | None:
-        """The formal notice the invoice is claimed from: the first that named it."""
-        return next((notice for notice in self.notices if invoice_number in notice.invoice_numbers), None)
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One piece to attach to the requête; the template words it from its kind."""
-
-    kind: str                  # invoice | contract | reminder | formal_notice | acknowledgement_of_receipt
-    reference: str | None = None
-    on: date | None = None
-    step: str | None = None    # reminders: which step
-    invoice_numbers: tuple[str, ...] = ()   # the invoices a reminder or a notice was about
-
-
-@dataclass(frozen=True)
-class Procedure:
-    """What the dossier recommends: an injonction de payer (order for payment), and where.
-
-    For a debtor abroad no French court nor form is recommended: court and cerfa are None, the name
-    says which route to consider, and the lawyer checks jurisdiction.
-    """
-
-    name: str                          # INJONCTION_DE_PAYER, EUROPEAN_ORDER_FOR_PAYMENT or FOREIGN_COURT
-    court: str | None                  # "tribunal de commerce" | "tribunal judiciaire"; None abroad
-    cerfa: str | None                  # the form of the requête before that court; None abroad
-    venue_city: str | None             # the debtor's domicile (or registered office) decides which court
-    venue_postal_code: str | None
-    small_claims_alternative: bool     # principal and interest at most 5,000 EUR: commissaire de justice
-    pieces: tuple[Piece, ...] = field(default_factory=tuple)
-    venue_country: str | None = None   # the debtor's ISO country code, when the accounting data has one
-    european_order_for_payment: bool = False  # debtor in another EU state bound by Regulation 1896/2006
-
-    @property
-    def abroad(self) -> bool:
-        """The debtor is established outside France: the competent court is to be determined."""
-        return self.court is None
-
-
-def recommended_procedure(ctx: DossierContext) -> Procedure:
-    country = debtor_country(ctx.debtor)
-    court = court_for(ctx.debtor)
-    if court is None:
-        european = country in _EUROPEAN_ORDER_STATES
-        return Procedure(
-            name=EUROPEAN_ORDER_FOR_PAYMENT if european else FOREIGN_COURT,
-            court=None,
-            cerfa=None,
-            venue_city=ctx.debtor.city,
-            venue_postal_code=ctx.debtor.postal_code,
-            # L125-1 CPCE is a French enforcement procedure: not offered against a debtor abroad.
-            small_claims_alternative=False,
-            pieces=_pieces(ctx),
-            venue_country=country,
-            european_order_for_payment=european,
-        )
-    claim = ctx.statement.principal + ctx.statement.interest
-    return Procedure(
-        name=INJONCTION_DE_PAYER,
-        court=court,
-        cerfa=_CERFA[court],
-        venue_city=ctx.debtor.city,
-        venue_postal_code=ctx.debtor.postal_code,
-        # The threshold is in euros; a claim in another currency is left to the lawyer.
-        small_claims_alternative=ctx.currency == "EUR" and claim <= SMALL_CLAIMS_LIMIT,
-        pieces=_pieces(ctx),
-        venue_country=country,
+def dossier_context(case: dict, invoices: dict[str, dict], *, legal: LegalTables, company: CompanyIdentity,
+                    contract_rate: Decimal | None, response_days: int, as_of: date,
+                    payments: Mapping[str, Sequence[tuple[date, Decimal]]] = MappingProxyType({}),
+                    credits: Sequence[Mapping] = ()) -> DossierContext:
+    """What the dossier of a case says as of `as_of`: amounts computed to that day, net of the debtor's
+    credits set against its due invoices (Code civil 1347), the evidence in order."""
+    lines = [invoices[i["invoice_id"]] for i in case["invoices"] if i["invoice_id"] in invoices]
+    first = lines[0]
+    offsets = debtor_compensation(invoices.values(), credits, case["debtor_id"], case["currency"], as_of)
+    claimed, payments = offsets.claim(lines, payments)
+    notices = _notices(case["evidence"], response_days)
+    # Moratory interest (Code civil 1344-1) runs on each invoice from its own formal notice, not
+    # from the case's first one: an invoice put on notice later owes nothing before its notice.
+    notice_of: dict[str, date] = {}
+    for notice in notices:
+        for number in notice.invoice_numbers:
+            notice_of.setdefault(number, notice.sent_on)
+    statement = penalty_statement(
+        legal, claimed, to_date=as_of,
+        currency=case["currency"], is_consumer=first["is_consumer"], contractual_rate=contract_rate,
+        formal_notices={r["number"]: notice_of[r["number"]] for r in lines if r["number"] in notice_of},
+        debtor_id=case["debtor_id"],
+        payments=payments)
+    return DossierContext(
+        case_id=case["id"], status=case["status"], opened_on=case["opened_on"], company=company,
+        debtor=Debtor(id=first["debtor_id"], name=first["debtor_name"], email=first["email"],
+                      language=first["language"], is_consumer=first["is_consumer"],
+                      address_line=first["address_line"], postal_code=first["postal_code"], city=first["city"],
+                      country=first["country"]),
+        siren=first["siren"], currency=case["currency"], statement=statement,
+        credits=offsets.of(r["number"] for r in lines),
+        chronology=_chronology(case["evidence"]),
+        notices=notices,
+        prescription_date=min(prescription_date(r["due_date"], r["is_consumer"], legal) for r in lines),
+        is_consumer=first["is_consumer"],
     )
 
 
-def _pieces(ctx: DossierContext) -> tuple[Piece, ...]:
-    pieces = [Piece("invoice", line.invoice_number) for line in ctx.statement.lines]
-    pieces.append(Piece("contract"))
-    amicable = {step.value for step in AMICABLE_STEPS}
-    pieces += [Piece("reminder", entry.reference, entry.as_of, entry.step, entry.invoice_numbers)
-               for entry in ctx.chronology if entry.step in amicable]
-    for notice in ctx.notices:
-        pieces.append(Piece("formal_notice", notice.reference, notice.sent_on, invoice_numbers=notice.invoice_numbers))
-        pieces.append(Piece("acknowledgement_of_receipt", on=notice.sent_on, invoice_numbers=notice.invoice_numbers))
-    return tuple(pieces)
+def _reference(entry: Mapping) -> str:
+    return entry.get("document_sha256") or entry.get("provider_message_id") or "-"
+
+
+def _grouped(evidence: Sequence[Mapping]) -> dict[tuple[date, str, str, str], list[Mapping]]:
+    """The case's evidence rows (one per invoice and action) gathered per message sent."""
+    messages: dict[tuple[date, str, str, str], list[Mapping]] = {}
+    for entry in evidence:
+        key = (date.fromisoformat(str(entry["as_of"])), entry["step"], entry["channel"], _reference(entry))
+        messages.setdefault(key, []).append(entry)
+    return messages
+
+
+def _numbers(entries: Sequence[Mapping]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(e["invoice_number"] for e in entries if e.get("invoice_number")))
+
+
+def _chronology(evidence: Sequence[Mapping]) -> tuple[ChronologyEntry, ...]:
+    return tuple(ChronologyEntry(as_of=on, step=step, channel=channel, reference=reference,
+                                 invoice_numbers=_numbers(entries))
+                 for (on, step, channel, reference), entries in _grouped(evidence).items())
+
+
+def _notices(evidence: Sequence[Mapping], response_days: int) -> tuple[NoticeSent, ...]:
+    """Every formal notice of the case's invoices, with the PDF the print queue holds for it.
+
+    The deadline is the letter's date plus today's policy.formal_notice.response_days: the ledger
+    keeps the letter, not the setting it was printed with (the PDF states the deadline it gave).
+    """
+    notices = []
+    for (on, step, _, reference), entries in _grouped(evidence).items():
+        if step != Step.formal_notice.value:
+            continue
+        pdf = next((e["document"] for e in entries if str(e.get("document") or "").endswith(".pdf")), None)
+        notices.append(NoticeSent(sent_on=on, response_deadline=on + timedelta(days=response_days),
+                                  invoice_numbers=_numbers(entries),
+                                  reference=reference if reference != "-" else None, document=pdf))
+    return tuple(sorted(notices, key=lambda notice: notice.sent_on))
 
 
 @dataclass(frozen=True)

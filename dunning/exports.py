@@ -7,12 +7,12 @@ from typing import Callable
 
 from sqlalchemy import Connection, and_, or_, select
 
-from .aging import BUCKETS
-from .planner import Outcome
-from .state.schema import (
+from dunning.aging import BUCKETS
+from dunning.planner import Outcome
+from dunning.state.schema import (
     actions, aging_lines, audit_events, debtor_segments, decisions, legal_case_invoices, legal_cases, runs,
 )
-from .state.store import StateStore
+from dunning.state.store import StateStore
 
 __all__ = ["EXPORTS", "export_rows", "invoice_audit_trail"]
 

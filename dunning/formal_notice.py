@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from dunning.penalties import InvoicePenalty
 
 if TYPE_CHECKING:
-    from dunning.rendering import Debtor, MessageContext
+    from dunning.messages import Debtor, MessageContext
 
 __all__ = ["TRIBUNAL_DE_COMMERCE", "TRIBUNAL_JUDICIAIRE", "FormalNoticeFigures", "debtor_country", "is_abroad",
            "court_for"]

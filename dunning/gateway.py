@@ -40,7 +40,7 @@ from sendgrid.helpers.mail import (
 )
 from sendgrid.helpers.mail.exceptions import SendGridException
 
-from .recovery import ProviderActivity
+from dunning.recovery import ProviderActivity
 
 __all__ = [
     "ACTION_ID_ARG",

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
 
-from .arrangements import Installment, PaymentPlan, PlanReview
-from .calendar import BusinessCalendar
+from dunning.arrangements import Installment, PaymentPlan, PlanReview
+from dunning.calendar import BusinessCalendar
 
 __all__ = ["InstallmentStep", "InstallmentReminder", "installment_key", "installment_reminders"]
 

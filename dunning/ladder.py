@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
 
-from .calendar import BusinessCalendar
-from .config import AMICABLE_STEPS, Gates, SegmentLadder, Step
+from dunning.calendar import BusinessCalendar
+from dunning.config import AMICABLE_STEPS, Gates, SegmentLadder, Step
 
 __all__ = [
     "Channel",

@@ -27,9 +27,9 @@ from pydantic import (
     model_validator,
 )
 
-from .config import ConfigError, default_config_dir, load_yaml_model
-from .money import CENT, ZERO
-from .penalties import Basis, InvoicePenalty, PenaltyStatement, RatePeriod
+from dunning.config import ConfigError
+from dunning.money import CENT, ZERO
+from dunning.penalties import Basis, InvoicePenalty, PenaltyStatement, RatePeriod
 
 __all__ = [
     "LEGAL_TABLES_FILE",
@@ -38,8 +38,7 @@ __all__ = [
     "ContractualRateError",
     "HalfYear",
     "LegalTables",
-    "load_legal_tables",
-    "load_contract_rates",
+    "ContractRates",
     "commercial_rate",
     "legal_rate",
     "check_contractual_rate",
@@ -202,7 +201,8 @@ class LegalTables(_Strict):
     legal_interest_rate: dict[HalfYearKey, LegalRate] = Field(min_length=1)
     commercial: CommercialTerms
     prescription: PrescriptionPeriods
-    # The file the tables came from, so an error can name it; set by load_legal_tables.
+    # The file the tables came from, as an operator would type it, so an error can name it;
+    # set by dunning.config_files.load_legal_tables.
     _source: Path = PrivateAttr(default=Path("config") / LEGAL_TABLES_FILE)
 
     @field_validator("legal_interest_rate")
@@ -222,25 +222,12 @@ class LegalTables(_Strict):
         return self._source
 
 
-class _Contracts(_Strict):
+class ContractRates(_Strict):
+    """config/contracts.yaml: contractual late-payment rates by debtor."""
+
     late_interest_rates: dict[DebtorId, ContractRate] | None = Field(
         default=None, description="Debtor id: contractual late-payment rate in percent per year."
     )
-
-
-# -- loading -----------------------------------------------------------------------------------------
-
-def load_legal_tables(config_dir: Path | None = None) -> LegalTables:
-    path = (config_dir or default_config_dir()) / LEGAL_TABLES_FILE
-    tables = load_yaml_model(path, LegalTables)
-    tables._source = path
-    return tables
-
-
-def load_contract_rates(config_dir: Path | None = None) -> dict[str, Decimal]:
-    """Contractual rates by debtor id. Checked against the legal floor when applied, half-year by half-year."""
-    path = (config_dir or default_config_dir()) / CONTRACTS_FILE
-    return dict(load_yaml_model(path, _Contracts).late_interest_rates or {})
 
 
 # -- rates -------------------------------------------------------------------------------------------

@@ -13,14 +13,16 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Sequence
 
-from .accounting import AccountingSource
-from .arrangements import DisputeOutcome, DisputeReason, HoldKind, Installment, claim_declaration_deadline
-from .config import Step
-from .legal import CaseRequest
-from .money import ZERO, to_money
-from .planner import Channel, Decision, Outcome
-from .state.levers import LeverRefused, LeverStore
-from .state.store import Trace
+from dunning.accounting import AccountingSource
+from dunning.arrangements import (
+    DisputeOutcome, DisputeReason, HoldKind, Installment, claim_declaration_deadline,
+)
+from dunning.config import Step
+from dunning.legal import CaseRequest
+from dunning.money import ZERO, to_money
+from dunning.planner import Channel, Decision, Outcome
+from dunning.state.levers import LeverRefused, LeverStore
+from dunning.state.store import Trace
 
 __all__ = [
     "OperatorDisputeReason", "OperatorDisputeOutcome", "InvoiceRef", "LeverResult", "LeverRefused", "UnknownInvoice",

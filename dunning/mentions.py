@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from dunning.config import CREDITOR_MENTIONS, CompanyIdentity, ConfigError
 
 if TYPE_CHECKING:
-    from dunning.rendering import Debtor
+    from dunning.messages import Debtor
 
 __all__ = ["MissingMentions", "require_creditor_mentions", "require_consumer_mediator"]
 

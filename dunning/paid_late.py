@@ -29,19 +29,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Mapping, Sequence
 
-import pandas as pd
+from dunning.config import CompanyIdentity, Policy, Step
+from dunning.delivery_events import AddressFlag
+from dunning.ladder import Channel, LedgerEntry, LedgerStatus
+from dunning.legal_fr import LegalTables, invoice_penalty
+from dunning.money import ZERO
+from dunning.penalties import InvoicePenalty, PenaltyStatement
+from dunning.planner import Decision, Hold, Outcome
+from dunning.messages import Debtor, InvoiceLine, MessageContext
 
-from .config import CompanyIdentity, Policy, Step
-from .delivery_events import AddressFlag
-from .ladder import Channel, LedgerEntry, LedgerStatus
-from .legal_fr import LegalTables, invoice_penalty
-from .money import ZERO, MoneyError, to_money
-from .penalties import InvoicePenalty, PenaltyStatement
-from .planner import Decision, Hold, Outcome
-from .receivables import to_date
-from .rendering import Debtor, InvoiceLine, MessageContext
-
-__all__ = ["PaidLateInvoice", "paid_late_invoices", "invoice_claim", "plan_statements", "statement_context",
+__all__ = ["PaidLateInvoice", "invoice_claim", "plan_statements", "statement_context",
            "STEP"]
 
 STEP = Step.paid_late_statement
@@ -70,44 +67,6 @@ class PaidLateInvoice:
     def paid_on(self) -> date:
         """The day it was settled: its last payment."""
         return max(paid_on for paid_on, _ in self.payments)
-
-
-def _flag(value: object) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "t", "yes", "y"}
-    return bool(value) and not pd.isna(value)
-
-
-def _text(value: object) -> str | None:
-    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-
-
-def paid_late_invoices(raw: pd.DataFrame) -> tuple[list[PaidLateInvoice], list[tuple[str, str, str, str]]]:
-    """The invoices of sql/paid_late_payments.sql (one row per payment), and the (invoice id, number,
-    debtor id, why) of those whose rows cannot be read: they are not claimed, and the reason says so."""
-    rows: dict[str, list[dict]] = defaultdict(list)
-    for row in raw.to_dict("records"):
-        rows[str(row["invoice_id"])].append(row)
-    found, unreadable = [], []
-    for invoice_id, payments in rows.items():
-        first = payments[0]
-        try:
-            due = to_date(first["due_date"])
-            paid = tuple((to_date(p["paid_on"]), to_money(p["amount"])) for p in payments)
-            if due is None or any(d is None for d, _ in paid):
-                raise ValueError("a date is missing")
-            total = to_money(first["amount_total"])
-        except (ValueError, MoneyError) as error:
-            unreadable.append((invoice_id, str(first["number"]), str(first["debtor_id"]), f"unreadable row: {error}"))
-            continue
-        debtor = Debtor(id=str(first["debtor_id"]), name=str(first["debtor_name"]), email=_text(first["email"]),
-                        language=_text(first["language"]) or "fr", is_consumer=_flag(first["is_consumer"]),
-                        address_line=_text(first["address_line"]), postal_code=_text(first["postal_code"]),
-                        city=_text(first["city"]), country=_text(first["country"]))
-        found.append(PaidLateInvoice(invoice_id=invoice_id, number=str(first["number"]), due_date=due,
-                                     currency=str(first["currency"]).upper(), amount_total=total,
-                                     disputed=_flag(first["disputed"]), debtor=debtor, payments=paid))
-    return found, unreadable
 
 
 def invoice_claim(legal: LegalTables, invoice: PaidLateInvoice, as_of: date,

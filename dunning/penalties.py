@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from enum import Enum
 
-__all__ = ["Basis", "RatePeriod", "InvoicePenalty", "PenaltyStatement"]
+__all__ = ["Basis", "RatePeriod", "InvoicePenalty", "PenaltyStatement", "check_basis"]
 
 
 class Basis(str, Enum):
@@ -92,3 +92,18 @@ class PenaltyStatement:
         it as a line of its own in euros. Always 0.00 for a statement in EUR.
         """
         return sum((line.separate_eur_indemnity for line in self.lines), Decimal("0.00"))
+
+
+def check_basis(statement: PenaltyStatement, is_consumer: bool, who: str) -> None:
+    """Refuse a statement whose basis does not fit the debtor."""
+    # A consumer owes neither commercial penalties nor the 40 EUR indemnity; a business never owes
+    # consumer-rate interest instead of them. Printing either would be wrong in law.
+    for line in statement.lines:
+        basis = Basis(line.basis)
+        if is_consumer and (basis is not Basis.consumer or line.indemnity != 0):
+            raise ValueError(
+                f"{who}: invoice {line.invoice_number}: a consumer owes interest at the legal rate only "
+                f"(got basis {basis.value}, indemnity {line.indemnity})"
+            )
+        if not is_consumer and basis is Basis.consumer:
+            raise ValueError(f"{who}: invoice {line.invoice_number}: consumer-rate interest for a business debtor")

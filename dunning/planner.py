@@ -28,15 +28,16 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from .calendar import BusinessCalendar
-from .arrangements import ESCALATION, Arrangements, HoldKind
-from .config import PENALTY_STEPS, Policy, Segment, SegmentLadder, Step, StepAction
-from .delivery_events import AddressFlag
-from .ladder import (
-    MESSAGE_CHANNELS, Channel, LedgerEntry, LedgerStatus, choose_step, finished_steps, gate, spacing, step_dates,
+from dunning.calendar import BusinessCalendar
+from dunning.arrangements import ESCALATION, Arrangements, HoldKind
+from dunning.config import PENALTY_STEPS, Policy, Segment, SegmentLadder, Step, StepAction
+from dunning.delivery_events import AddressFlag
+from dunning.ladder import (
+    MESSAGE_CHANNELS, Channel, LedgerEntry, LedgerStatus, choose_step, finished_steps, gate, spacing,
+    step_dates,
 )
-from .legal_fr import LegalTables, is_prescribed, prescription_approaching, prescription_date
-from .money import ZERO, to_money
+from dunning.legal_fr import LegalTables, is_prescribed, prescription_approaching, prescription_date
+from dunning.money import ZERO, to_money
 
 __all__ = [
     "Outcome",

@@ -15,16 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Sequence
 
 from pydantic import TypeAdapter, ValidationError
 
-from .config import ConfigError
-from .legal_fr import EcbRateTable, HalfYear, LegalRate, LegalTables, TableRate
+from dunning.config import ConfigError
+from dunning.legal_fr import EcbRateTable, HalfYear, LegalRate, LegalTables, TableRate
 
 __all__ = ["RateEntry", "RateEntryError", "Coverage", "with_entries", "check_entry", "missing_rates",
-           "upcoming_gap", "shown_path", "WARN_DAYS_AHEAD"]
+           "upcoming_gap", "WARN_DAYS_AHEAD"]
 
 WARN_DAYS_AHEAD = 30   # from this many days before a half-year begins, runs warn that its rates are missing
 _RATE = TypeAdapter(TableRate)   # the bounds config/legal_fr.yaml accepts for a rate
@@ -156,14 +155,6 @@ def _lacking(tables: LegalTables, half: HalfYear) -> list[str]:
     return lacking
 
 
-def shown_path(path: Path) -> str:
-    """The file as the operator would type it: relative to the working folder when under it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def _add_hint(half: HalfYear) -> str:
     return (f"add them with `dunning rates add --half-year {half} --ecb-rate ... --legal-rate-other ... "
             f"--legal-rate-individual ... --source ...` (the ECB's key interest rates; the arrêté fixing the "
@@ -176,7 +167,7 @@ def missing_rates(tables: LegalTables, day: date) -> str | None:
     lacking = _lacking(tables, half)
     if not lacking:
         return None
-    return f"{half} rates missing in {shown_path(tables.source)}: {' and '.join(lacking)}; {_add_hint(half)}"
+    return f"{half} rates missing in {tables.source}: {' and '.join(lacking)}; {_add_hint(half)}"
 
 
 def upcoming_gap(tables: LegalTables, day: date, days_ahead: int = WARN_DAYS_AHEAD) -> str | None:
@@ -187,6 +178,6 @@ def upcoming_gap(tables: LegalTables, day: date, days_ahead: int = WARN_DAYS_AHE
     lacking = _lacking(tables, half)
     if not lacking:
         return None
-    return (f"{half} rates missing in {shown_path(tables.source)}: from {half.first_day}, penalty statements, formal "
+    return (f"{half} rates missing in {tables.source}: from {half.first_day}, penalty statements, formal "
             f"notices to businesses and legal dossiers will be held until {' and '.join(lacking)} are added; "
             f"{_add_hint(half)}")

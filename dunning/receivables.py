@@ -7,6 +7,7 @@ run; everything else comes out typed: Decimal money, `date` business dates, real
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,8 +17,10 @@ from typing import Collection
 import pandas as pd
 from babel.numbers import list_currencies
 
-from .config import EMAIL_PATTERN
-from .money import MoneyError, to_money
+from dunning.config import EMAIL_PATTERN
+from dunning.messages import Debtor
+from dunning.money import MoneyError, to_money
+from dunning.paid_late import PaidLateInvoice
 
 __all__ = [
     "RECEIVABLE_COLUMNS",
@@ -33,6 +36,7 @@ __all__ = [
     "split_payments",
     "late_payments",
     "quarantine_note",
+    "paid_late_invoices",
 ]
 
 RECEIVABLE_COLUMNS = [
@@ -396,3 +400,31 @@ def split_history(raw: pd.DataFrame) -> ValidatedReceivables:
 def normalize_history(raw: pd.DataFrame) -> pd.DataFrame:
     """The history frame of split_history alone (kept for callers that do not report exclusions)."""
     return split_history(raw).invoices
+
+
+def paid_late_invoices(raw: pd.DataFrame) -> tuple[list[PaidLateInvoice], list[tuple[str, str, str, str]]]:
+    """The invoices of sql/paid_late_payments.sql (one row per payment), and the (invoice id, number,
+    debtor id, why) of those whose rows cannot be read: they are not claimed, and the reason says so."""
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for row in raw.to_dict("records"):
+        rows[str(row["invoice_id"])].append(row)
+    found, unreadable = [], []
+    for invoice_id, payments in rows.items():
+        first = payments[0]
+        try:
+            due = to_date(first["due_date"])
+            paid = tuple((to_date(p["paid_on"]), to_money(p["amount"])) for p in payments)
+            if due is None or any(d is None for d, _ in paid):
+                raise ValueError("a date is missing")
+            total = to_money(first["amount_total"])
+        except (ValueError, MoneyError) as error:
+            unreadable.append((invoice_id, str(first["number"]), str(first["debtor_id"]), f"unreadable row: {error}"))
+            continue
+        debtor = Debtor(id=str(first["debtor_id"]), name=str(first["debtor_name"]), email=_text(first["email"]),
+                        language=_text(first["language"]) or "fr", is_consumer=_flag(first["is_consumer"]),
+                        address_line=_text(first["address_line"]), postal_code=_text(first["postal_code"]),
+                        city=_text(first["city"]), country=_text(first["country"]))
+        found.append(PaidLateInvoice(invoice_id=invoice_id, number=str(first["number"]), due_date=due,
+                                     currency=str(first["currency"]).upper(), amount_total=total,
+                                     disputed=_flag(first["disputed"]), debtor=debtor, payments=paid))
+    return found, unreadable

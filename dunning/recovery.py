@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Callable
 
-from .config import Step
-from .delivery_events import LEDGER_EVENTS
-from .planner import Channel
+from dunning.config import Step
+from dunning.delivery_events import LEDGER_EVENTS
+from dunning.planner import Channel
 
 __all__ = ["ABANDONED_RUN_AFTER", "InterruptedSend", "ProviderActivity", "Verdict", "Recovery", "settle_interrupted",
            "provider_id_from_event"]

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pandas as pd
 
-from .aging import BUCKETS
-from .delivery_events import AddressFlag
-from .mentions import COMPANY_FILE
-from .money import ZERO
-from .recovery import Verdict
+from dunning.aging import BUCKETS
+from dunning.delivery_events import AddressFlag
+from dunning.mentions import COMPANY_FILE
+from dunning.money import ZERO
+from dunning.recovery import Verdict
 
 __all__ = ["AMOUNT_COLUMNS", "aging_totals", "with_segments", "RunSummary"]
 

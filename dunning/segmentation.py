@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pandas as pd
 
-from .aging import chaseable
-from .config import Segment, SegmentRules
-from .money import ZERO
+from dunning.aging import chaseable
+from dunning.config import Segment, SegmentRules
+from dunning.money import ZERO
 
 __all__ = ["SEGMENT_COLUMNS", "segment_debtors", "risk_score"]
 

@@ -26,10 +26,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sendgrid.helpers.eventwebhook import EventWebhook
 from starlette.concurrency import run_in_threadpool
 
-from .config import Policy, WebhookLimits, default_config_dir, load_yaml_model
-from .delivery_events import MalformedEvents, parse_events
-from .state.delivery import DeliveryStore
-from .state.store import check_migrated, state_engine
+from dunning.config import Policy, WebhookLimits
+from dunning.config_files import default_config_dir, load_yaml_model
+from dunning.delivery_events import MalformedEvents, parse_events
+from dunning.state.delivery import DeliveryStore
+from dunning.state.store import check_migrated, state_engine
 
 __all__ = ["PUBLIC_KEY_ENV", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "EVENTS_PATH", "WebhookConfigError",
            "SignatureVerifier", "create_app", "app_from_environment"]

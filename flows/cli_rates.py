@@ -7,9 +7,10 @@ from typing import Optional
 import typer
 
 from dunning.calendar import paris_today
-from dunning.config import ConfigError, default_config_dir
-from dunning.legal_fr import LEGAL_TABLES_FILE, LegalTables, last_covered_day, load_legal_tables
-from dunning.rate_coverage import Coverage, missing_rates, shown_path, upcoming_gap, with_entries
+from dunning.config import ConfigError
+from dunning.config_files import default_config_dir, load_legal_tables, shown_path
+from dunning.legal_fr import LEGAL_TABLES_FILE, LegalTables, last_covered_day
+from dunning.rate_coverage import Coverage, missing_rates, upcoming_gap, with_entries
 from dunning.state.store import StateSchemaError, check_migrated, state_engine
 
 from .cli_support import fail, operator_name

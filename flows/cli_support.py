@@ -74,7 +74,8 @@ def preflight(*, reads_accounting: bool = True) -> None:
     """What a command checks before it runs a flow, so a wrong setting is one line here rather than a
     flow run's traceback: the policy, the state database, the SendGrid host, the accounting database."""
     from dunning.accounting import SourceUnavailable, check_source
-    from dunning.config import ConfigError, load_settings
+    from dunning.config import ConfigError
+    from dunning.config_files import load_settings
     from dunning.gateway import GatewayConfigError, sendgrid_host_from_environment
     from dunning.state.store import StateSchemaError, check_migrated
 

@@ -11,7 +11,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from dunning.accounting import check_source
 from dunning.calendar import paris_today
-from dunning.config import Settings, load_settings
+from dunning.config_files import Settings, load_settings
 from dunning.gateway import EmailGateway
 from dunning.receivables import normalize_credits
 from dunning.reports import RunSummary

@@ -196,7 +196,7 @@ def add_rates(half_year: str, ecb_rate: Decimal, legal_rate_other: Decimal, lega
         source: Where the numbers come from: the ECB's key rates page, the arrêté and its JO date.
         operator: Who enters them (for the audit trail).
     """
-    from dunning.config import default_config_dir
+    from dunning.config_files import default_config_dir
     from dunning.state.rates import RateStore
 
     def enter() -> LeverResult:

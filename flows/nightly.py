@@ -13,9 +13,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from dunning.accounting import check_source
 from dunning.calendar import paris_today
-from dunning.config import load_settings
+from dunning.config_files import load_contract_rates, load_settings
 from dunning.config import ClaimPaidLate, Step
-from dunning.legal_fr import contracts_to_fix, load_contract_rates
+from dunning.legal_fr import contracts_to_fix
 from dunning.planner import AWAITING_OPERATOR, Decision, Outcome
 from dunning.rate_coverage import missing_rates, upcoming_gap
 from dunning.paths import outbox_dir

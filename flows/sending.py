@@ -15,11 +15,11 @@ from prefect.tasks import exponential_backoff
 
 from dunning.accounting import AccountingSource, SourceUnavailable
 from dunning.calendar import BusinessCalendar, utc_now
-from dunning.config import ConfigError, Settings, load_settings
+from dunning.config import ConfigError
+from dunning.config_files import Settings, load_contract_rates, load_settings
 from dunning.dispatch import Delivery, Dispatcher, PrintQueue
 from dunning.gateway import EmailGateway, GatewayConfigError, UnansweredSendError, gateway_from_environment
 from dunning.recovery import Verdict
-from dunning.legal_fr import load_contract_rates
 from dunning.paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
 from dunning.reports import RunSummary
 from dunning.rendering import Renderer

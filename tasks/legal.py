@@ -9,10 +9,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from dunning.accounting import AccountingSource
-from dunning.config import ConfigError, Settings
-from dunning.dossier import recommended_procedure, write_dossier
-from dunning.legal import CaseStatus, cases_to_open, dossier_context, procedure_text
-from dunning.legal_fr import LegalTables, load_contract_rates
+from dunning.config import ConfigError
+from dunning.config_files import Settings, load_contract_rates
+from dunning.procedure import procedure_text, recommended_procedure
+from dunning.dossier import dossier_context, write_dossier
+from dunning.legal import CaseStatus, cases_to_open
+from dunning.legal_fr import LegalTables
 from dunning.money import to_money
 from dunning.planner import Decision
 from dunning.receivables import late_payments, quarantine_note, split_payments

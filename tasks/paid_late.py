@@ -15,7 +15,8 @@ from dunning.config import Policy, Step
 from dunning.delivery_events import AddressFlag
 from dunning.ladder import MESSAGE_CHANNELS, LedgerStatus
 from dunning.legal_fr import LegalTables
-from dunning.paid_late import PaidLateInvoice, paid_late_invoices, plan_statements
+from dunning.paid_late import PaidLateInvoice, plan_statements
+from dunning.receivables import paid_late_invoices
 from dunning.planner import Decision, Hold, Outcome
 from dunning.state.store import PlannedMessage
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dunning.config import Policy, Step, load_settings
+from dunning.config import Policy, Step
+from dunning.config_files import load_settings
 from dunning.planner import Channel, LedgerEntry, LedgerStatus
 from dunning.receivables import RECEIVABLE_COLUMNS
 

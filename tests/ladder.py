@@ -7,7 +7,8 @@ import time
 from datetime import date
 
 from dunning.calendar import BusinessCalendar
-from dunning.config import Segment, Step, load_settings
+from dunning.config import Segment, Step
+from dunning.config_files import load_settings
 from dunning.exports import export_rows
 from dunning.planner import step_dates
 from dunning.state.store import StateStore, state_engine

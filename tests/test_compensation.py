@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from dunning.compensation import Credit, compensate
-from dunning.legal_fr import load_legal_tables, penalty_statement
+from dunning.config_files import load_legal_tables
+from dunning.legal_fr import penalty_statement
 
 D = Decimal
 

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from builders import CONFIG_DIR
-from dunning.config import ConfigError, Segment, Step, StepAction, load_settings
+from dunning.config import ConfigError, Segment, Step, StepAction
+from dunning.config_files import load_settings
 
 # The ladder of DESIGN.md ("Default collection ladder"), days from the due date.
 DESIGN_LADDER = {

@@ -30,18 +30,15 @@ from dunning.documents import (
     render_formal_notice_pdf,
     sha256_hex,
 )
-from dunning.dossier import (
-    DOSSIER_FILES,
-    SMALL_CLAIMS_LIMIT,
-    ChronologyEntry,
-    DossierContext,
-    NoticeSent,
-    recommended_procedure,
-    write_dossier,
+from dunning.dossier import DOSSIER_FILES, write_dossier
+from dunning.procedure import (
+    SMALL_CLAIMS_LIMIT, ChronologyEntry, DossierContext, NoticeSent, recommended_procedure,
 )
-from dunning.legal_fr import load_legal_tables, penalty_statement
+from dunning.config_files import load_legal_tables
+from dunning.legal_fr import penalty_statement
 from dunning.penalties import Basis, InvoicePenalty, PenaltyStatement, RatePeriod
-from dunning.rendering import Debtor, InvoiceLine, MessageContext, RenderingError
+from dunning.messages import Debtor, InvoiceLine, MessageContext
+from dunning.rendering import RenderingError
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 COMMERCIAL_RATE = Decimal("12.15")   # ECB 2.15 % (since 11 June 2025) + 10 points: H2 2025 and H1 2026
@@ -913,7 +910,7 @@ def test_the_email_copy_and_the_pdf_read_one_set_of_figures():
      "According to our records, the 2 invoices below"),
 ])
 def test_the_pdf_quotes_the_reminders_sent_or_none(language, debtor, quoted, neutral):
-    from dunning.rendering import EarlierReminder
+    from dunning.messages import EarlierReminder
 
     letter = b2b_letter(debtor)
     first_contact = text_of(render_formal_notice_pdf(letter, TEMPLATES_DIR))

@@ -11,10 +11,11 @@ from decimal import Decimal
 
 import pytest
 
-from dunning.config import Step, load_settings
-from dunning.dossier import recommended_procedure
-from dunning.legal import dossier_context
-from dunning.legal_fr import load_legal_tables, penalty_statement
+from dunning.config import Step
+from dunning.config_files import load_legal_tables, load_settings
+from dunning.procedure import recommended_procedure
+from dunning.dossier import dossier_context
+from dunning.legal_fr import penalty_statement
 
 D = Decimal
 

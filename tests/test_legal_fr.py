@@ -30,22 +30,11 @@ import yaml
 from builders import CONFIG_DIR
 from dunning.config import ConfigError
 from dunning.legal_fr import (
-    ContractualRateError,
-    LegalTables,
-    LegalTablesError,
-    contracts_below_floor,
-    contracts_to_fix,
-    check_contractual_rate,
-    commercial_rate,
-    invoice_penalty,
-    is_prescribed,
-    legal_rate,
-    load_contract_rates,
-    load_legal_tables,
-    penalty_statement,
-    prescription_approaching,
-    prescription_date,
+    ContractualRateError, LegalTables, LegalTablesError, contracts_below_floor, contracts_to_fix,
+    check_contractual_rate, commercial_rate, invoice_penalty, is_prescribed, legal_rate, penalty_statement,
+    prescription_approaching, prescription_date,
 )
+from dunning.config_files import load_contract_rates, load_legal_tables
 from dunning.penalties import Basis
 
 D = Decimal

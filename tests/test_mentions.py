@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dunning.config import CompanyIdentity, ConfigError, Step, load_yaml_model
+from dunning.config import CompanyIdentity, ConfigError, Step
+from dunning.config_files import load_yaml_model
 from dunning.documents import FormalNoticeLetter, render_formal_notice_pdf
 from dunning.dossier import write_dossier
 from dunning.exports import export_rows
 from dunning.mentions import MissingMentions
-from dunning.rendering import MessageContext, Renderer
+from dunning.messages import MessageContext
+from dunning.rendering import Renderer
 from dunning.state.store import StateStore, state_engine
 from ladder import run_the_ladder
 from test_documents import (
@@ -151,8 +153,8 @@ def test_no_document_names_a_court_by_its_town(tmp_path):
 
 
 def test_the_legal_queue_names_the_court_by_its_district():
-    from dunning.dossier import recommended_procedure
-    from dunning.legal import procedure_text
+    from dunning.procedure import recommended_procedure
+    from dunning.procedure import procedure_text
 
     text = procedure_text(recommended_procedure(b2b_case()))
     assert text.startswith("injonction de payer - tribunal de commerce whose district covers Lyon (69002) (Cerfa n°12946)")

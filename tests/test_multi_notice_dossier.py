@@ -26,7 +26,8 @@ import pytest
 from pypdf import PdfReader
 
 from dunning.calendar import BusinessCalendar
-from dunning.config import Segment, load_settings
+from dunning.config import Segment
+from dunning.config_files import load_settings
 from dunning.documents import ar_cover_path
 from dunning.exports import export_rows
 from dunning.planner import step_dates

@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 
 from conftest import edit_policy
-from dunning.config import ConfigError, load_settings
+from dunning.config import ConfigError, Step
+from dunning.config_files import load_legal_tables, load_settings
 from dunning.exports import export_rows
 from dunning.ladder import Channel, LedgerEntry, LedgerStatus
-from dunning.legal_fr import load_legal_tables
-from dunning.paid_late import invoice_claim, paid_late_invoices, plan_statements
+from dunning.paid_late import invoice_claim, plan_statements
+from dunning.receivables import paid_late_invoices
 from dunning.planner import Hold, Outcome
-from dunning.config import Step
 from dunning.state.store import StateStore, state_engine
 
 LEGAL = load_legal_tables()

@@ -478,7 +478,7 @@ def test_amicable_steps_are_the_ones_before_the_formal_notice():
 
 # -- prescription (Code de commerce L110-4, Code de la consommation L218-2) ---------------------------
 
-from dunning.legal_fr import load_legal_tables  # noqa: E402
+from dunning.config_files import load_legal_tables  # noqa: E402
 
 LEGAL = load_legal_tables()
 
@@ -581,7 +581,7 @@ def test_invoices_in_an_active_payment_plan_are_held():
 
 
 def test_a_collective_procedure_blocks_messages_and_the_legal_handoff():
-    from dunning.legal_fr import load_legal_tables
+    from dunning.config_files import load_legal_tables
 
     nearly_prescribed = receivables(invoice("I1", due_date=date(2021, 5, 29)))
     procedure = Hold(reason="redressement judiciaire", debtor_id="C-DUPONT", kind=HoldKind.collective_procedure,

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from dunning.legal_fr import HalfYear, commercial_rate, last_covered_day, legal_rate, load_legal_tables
+from dunning.legal_fr import HalfYear, commercial_rate, last_covered_day, legal_rate
+from dunning.config_files import load_legal_tables
 from dunning.rate_coverage import (
     RateEntry, RateEntryError, check_entry, missing_rates, upcoming_gap, with_entries,
 )

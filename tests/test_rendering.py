@@ -12,23 +12,15 @@ import pytest
 from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
-from dunning.config import CompanyIdentity, Step, load_settings
+from dunning.config import CompanyIdentity, Step
+from dunning.config_files import load_settings
 from dunning.penalties import Basis, InvoicePenalty, PenaltyStatement, RatePeriod
-from dunning.rendering import (
-    INSTALLMENT_STEPS,
-    MESSAGE_STEPS,
-    Debtor,
-    EarlierReminder,
-    InstallmentDue,
-    InvoiceLine,
-    MessageContext,
-    Renderer,
-    RenderingError,
-    format_date,
-    format_date_list,
-    format_money,
-    format_rate,
+from dunning.messages import (
+    INSTALLMENT_STEPS, MESSAGE_STEPS, Debtor, EarlierReminder, InstallmentDue, InvoiceLine, MessageContext,
     resolve_language,
+)
+from dunning.rendering import (
+    Renderer, RenderingError, format_date, format_date_list, format_money, format_rate,
 )
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -796,7 +788,7 @@ def test_the_step_after_a_broken_promise_says_it_was_not_kept(company, renderer,
 def test_reminder_1_can_offer_an_early_payment_discount(company, renderer, language, sentence):
     from dataclasses import replace
 
-    from dunning.rendering import EarlyPaymentDiscount
+    from dunning.messages import EarlyPaymentDiscount
 
     plain_context = one_invoice_context(company, "reminder_1", language)
     offer = EarlyPaymentDiscount(rate=Decimal("1.50"), amount=Decimal("18.52"), deadline=date(2026, 4, 1))

@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..databases import Database, DatabaseUnavailable, driver_line
-from ..paths import default_var_dir
+from dunning.databases import Database, DatabaseUnavailable, driver_line
+from dunning.paths import default_var_dir
 
 __all__ = ["STATE_URL_ENV", "StateSchemaError", "StateUnavailable", "check_migrated", "state_database",
            "state_engine", "state_url", "upgrade_database"]

@@ -13,10 +13,10 @@ from typing import Mapping, Sequence
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from ..calendar import utc_now
-from ..delivery_events import AddressFlag, DeliveryEvent, flag_for, supersedes, unique
-from .schema import actions, address_flags, delivery_events
-from .store import StateStore, Trace, _chunks, dialect_insert
+from dunning.calendar import utc_now
+from dunning.delivery_events import AddressFlag, DeliveryEvent, flag_for, supersedes, unique
+from dunning.state.schema import actions, address_flags, delivery_events
+from dunning.state.store import StateStore, Trace, _chunks, dialect_insert
 
 __all__ = ["WEBHOOK", "BatchOutcome", "DeliveryStore"]
 

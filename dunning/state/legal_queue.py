@@ -12,12 +12,12 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, insert, select, update
 
-from ..arrangements import HoldKind
-from ..calendar import utc_now
-from ..legal import CASE_MOVES, OPEN_STATUSES, SUSPENDABLE, CaseRequest, CaseStatus, Resolution
-from ..planner import Channel, LedgerStatus
-from .schema import actions, holds, legal_case_events, legal_case_invoices, legal_cases
-from .store import StateStore, Trace, insert_unless_present, jsonable
+from dunning.arrangements import HoldKind
+from dunning.calendar import utc_now
+from dunning.legal import CASE_MOVES, OPEN_STATUSES, SUSPENDABLE, CaseRequest, CaseStatus, Resolution
+from dunning.planner import Channel, LedgerStatus
+from dunning.state.schema import actions, holds, legal_case_events, legal_case_invoices, legal_cases
+from dunning.state.store import StateStore, Trace, insert_unless_present, jsonable
 
 __all__ = ["LegalQueueStore"]
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from ..calendar import paris_today, utc_now
-from ..legal_fr import HalfYear, load_legal_tables
-from ..rate_coverage import Coverage, RateEntry, RateEntryError, check_entry, with_entries
-from .schema import rate_entries
-from .store import StateStore, Trace
+from dunning.calendar import paris_today, utc_now
+from dunning.legal_fr import HalfYear
+from dunning.config_files import load_legal_tables
+from dunning.rate_coverage import Coverage, RateEntry, RateEntryError, check_entry, with_entries
+from dunning.state.schema import rate_entries
+from dunning.state.store import StateStore, Trace
 
 __all__ = ["RateStore"]
 

@@ -6,7 +6,7 @@ from sqlalchemy import (
     JSON, Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text,
 )
 
-from .types import Money, UTCDateTime
+from dunning.state.types import Money, UTCDateTime
 
 __all__ = ["metadata", "runs", "actions", "decisions", "debtor_segments", "aging_lines", "quarantine", "audit_events",
            "holds", "legal_cases", "legal_case_invoices", "legal_case_events", "disputes", "promises",

@@ -16,16 +16,17 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, String, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..calendar import utc_now
-from ..config import Step
-from ..planner import MESSAGE_CHANNELS, Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
-from ..recovery import ACCEPTANCE_EVENTS, InterruptedSend, Recovery, Verdict
-from .database import (  # noqa: F401  (the state database's own names, re-exported where callers look)
-    STATE_URL_ENV, StateSchemaError, StateUnavailable, check_migrated, state_database, state_engine, state_url,
-    upgrade_database,
+from dunning.calendar import utc_now
+from dunning.config import Step
+from dunning.planner import MESSAGE_CHANNELS, Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
+from dunning.recovery import ACCEPTANCE_EVENTS, InterruptedSend, Recovery, Verdict
+from dunning.state.database import (
+    STATE_URL_ENV, StateSchemaError, StateUnavailable, check_migrated, state_database, state_engine,
+    state_url, upgrade_database,
 )
-from .schema import (
-    actions, aging_lines, audit_events, debtor_segments, decisions, delivery_events, disputes, holds, quarantine, runs,
+from dunning.state.schema import (
+    actions, aging_lines, audit_events, debtor_segments, decisions, delivery_events, disputes, holds,
+    quarantine, runs,
 )
 
 __all__ = ["Trace", "StateStore", "SentReminder", "REMINDER_STEPS", "dialect_insert", "insert_unless_present",
