@@ -1,4 +1,6 @@
-"""Receivables collection domain: aging, segmentation, planning, rendering, sending, state.
+"""Receivables collection: the rooms of the house, from the way in to the way out.
 
-Nothing in this package imports Prefect: tasks/ and flows/ wrap it.
+sources (accounting, config files) -> rules and law_fr (pure decisions) -> state (the record) ->
+delivery (SendGrid, print queue) and documents (letters, dossier, reports). Nothing in this package
+imports Prefect: tasks/ and flows/ wrap it.
 """

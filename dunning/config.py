@@ -1,7 +1,7 @@
 """The configuration's models: what config/policy.yaml and config/company.yaml may say.
 
 Pure: strict pydantic models that reject an unknown key or a wrong value, so a finance admin can
-fix the YAML without reading a stack trace. The files are read by dunning.config_files.
+fix the YAML without reading a stack trace. The files are read by dunning.sources.config_files.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Step(str, Enum):
     formal_notice = "formal_notice"
     legal_handoff = "legal_handoff"
     # Not a rung of the ladder: a monthly statement of what invoices paid late in full still owe
-    # (L441-10 II, D441-5). Last, so no ladder step's rank moves; dunning.paid_late plans it.
+    # (L441-10 II, D441-5). Last, so no ladder step's rank moves; dunning.rules.paid_late plans it.
     paid_late_statement = "paid_late_statement"
 
     @property
@@ -364,7 +364,7 @@ class ConsumerMediator(_Strict):
     address: str | None = Field(None, description="Its postal address, when it publishes one.")
 
 
-# What a formal notice and a legal dossier cannot be printed without (see dunning.mentions).
+# What a formal notice and a legal dossier cannot be printed without (see dunning.law_fr.mentions).
 CREDITOR_MENTIONS = ("legal_form", "share_capital", "rcs_city", "signatory")
 
 

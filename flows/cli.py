@@ -13,10 +13,10 @@ from typing import Callable, Optional
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from dunning.accounting import accounting_url
-from dunning.calendar import paris_today
 from dunning.config import ConfigError
-from dunning.levers import OperatorDisputeOutcome, OperatorDisputeReason
+from dunning.rules.calendar import paris_today
+from dunning.sources.accounting import accounting_url
+from dunning.state.operator_levers import OperatorDisputeOutcome, OperatorDisputeReason
 from dunning.state.store import StateSchemaError, StateStore, check_migrated, state_engine, upgrade_database
 
 from .cli_rates import rates_app, rates_in_use
@@ -94,7 +94,7 @@ def demo_seed(customers: int = typer.Option(400, min=10), invoices: int = typer.
               replace: bool = typer.Option(False, "--replace-accounting-database",
                                            help="Required when DUNNING_ACCOUNTING_URL is set: its tables are dropped.")) -> None:
     """Fill the accounting database (default var/accounting.sqlite) with demo data, replacing its tables."""
-    from dunning.demo import seed_demo
+    from dunning.sources.demo import seed_demo
 
     url = accounting_url()
     if os.environ.get("DUNNING_ACCOUNTING_URL") and not replace:
@@ -113,7 +113,7 @@ def demo_date() -> None:
     A real night the tables do not cover runs degraded (penalty steps held, exit 1); the demo shows
     a whole night instead, and says why it is not today's.
     """
-    from dunning.legal_fr import last_covered_day
+    from dunning.law_fr.penalties import last_covered_day
 
     tables, where = rates_in_use()
     covered, today = last_covered_day(tables), paris_today()
@@ -155,7 +155,7 @@ def action_resolve(action_id: int, outcome: Resolution = typer.Option(..., "--ou
                    provider_message_id: Optional[str] = typer.Option(None, "--provider-message-id"),
                    operator: Optional[str] = typer.Option(None, "--operator")) -> None:
     """Settle a send left 'sending' (unconfirmed, or interrupted): the product never guesses."""
-    from dunning.planner import LedgerStatus
+    from dunning.rules.planner import LedgerStatus
     from dunning.state.store import Trace
 
     try:
@@ -212,7 +212,7 @@ def _legal_queue():
 @legal_app.command("list")
 def legal_list(status: Optional[str] = typer.Option(None, help="queued, acknowledged, filed or resolved")) -> None:
     """The cases, newest last: id, debtor, status, principal, penalties, indemnity, invoices."""
-    from dunning.exports import export_rows
+    from dunning.documents.exports import export_rows
 
     rows = [r for r in export_rows(_store(), "legal-queue", None) if status is None or r["status"] == status]
     if not rows:
@@ -280,7 +280,7 @@ def legal_resolve(case_id: int, resolution: str = typer.Option(..., "--resolutio
                                                                 help="paid, settled, written_off or abandoned"),
                   note: str = _NOTE, operator: Optional[str] = _OPERATOR) -> None:
     """Close a case with its outcome."""
-    from dunning.legal import Resolution
+    from dunning.rules.legal_queue import Resolution
 
     try:
         outcome = Resolution(resolution)
@@ -293,7 +293,7 @@ def legal_resolve(case_id: int, resolution: str = typer.Option(..., "--resolutio
 def legal_handoff(invoice: str = typer.Argument(..., help="Invoice number."), note: str = _NOTE,
                   operator: Optional[str] = _OPERATOR) -> None:
     """Hand a small claim (below legal.min_principal, waiting for a decision) to the legal queue anyway."""
-    from dunning import levers
+    from dunning.state import operator_levers as levers
 
     _pull(lambda store, source, today: levers.hand_over_small_claim(store, source, _trace(operator), invoice, note,
                                                                     today))
@@ -339,7 +339,7 @@ def export(what: Export, as_of: Optional[str] = typer.Option(None, "--as-of"),
            invoice: Optional[str] = typer.Option(None, "--invoice", help="audit only: the trail of one invoice."),
            fmt: Format = typer.Option(Format.json, "--format")) -> None:
     """Machine-readable output on stdout: actions, aging, segments, legal-queue or audit."""
-    from dunning.exports import export_rows, invoice_audit_trail
+    from dunning.documents.exports import export_rows, invoice_audit_trail
 
     day = _as_of(as_of) if as_of else None
     if invoice and (what.value != "audit" or day):
@@ -363,12 +363,12 @@ def export(what: Export, as_of: Optional[str] = typer.Option(None, "--as-of"),
 
 # -- the operator's levers: disputes, promises, payment plans, holds ------------------------------
 def _pull(lever: Callable, reads_accounting: bool = True) -> None:
-    """Call `lever(store, source, today)` (one of dunning.levers, as the lever flows do); print what it did.
+    """Call `lever(store, source, today)` (one of dunning.state.operator_levers, as the lever flows do); print what it did.
 
     Refusals (unknown invoice, a second open dispute, a plan that does not add up, an accounting
     database that does not answer...) exit 2 with the reason.
     """
-    from dunning.accounting import AccountingSource, SourceUnavailable
+    from dunning.sources.accounting import AccountingSource, SourceUnavailable
     from dunning.state.levers import LeverStore
 
     store = LeverStore(_store().engine)
@@ -382,7 +382,7 @@ def _pull(lever: Callable, reads_accounting: bool = True) -> None:
 
 
 def _option_date(value: str, option: str) -> date:
-    from dunning.levers import parse_date
+    from dunning.state.operator_levers import parse_date
 
     try:
         return parse_date(value, option)
@@ -391,7 +391,7 @@ def _option_date(value: str, option: str) -> date:
 
 
 def _option_amount(value: str, option: str):
-    from dunning.levers import parse_amount
+    from dunning.state.operator_levers import parse_amount
 
     try:
         return parse_amount(value, option)
@@ -415,7 +415,7 @@ def dispute_open(invoice: str = typer.Argument(..., help="Invoice number."),
                  note: str = typer.Option(..., "--note", help="What the customer said: recorded with the dispute."),
                  operator: Optional[str] = _OPERATOR) -> None:
     """Open a dispute on an invoice: no reminder goes out on it while it is open."""
-    from dunning import levers
+    from dunning.state import operator_levers as levers
 
     trace = _trace(operator)
     _pull(lambda store, source, today: levers.open_dispute(store, source, trace, invoice, reason, note, today))
@@ -426,7 +426,7 @@ def dispute_close(invoice: str = typer.Argument(..., help="Invoice number."),
                   outcome: OperatorDisputeOutcome = typer.Option(..., "--outcome", help="How it ended."),
                   note: str = _NOTE, operator: Optional[str] = _OPERATOR) -> None:
     """Close an invoice's dispute: collection resumes one step above the last reminder sent."""
-    from dunning import levers
+    from dunning.state import operator_levers as levers
 
     trace = _trace(operator)
     _pull(lambda store, source, today: levers.close_dispute(store, source, trace, invoice, outcome, note, today))
@@ -440,7 +440,7 @@ def promise_add(debtor: str = typer.Argument(..., help="Debtor (customer) id."),
                 note: str = typer.Option(..., "--note", help="What the customer said: recorded with the promise."),
                 operator: Optional[str] = _OPERATOR) -> None:
     """Record a promise to pay: reminders on those invoices wait until the date plus grace."""
-    from dunning import levers
+    from dunning.state import operator_levers as levers
 
     money, day, trace = _option_amount(amount, "--amount"), _option_date(promised_on, "--date"), _trace(operator)
     _pull(lambda store, source, today: levers.add_promise(store, source, trace, debtor, invoices, money, day,
@@ -455,7 +455,7 @@ def plan_create(debtor: str = typer.Argument(..., help="Debtor (customer) id."),
                 note: str = typer.Option(..., "--note", help="What was agreed: recorded with the plan."),
                 operator: Optional[str] = _OPERATOR) -> None:
     """Create a payment plan: the installments must add up to what the invoices still owe."""
-    from dunning import levers
+    from dunning.state import operator_levers as levers
 
     schedule = []
     for value in installment:
@@ -500,7 +500,7 @@ def hold_add(debtor: Optional[str] = typer.Option(None, "--debtor", help="Hold e
                                                        help="Date the judgment was published in the BODACC."),
              operator: Optional[str] = _OPERATOR) -> None:
     """Pause a debtor or an invoice; a collective procedure also blocks the legal handoff."""
-    from dunning import levers
+    from dunning.state import operator_levers as levers
 
     if (debtor is None) == (invoice is None):
         _fail("give --debtor ID or --invoice NUMBER (exactly one)")
@@ -521,7 +521,7 @@ def hold_add(debtor: Optional[str] = typer.Option(None, "--debtor", help="Hold e
 def hold_release(hold_id: int = typer.Argument(..., help="Hold id."), note: str = _NOTE,
                  operator: Optional[str] = _OPERATOR) -> None:
     """Release a hold: collection resumes at the step due by now."""
-    from dunning import levers
+    from dunning.state import operator_levers as levers
 
     trace = _trace(operator)
     _pull(lambda store, source, today: levers.release_hold(store, trace, hold_id, note), reads_accounting=False)
@@ -544,7 +544,7 @@ def webhook_serve(host: str = typer.Option("127.0.0.1", "--host", help="Interfac
 
     import uvicorn
 
-    from dunning.webhook import WebhookConfigError, app_from_environment
+    from dunning.delivery.webhook import WebhookConfigError, app_from_environment
 
     try:
         service = app_from_environment()

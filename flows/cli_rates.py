@@ -6,11 +6,11 @@ from typing import Optional
 
 import typer
 
-from dunning.calendar import paris_today
 from dunning.config import ConfigError
-from dunning.config_files import default_config_dir, load_legal_tables, shown_path
-from dunning.legal_fr import LEGAL_TABLES_FILE, LegalTables, last_covered_day
-from dunning.rate_coverage import Coverage, missing_rates, upcoming_gap, with_entries
+from dunning.law_fr.penalties import LEGAL_TABLES_FILE, LegalTables, last_covered_day
+from dunning.law_fr.rate_coverage import Coverage, missing_rates, upcoming_gap, with_entries
+from dunning.rules.calendar import paris_today
+from dunning.sources.config_files import default_config_dir, load_legal_tables, shown_path
 from dunning.state.store import StateSchemaError, check_migrated, state_engine
 
 from .cli_support import fail, operator_name

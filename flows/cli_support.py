@@ -73,10 +73,10 @@ def check_prefect_home() -> None:
 def preflight(*, reads_accounting: bool = True) -> None:
     """What a command checks before it runs a flow, so a wrong setting is one line here rather than a
     flow run's traceback: the policy, the state database, the SendGrid host, the accounting database."""
-    from dunning.accounting import SourceUnavailable, check_source
+    from dunning.sources.accounting import SourceUnavailable, check_source
     from dunning.config import ConfigError
-    from dunning.config_files import load_settings
-    from dunning.gateway import GatewayConfigError, sendgrid_host_from_environment
+    from dunning.sources.config_files import load_settings
+    from dunning.delivery.gateway import GatewayConfigError, sendgrid_host_from_environment
     from dunning.state.store import StateSchemaError, check_migrated
 
     try:
@@ -93,7 +93,7 @@ def demo_accounting_engine(url: str):
     """An engine on the demo accounting database `dunning demo seed` fills (its SQLite file is created)."""
     from sqlalchemy import create_engine
 
-    from dunning.accounting import SourceUnavailable, accounting_database, check_source
+    from dunning.sources.accounting import SourceUnavailable, accounting_database, check_source
 
     database = accounting_database(url)
     try:

@@ -9,12 +9,12 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from dunning.accounting import check_source
-from dunning.calendar import paris_today
-from dunning.config_files import Settings, load_settings
-from dunning.gateway import EmailGateway
-from dunning.receivables import normalize_credits
-from dunning.reports import RunSummary
+from dunning.delivery.gateway import EmailGateway
+from dunning.documents.reports import RunSummary
+from dunning.rules.calendar import paris_today
+from dunning.sources.accounting import check_source
+from dunning.sources.config_files import Settings, load_settings
+from dunning.sources.receivables import normalize_credits
 from dunning.state.store import PlannedMessage, check_migrated
 from tasks.analyse import validate_open_receivables
 from tasks.arrangements import plan_installment_reminders

@@ -2,7 +2,7 @@
 
 Each parameter is typed (dates, amounts, the closed lists of reasons and outcomes), so the form
 offers date pickers and choices instead of free text. Each flow pulls the same lever as the CLI
-(dunning.levers); `operator` names who acts, for the audit trail. A refused lever (unknown
+(dunning.state.operator_levers); `operator` names who acts, for the audit trail. A refused lever (unknown
 invoice, a second open dispute, a plan that does not add up) fails the flow run with the reason.
 """
 
@@ -16,12 +16,12 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
-from dunning import levers
-from dunning.accounting import AccountingSource, SourceUnavailable
-from dunning.calendar import paris_today
 from dunning.config import ConfigError
-from dunning.levers import LeverResult, OperatorDisputeOutcome, OperatorDisputeReason
+from dunning.rules.calendar import paris_today
+from dunning.sources.accounting import AccountingSource, SourceUnavailable
+from dunning.state import operator_levers as levers
 from dunning.state.levers import LeverStore
+from dunning.state.operator_levers import LeverResult, OperatorDisputeOutcome, OperatorDisputeReason
 from dunning.state.store import StateSchemaError, Trace, check_migrated, state_engine
 from tasks.context import trace_for
 
@@ -196,7 +196,7 @@ def add_rates(half_year: str, ecb_rate: Decimal, legal_rate_other: Decimal, lega
         source: Where the numbers come from: the ECB's key rates page, the arrêté and its JO date.
         operator: Who enters them (for the audit trail).
     """
-    from dunning.config_files import default_config_dir
+    from dunning.sources.config_files import default_config_dir
     from dunning.state.rates import RateStore
 
     def enter() -> LeverResult:

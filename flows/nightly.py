@@ -11,15 +11,15 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from dunning.accounting import check_source
-from dunning.calendar import paris_today
-from dunning.config_files import load_contract_rates, load_settings
 from dunning.config import ClaimPaidLate, Step
-from dunning.legal_fr import contracts_to_fix
-from dunning.planner import AWAITING_OPERATOR, Decision, Outcome
-from dunning.rate_coverage import missing_rates, upcoming_gap
+from dunning.documents.reports import RunSummary, aging_totals
+from dunning.law_fr.penalties import contracts_to_fix
+from dunning.law_fr.rate_coverage import missing_rates, upcoming_gap
 from dunning.paths import outbox_dir
-from dunning.reports import RunSummary, aging_totals
+from dunning.rules.calendar import paris_today
+from dunning.rules.planner import AWAITING_OPERATOR, Decision, Outcome
+from dunning.sources.accounting import check_source
+from dunning.sources.config_files import load_contract_rates, load_settings
 from dunning.state.store import StateSchemaError, check_migrated
 from tasks.analyse import compute_aged_balance, publish_aging_artifact, quarantine_invalid_rows, segment_debtors_task
 from tasks.arrangements import review_arrangements

@@ -13,16 +13,18 @@ from prefect.blocks.system import Secret
 from prefect.futures import wait
 from prefect.tasks import exponential_backoff
 
-from dunning.accounting import AccountingSource, SourceUnavailable
-from dunning.calendar import BusinessCalendar, utc_now
 from dunning.config import ConfigError
-from dunning.config_files import Settings, load_contract_rates, load_settings
-from dunning.dispatch import Delivery, Dispatcher, PrintQueue
-from dunning.gateway import EmailGateway, GatewayConfigError, UnansweredSendError, gateway_from_environment
-from dunning.recovery import Verdict
+from dunning.delivery.dispatch import Delivery, Dispatcher, PrintQueue
+from dunning.delivery.gateway import (
+    EmailGateway, GatewayConfigError, UnansweredSendError, gateway_from_environment,
+)
+from dunning.documents.rendering import Renderer
+from dunning.documents.reports import RunSummary
 from dunning.paths import TEMPLATES_DIR, outbox_dir, print_queue_dir
-from dunning.reports import RunSummary
-from dunning.rendering import Renderer
+from dunning.rules.calendar import BusinessCalendar, utc_now
+from dunning.rules.recovery import Verdict
+from dunning.sources.accounting import AccountingSource, SourceUnavailable
+from dunning.sources.config_files import Settings, load_contract_rates, load_settings
 from dunning.state.store import PlannedMessage, StateSchemaError
 from tasks.context import rate_store, store
 from tasks.dispatch import send_reminder

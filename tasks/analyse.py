@@ -9,13 +9,14 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from dunning.aging import BUCKETS, compute_aging
 from dunning.config import Policy
-from dunning.receivables import (
-    ValidatedReceivables, normalize_credits, quarantine_note, split_history, split_payments, validate_receivables,
+from dunning.documents.reports import aging_totals, with_segments
+from dunning.rules.aging import BUCKETS, compute_aging
+from dunning.rules.segmentation import segment_debtors
+from dunning.sources.receivables import (
+    ValidatedReceivables, normalize_credits, quarantine_note, split_history, split_payments,
+    validate_receivables,
 )
-from dunning.reports import aging_totals, with_segments
-from dunning.segmentation import segment_debtors
 
 from .context import store, trace_for
 

@@ -10,15 +10,15 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from dunning.accounting import AccountingSource
-from dunning.arrangements import (
+from dunning.config import Policy
+from dunning.rules.arrangements import (
     Arrangements, Installment, PaymentPlan, PlanStatus, PromiseStatus, promise_outcome, review_plan,
 )
-from dunning.calendar import BusinessCalendar
-from dunning.config import Policy
-from dunning.installments import installment_key, installment_reminders
-from dunning.planner import Channel, Decision, Hold, Outcome
-from dunning.receivables import PAYMENT_COLUMNS, quarantine_note, split_payments
+from dunning.rules.calendar import BusinessCalendar
+from dunning.rules.installments import installment_key, installment_reminders
+from dunning.rules.planner import Channel, Decision, Hold, Outcome
+from dunning.sources.accounting import AccountingSource
+from dunning.sources.receivables import PAYMENT_COLUMNS, quarantine_note, split_payments
 from dunning.state.delivery import DeliveryStore
 from dunning.state.levers import LeverStore
 from dunning.state.store import PlannedMessage, state_engine

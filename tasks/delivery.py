@@ -6,7 +6,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from dunning.delivery_events import AddressFlag
+from dunning.rules.delivery_events import AddressFlag
 from dunning.state.delivery import DeliveryStore
 from dunning.state.store import state_engine
 

@@ -10,11 +10,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.runtime import task_run
 
-from dunning.calendar import utc_now
 from dunning.config import Policy
-from dunning.dispatch import Delivery, Dispatcher
-from dunning.gateway import EmailGateway, SendError, TransientSendError, UnansweredSendError
-from dunning.recovery import ABANDONED_RUN_AFTER, Verdict, settle_interrupted
+from dunning.delivery.dispatch import Delivery, Dispatcher
+from dunning.delivery.gateway import EmailGateway, SendError, TransientSendError, UnansweredSendError
+from dunning.rules.calendar import utc_now
+from dunning.rules.recovery import ABANDONED_RUN_AFTER, Verdict, settle_interrupted
 from dunning.state.store import PlannedMessage
 
 from .context import store, trace_for

@@ -9,7 +9,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import OperationalError
 
-from dunning.accounting import AccountingSource
+from dunning.sources.accounting import AccountingSource
 
 
 def _is_connection_error(task, task_run, state) -> bool:

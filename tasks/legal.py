@@ -8,18 +8,18 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from dunning.accounting import AccountingSource
 from dunning.config import ConfigError
-from dunning.config_files import Settings, load_contract_rates
-from dunning.procedure import procedure_text, recommended_procedure
-from dunning.dossier import dossier_context, write_dossier
-from dunning.legal import CaseStatus, cases_to_open
-from dunning.legal_fr import LegalTables
-from dunning.money import to_money
-from dunning.planner import Decision
-from dunning.receivables import late_payments, quarantine_note, split_payments
-from dunning.rendering import RenderingError
+from dunning.documents.dossier import dossier_context, write_dossier
+from dunning.documents.rendering import RenderingError
+from dunning.law_fr.penalties import LegalTables
+from dunning.law_fr.procedure import procedure_text, recommended_procedure
 from dunning.paths import TEMPLATES_DIR, legal_dir
+from dunning.rules.legal_queue import CaseStatus, cases_to_open
+from dunning.rules.money import to_money
+from dunning.rules.planner import Decision
+from dunning.sources.accounting import AccountingSource
+from dunning.sources.config_files import Settings, load_contract_rates
+from dunning.sources.receivables import late_payments, quarantine_note, split_payments
 
 from .context import legal_queue, trace_for
 

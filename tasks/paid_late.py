@@ -10,14 +10,14 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from dunning.accounting import AccountingSource
 from dunning.config import Policy, Step
-from dunning.delivery_events import AddressFlag
-from dunning.ladder import MESSAGE_CHANNELS, LedgerStatus
-from dunning.legal_fr import LegalTables
-from dunning.paid_late import PaidLateInvoice, plan_statements
-from dunning.receivables import paid_late_invoices
-from dunning.planner import Decision, Hold, Outcome
+from dunning.law_fr.penalties import LegalTables
+from dunning.rules.delivery_events import AddressFlag
+from dunning.rules.ladder import MESSAGE_CHANNELS, LedgerStatus
+from dunning.rules.paid_late import PaidLateInvoice, plan_statements
+from dunning.rules.planner import Decision, Hold, Outcome
+from dunning.sources.accounting import AccountingSource
+from dunning.sources.receivables import paid_late_invoices
 from dunning.state.store import PlannedMessage
 
 from .context import store, trace_for

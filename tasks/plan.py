@@ -8,12 +8,12 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from dunning.calendar import BusinessCalendar
 from dunning.config import Policy
-from dunning.legal_fr import LegalTables
-from dunning.arrangements import Arrangements
-from dunning.delivery_events import AddressFlag
-from dunning.planner import Decision, Hold, Outcome, plan_collection
+from dunning.law_fr.penalties import LegalTables
+from dunning.rules.arrangements import Arrangements
+from dunning.rules.calendar import BusinessCalendar
+from dunning.rules.delivery_events import AddressFlag
+from dunning.rules.planner import Decision, Hold, Outcome, plan_collection
 from dunning.state.store import PlannedMessage
 
 from .context import store, trace_for

@@ -7,7 +7,7 @@ from datetime import date
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from dunning.reports import RunSummary
+from dunning.documents.reports import RunSummary
 
 from .context import store, trace_for
 

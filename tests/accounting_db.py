@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, column, insert, table
 
-from dunning.accounting_schema import create_accounting_schema
+from dunning.sources.reference_schema import create_accounting_schema
 
 _customers = table("customers", *(column(c) for c in (
     "id", "name", "email", "phone", "language", "is_consumer", "siren", "address_line", "postal_code", "city",

@@ -2,7 +2,7 @@
 
 Every builder fills in a plausible default for what a scenario does not care about, so a test
 names only what makes its scenario what it is ("a debtor without email", "an invoice 91 days
-overdue"). Money is Decimal and dates are `date`, exactly as dunning.receivables outputs them.
+overdue"). Money is Decimal and dates are `date`, exactly as dunning.sources.receivables outputs them.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from dunning.config import Policy, Step
-from dunning.config_files import load_settings
-from dunning.planner import Channel, LedgerEntry, LedgerStatus
-from dunning.receivables import RECEIVABLE_COLUMNS
+from dunning.rules.planner import Channel, LedgerEntry, LedgerStatus
+from dunning.sources.config_files import load_settings
+from dunning.sources.receivables import RECEIVABLE_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "config"

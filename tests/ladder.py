@@ -6,11 +6,11 @@ import json
 import time
 from datetime import date
 
-from dunning.calendar import BusinessCalendar
 from dunning.config import Segment, Step
-from dunning.config_files import load_settings
-from dunning.exports import export_rows
-from dunning.planner import step_dates
+from dunning.documents.exports import export_rows
+from dunning.rules.calendar import BusinessCalendar
+from dunning.rules.planner import step_dates
+from dunning.sources.config_files import load_settings
 from dunning.state.store import StateStore, state_engine
 
 LADDER = (Step.pre_due, Step.reminder_1, Step.reminder_2, Step.reminder_3, Step.formal_notice, Step.legal_handoff)
@@ -44,7 +44,7 @@ def run_the_ladder(backend, through: Step = Step.legal_handoff, *, debtor: str =
 
 def record_delivery_event(backend, message_key: str, event: str, sg_message_id: str) -> None:
     """What the webhook stores when SendGrid reports on a message."""
-    from dunning.delivery_events import parse_events
+    from dunning.rules.delivery_events import parse_events
     from dunning.state.delivery import DeliveryStore
 
     body = json.dumps([{"event": event, "sg_event_id": f"ev-{message_key}", "sg_message_id": sg_message_id,

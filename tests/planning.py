@@ -1,4 +1,4 @@
-"""Planning one scenario with the shipped policy, and reading the plan (tests of dunning.planner and dunning.ladder).
+"""Planning one scenario with the shipped policy, and reading the plan (tests of dunning.rules.planner and dunning.rules.ladder).
 
 Dates are spelled out: each scenario's comment gives the step dates of its ladder (config/policy.yaml)
 after rule 1 moved them to a business day, so a reader can check the expectation by hand.
@@ -10,9 +10,9 @@ from collections import Counter
 from datetime import date
 
 from builders import everyone_in, invoice, no_credits, sent, shipped_policy
-from dunning.calendar import BusinessCalendar
 from dunning.config import Policy, Step
-from dunning.planner import Decision, Outcome, plan_collection, step_dates
+from dunning.rules.calendar import BusinessCalendar
+from dunning.rules.planner import Decision, Outcome, plan_collection, step_dates
 
 POLICY = shipped_policy()
 CALENDAR = BusinessCalendar(POLICY.calendar.subdivision)

@@ -1,1 +1,2 @@
-"""The state database: ours, managed by Alembic. Never mixed with the accounting database."""
+"""The record: our own state database (schema, Alembic migrations, the ledger, levers, legal queue,
+delivery events, entered rates), never mixed with the accounting database. May import the rules."""

@@ -13,8 +13,8 @@ from typing import Mapping, Sequence
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from dunning.calendar import utc_now
-from dunning.delivery_events import AddressFlag, DeliveryEvent, flag_for, supersedes, unique
+from dunning.rules.calendar import utc_now
+from dunning.rules.delivery_events import AddressFlag, DeliveryEvent, flag_for, supersedes, unique
 from dunning.state.schema import actions, address_flags, delivery_events
 from dunning.state.store import StateStore, Trace, _chunks, dialect_insert
 

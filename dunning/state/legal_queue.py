@@ -12,10 +12,12 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, insert, select, update
 
-from dunning.arrangements import HoldKind
-from dunning.calendar import utc_now
-from dunning.legal import CASE_MOVES, OPEN_STATUSES, SUSPENDABLE, CaseRequest, CaseStatus, Resolution
-from dunning.planner import Channel, LedgerStatus
+from dunning.rules.arrangements import HoldKind
+from dunning.rules.calendar import utc_now
+from dunning.rules.legal_queue import (
+    CASE_MOVES, OPEN_STATUSES, SUSPENDABLE, CaseRequest, CaseStatus, Resolution,
+)
+from dunning.rules.planner import Channel, LedgerStatus
 from dunning.state.schema import actions, holds, legal_case_events, legal_case_invoices, legal_cases
 from dunning.state.store import StateStore, Trace, insert_unless_present, jsonable
 

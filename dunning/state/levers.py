@@ -16,19 +16,19 @@ from typing import Sequence
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from dunning.arrangements import (
+from dunning.config import Step
+from dunning.rules.arrangements import (
     Dispute, DisputeOutcome, DisputeReason, HoldKind, Installment, PaymentPlan, PlanStatus, Promise,
     PromiseStatus, claim_declaration_deadline,
 )
-from dunning.calendar import paris_today, utc_now
-from dunning.config import Step
-from dunning.legal import CaseRequest
-from dunning.planner import LedgerStatus
-from dunning.money import ZERO, to_money
+from dunning.rules.calendar import paris_today, utc_now
+from dunning.rules.legal_queue import CaseRequest
+from dunning.rules.money import ZERO, to_money
+from dunning.rules.planner import LedgerStatus
+from dunning.state.legal_queue import LegalQueueStore
 from dunning.state.schema import (
     actions, disputes, holds, payment_plans, plan_installments, plan_invoices, promise_invoices, promises,
 )
-from dunning.state.legal_queue import LegalQueueStore
 from dunning.state.store import Trace
 
 __all__ = ["LeverStore", "LeverRefused", "OPERATOR", "ACCOUNTING"]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from dunning.calendar import paris_today, utc_now
-from dunning.legal_fr import HalfYear
-from dunning.config_files import load_legal_tables
-from dunning.rate_coverage import Coverage, RateEntry, RateEntryError, check_entry, with_entries
+from dunning.law_fr.penalties import HalfYear
+from dunning.law_fr.rate_coverage import Coverage, RateEntry, RateEntryError, check_entry, with_entries
+from dunning.rules.calendar import paris_today, utc_now
+from dunning.sources.config_files import load_legal_tables
 from dunning.state.schema import rate_entries
 from dunning.state.store import StateStore, Trace
 

@@ -16,10 +16,12 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, String, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dunning.calendar import utc_now
 from dunning.config import Step
-from dunning.planner import MESSAGE_CHANNELS, Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome
-from dunning.recovery import ACCEPTANCE_EVENTS, InterruptedSend, Recovery, Verdict
+from dunning.rules.calendar import utc_now
+from dunning.rules.planner import (
+    MESSAGE_CHANNELS, Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome,
+)
+from dunning.rules.recovery import ACCEPTANCE_EVENTS, InterruptedSend, Recovery, Verdict
 from dunning.state.database import (
     STATE_URL_ENV, StateSchemaError, StateUnavailable, check_migrated, state_database, state_engine,
     state_url, upgrade_database,
@@ -317,7 +319,7 @@ class StateStore:
                       "run_id": trace.run_id, "updated_at": now, "language": languages.get(d.debtor_id)}
             if key in existing:
                 # Only a row that was never accepted (failed, or queued by a run that stopped) comes back,
-                # or one stopped before sending (skipped) that the ladder plans again (dunning.ladder).
+                # or one stopped before sending (skipped) that the ladder plans again (dunning.rules.ladder).
                 again = [LedgerStatus.failed, LedgerStatus.queued] + (
                     [LedgerStatus.skipped] if d.outcome is not Outcome.superseded else [])
                 changed = conn.execute(update(actions).where(

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.types import TypeDecorator
 
-from dunning.money import to_money
+from dunning.rules.money import to_money
 
 __all__ = ["Money", "UTCDateTime"]
 
