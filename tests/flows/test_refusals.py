@@ -100,7 +100,7 @@ def test_an_unmigrated_state_database_is_one_line_on_the_cli(tmp_path, monkeypat
 
 def test_the_temporary_server_gets_a_long_wait_unless_the_user_set_one(monkeypatch):
     from flows.cli import app
-    from flows.cli_support import STARTUP_TIMEOUT_ENV
+    from flows.cli.support import STARTUP_TIMEOUT_ENV
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.delenv(STARTUP_TIMEOUT_ENV, raising=False)

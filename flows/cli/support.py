@@ -1,16 +1,24 @@
-"""What every `dunning` command shares: one-line errors, who is acting, and running a flow."""
+"""What every `dunning` command shares: one-line errors, who is acting, dates and amounts from options,
+the state database checked before use, a lever pulled, and running a flow."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Callable, NoReturn, Optional
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from dunning.rules.calendar import paris_today
+from dunning.state.store import StateSchemaError, StateStore, check_migrated, state_engine
 
 __all__ = ["fail", "operator_name", "prepare_temporary_server", "run_flow", "preflight", "check_prefect_home",
-           "demo_accounting_engine", "FLOW_COMMANDS", "STARTUP_TIMEOUT_ENV", "STARTUP_TIMEOUT_SECONDS"]
+           "demo_accounting_engine", "parse_as_of", "option_date", "option_amount", "migrated_store", "trace_of",
+           "pull_lever", "NOTE", "OPERATOR", "INVOICES", "GRACE_DAYS", "FLOW_COMMANDS", "STARTUP_TIMEOUT_ENV",
+           "STARTUP_TIMEOUT_SECONDS"]
 
 # The commands that run a flow in this process: Prefect needs a PREFECT_HOME it can write.
 FLOW_COMMANDS = frozenset({"run", "dispatch", "resend-failed"})
@@ -77,7 +85,6 @@ def preflight(*, reads_accounting: bool = True) -> None:
     from dunning.config import ConfigError
     from dunning.sources.config_files import load_settings
     from dunning.delivery.gateway import GatewayConfigError, sendgrid_host_from_environment
-    from dunning.state.store import StateSchemaError, check_migrated
 
     try:
         load_settings()
@@ -104,3 +111,77 @@ def demo_accounting_engine(url: str):
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     return create_engine(url)
+
+
+def parse_as_of(value: Optional[str]) -> date:
+    if value is None:
+        return paris_today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"--as-of must be a date as YYYY-MM-DD, got {value!r}")
+
+
+def migrated_store() -> StateStore:
+    try:
+        check_migrated()
+    except StateSchemaError as error:
+        fail(str(error))
+    return StateStore(state_engine())
+
+
+NOTE = typer.Option(..., "--note", help="Why: recorded with the change.")
+
+
+OPERATOR = typer.Option(None, "--operator", help="Who (default: DUNNING_OPERATOR, else the login name).")
+
+
+def pull_lever(lever: Callable, reads_accounting: bool = True) -> None:
+    """Call `lever(store, source, today)` (one of dunning.state.operator_levers, as the lever flows do);
+    print what it did.
+
+    Refusals (unknown invoice, a second open dispute, a plan that does not add up, an accounting
+    database that does not answer...) exit 2 with the reason.
+    """
+    from dunning.sources.accounting import AccountingSource, SourceUnavailable
+    from dunning.state.levers import LeverStore
+
+    store = LeverStore(migrated_store().engine)
+    try:
+        result = lever(store, AccountingSource.checked() if reads_accounting else None, paris_today())
+    except (LookupError, ValueError, SourceUnavailable) as error:
+        fail(str(error))
+    except SQLAlchemyError as error:
+        fail(f"could not read or write a database: {error.__class__.__name__}: {str(error).splitlines()[0]}")
+    typer.echo(result.message)
+
+
+def option_date(value: str, option: str) -> date:
+    from dunning.state.operator_levers import parse_date
+
+    try:
+        return parse_date(value, option)
+    except ValueError as error:
+        fail(str(error))
+
+
+def option_amount(value: str, option: str):
+    from dunning.state.operator_levers import parse_amount
+
+    try:
+        return parse_amount(value, option)
+    except ValueError as error:
+        fail(str(error))
+
+
+def trace_of(operator: Optional[str]):
+    from dunning.state.store import Trace
+
+    return Trace(actor=operator_name(operator))
+
+
+INVOICES = typer.Option(..., "--invoices", help="Invoice numbers, comma separated: FA-1,FA-2.")
+
+
+GRACE_DAYS = typer.Option(3, "--grace-days", min=0, help="Days after the date before it counts as missed.")
+

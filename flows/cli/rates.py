@@ -13,7 +13,7 @@ from dunning.rules.calendar import paris_today
 from dunning.sources.config_files import default_config_dir, load_legal_tables, shown_path
 from dunning.state.store import StateSchemaError, check_migrated, state_engine
 
-from .cli_support import fail, operator_name
+from flows.cli.support import fail, operator_name
 
 __all__ = ["rates_app", "rates_in_use", "rate_lines"]
 
