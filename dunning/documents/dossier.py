@@ -3,7 +3,7 @@ recommended (dunning.law_fr.procedure) and the pieces to attach, written as summ
 dossier.pdf with every formal notice posted.
 
 The dossier is in French only: it is read by a French lawyer and filed with a French court, whatever
-the debtor's language. Its template is laid out by dunning.documents.letters, so summary.html and
+the debtor's language. Its template is laid out by dunning.documents.pdf, so summary.html and
 dossier.pdf come from one template and cannot disagree.
 """
 
@@ -21,7 +21,8 @@ from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 from dunning.config import CompanyIdentity, Step
-from dunning.documents.letters import ar_cover_path, html_to_pdf, render_html, sha256_hex
+from dunning.documents.letters import ar_cover_path, sha256_hex
+from dunning.documents.pdf import html_to_pdf, render_html
 from dunning.law_fr.mentions import require_creditor_mentions
 from dunning.law_fr.penalties import LegalTables, penalty_statement, prescription_date
 from dunning.law_fr.procedure import (

@@ -20,33 +20,12 @@ from typing import Any
 
 import sqlalchemy
 from faker import Faker
-from sqlalchemy import Boolean, Date, Numeric, String, column, insert, table
-from sqlalchemy.types import TypeDecorator
 
 from dunning.rules.money import CENT
-from dunning.sources.reference_schema import create_accounting_schema, drop_accounting_schema
+from dunning.sources.demo_bad_rows import BAD_ROWS, bad_rows
+from dunning.sources.reference_schema import create_accounting_schema, drop_accounting_schema, insert_rows
 
-__all__ = ["BadRow", "BAD_ROWS", "SeedReport", "seed_demo"]
-
-
-@dataclass(frozen=True)
-class BadRow:
-    """A row the seeder stores on purpose although it makes no sense."""
-
-    table: str
-    id: str
-    number: str | None
-    defect: str
-
-
-BAD_ROWS: tuple[BadRow, ...] = (
-    BadRow("invoices", "INV-BAD-01", "FA-BAD-01", "negative residual (more allocated than invoiced)"),
-    BadRow("invoices", "INV-BAD-02", "FA-BAD-02", "residual above the invoice total"),
-    BadRow("invoices", "INV-BAD-03", "FA-BAD-03", "unknown currency code 'EUX'"),
-    BadRow("invoices", "INV-BAD-04", "FA-BAD-04", "missing due date"),
-    BadRow("customers", "CUS-BAD-01", None, "malformed email 'compta@@exemple'"),
-    BadRow("invoices", "INV-BAD-05", "FA-BAD-05", "open overdue invoice of CUS-BAD-01, whose email is malformed"),
-)
+__all__ = ["SeedReport", "seed_demo"]
 
 
 @dataclass(frozen=True)
@@ -100,9 +79,9 @@ def seed_demo(
     drop_accounting_schema(engine)
     create_accounting_schema(engine)
     with engine.begin() as connection:
-        _insert_in_batches(connection, _CUSTOMERS, customer_rows)
-        _insert_in_batches(connection, _INVOICES, invoice_rows)
-        _insert_in_batches(connection, _PAYMENTS, payment_rows)
+        insert_rows(connection, "customers", customer_rows)
+        insert_rows(connection, "invoices", invoice_rows)
+        insert_rows(connection, "payments", payment_rows)
 
     return SeedReport(
         customers=len(customer_rows),
@@ -118,7 +97,6 @@ def seed_demo(
 _MIN_CUSTOMERS = 10
 _MIN_INVOICES = 50
 _HISTORY_DAYS = 455  # about 15 months of invoicing before today
-_BATCH_SIZE = 500
 
 _CONSUMER_SHARE = 0.15
 _NO_EMAIL_SHARE = 0.05
@@ -451,7 +429,7 @@ class _DemoBook:
             }
             for position, payment in enumerate(payments, start=1)
         ]
-        bad_customer, bad_invoices = _bad_rows(self.today, self._bad_rows_owner())
+        bad_customer, bad_invoices = bad_rows(self.today, self._bad_rows_owner())
         return customer_rows + [bad_customer], invoice_rows + bad_invoices, payment_rows
 
     def _number_documents(self) -> None:
@@ -492,49 +470,6 @@ def _document_row(doc: _Document) -> dict[str, Any]:
         "disputed": doc.disputed_reason is not None,
         "disputed_reason": doc.disputed_reason,
     }
-
-
-def _bad_rows(today: date, owner_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The rows of BAD_ROWS: junk a real accounting database holds, which must be quarantined.
-
-    All invoices are posted and overdue, so a product that does not validate would chase them.
-    """
-
-    def invoice(bad_id: str, customer_id: str, due_date: date | None, currency: str,
-                total: str, residual: str) -> dict[str, Any]:
-        (bad,) = (row for row in BAD_ROWS if row.id == bad_id)
-        issue_date = (due_date or today - timedelta(days=20)) - timedelta(days=30)
-        return {
-            "id": bad.id, "number": bad.number, "customer_id": customer_id, "kind": "invoice",
-            "status": "posted", "issue_date": issue_date, "due_date": due_date, "currency": currency,
-            "amount_total": Decimal(total), "amount_residual": Decimal(residual),
-            "disputed": False, "disputed_reason": None,
-        }
-
-    def days_ago(days: int) -> date:
-        return today - timedelta(days=days)
-
-    bad_invoices = [
-        # Negative residual: 1 330.00 allocated against a 1 250.00 invoice.
-        invoice("INV-BAD-01", owner_id, days_ago(40), "EUR", "1250.00", "-80.00"),
-        # Residual above the total: 1 640.00 still open on a 640.00 invoice.
-        invoice("INV-BAD-02", owner_id, days_ago(25), "EUR", "640.00", "1640.00"),
-        # 'EUX' is no ISO 4217 code (a typo for EUR).
-        invoice("INV-BAD-03", owner_id, days_ago(55), "EUX", "980.00", "980.00"),
-        # No due date, so no step of the ladder can be dated.
-        invoice("INV-BAD-04", owner_id, None, "EUR", "2300.00", "2300.00"),
-        # A sound invoice whose debtor (below) has a malformed email.
-        invoice("INV-BAD-05", "CUS-BAD-01", days_ago(35), "EUR", "1480.00", "1480.00"),
-    ]
-    # Double '@' and no top-level domain: no message can be addressed to it.
-    bad_customer = {
-        "id": "CUS-BAD-01", "name": "Établissements Morel SARL", "email": "compta@@exemple",
-        "phone": "01 45 67 89 10", "language": "fr", "is_consumer": False, "siren": "732829320",
-        "address_line": "12, rue des Tanneurs", "postal_code": "69007", "city": "Lyon",
-        "country": "FR", "credit_limit": _euros(10_000), "strategic": False,
-        "created_on": days_ago(900),
-    }
-    return bad_customer, bad_invoices
 
 
 # --- Small pure helpers -----------------------------------------------------------------------
@@ -609,51 +544,3 @@ def _luhn_check_digit(payload: str) -> str:
 def _slug(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-
-
-# --- Insertion --------------------------------------------------------------------------------
-
-
-class _Money(TypeDecorator[Decimal]):
-    """Decimal bound as its exact text on SQLite, whose driver has no Decimal adapter (no float)."""
-
-    impl = Numeric(14, 2)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: sqlalchemy.Dialect) -> Any:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String())
-        return dialect.type_descriptor(Numeric(14, 2))
-
-    def process_bind_param(self, value: Decimal | None, dialect: sqlalchemy.Dialect) -> Any:
-        if value is None or dialect.name != "sqlite":
-            return value
-        return str(value)
-
-
-_CUSTOMERS = table(
-    "customers",
-    column("id", String), column("name", String), column("email", String),
-    column("phone", String), column("language", String), column("is_consumer", Boolean),
-    column("siren", String), column("address_line", String), column("postal_code", String),
-    column("city", String), column("country", String), column("credit_limit", _Money()),
-    column("strategic", Boolean), column("created_on", Date),
-)
-_INVOICES = table(
-    "invoices",
-    column("id", String), column("number", String), column("customer_id", String),
-    column("kind", String), column("status", String), column("issue_date", Date),
-    column("due_date", Date), column("currency", String), column("amount_total", _Money()),
-    column("amount_residual", _Money()), column("disputed", Boolean),
-    column("disputed_reason", String),
-)
-_PAYMENTS = table(
-    "payments",
-    column("id", String), column("customer_id", String), column("invoice_id", String),
-    column("paid_on", Date), column("amount", _Money()), column("method", String),
-)
-
-
-def _insert_in_batches(connection: sqlalchemy.Connection, target: Any, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), _BATCH_SIZE):
-        connection.execute(insert(target), rows[start:start + _BATCH_SIZE])

@@ -21,9 +21,9 @@ import pytest
 from pypdf import PdfReader
 
 from dunning.documents.dossier import DOSSIER_FILES, write_dossier
+from dunning.documents.pdf import DocumentError
 from dunning.documents.letters import (
-    DocumentError, FormalNoticeLetter, ar_cover_path, render_ar_cover_pdf, render_formal_notice_pdf,
-    sha256_hex,
+    FormalNoticeLetter, ar_cover_path, render_ar_cover_pdf, render_formal_notice_pdf, sha256_hex,
 )
 from dunning.documents.rendering import RenderingError
 from dunning.law_fr.procedure import (

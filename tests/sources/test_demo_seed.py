@@ -16,7 +16,8 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from dunning.rules.money import to_money
-from dunning.sources.demo import BAD_ROWS, SeedReport, seed_demo
+from dunning.sources.demo import SeedReport, seed_demo
+from dunning.sources.demo_bad_rows import BAD_ROWS
 from dunning.sources.reference_schema import create_accounting_schema, drop_accounting_schema
 
 TODAY = date(2026, 3, 16)
