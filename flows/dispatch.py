@@ -64,12 +64,17 @@ def dispatch_queue():
         return refused(error)
 
 
-def _dispatch_queue():
-    logger = get_run_logger()
+def _ready_to_send():
+    """What every send needs first: the settings, both databases checked, and the gateway."""
     settings = load_settings()
     check_migrated()
     check_source()
-    gateway = open_gateway(settings, dry_run=False)
+    return settings, open_gateway(settings, dry_run=False)
+
+
+def _dispatch_queue():
+    logger = get_run_logger()
+    settings, gateway = _ready_to_send()
     if not within_send_window(settings, gateway):
         logger.info("Outside the sending window (%s): nothing sent.", _window(settings))
         return None
@@ -100,10 +105,7 @@ def resend_failed(as_of: date | None = None, invoice_numbers: list[str] | None =
 
 def _resend_failed(as_of: date | None, invoice_numbers: list[str] | None):
     logger = get_run_logger()
-    settings = load_settings()
-    check_migrated()
-    check_source()
-    gateway = open_gateway(settings, dry_run=False)
+    settings, gateway = _ready_to_send()
     if not within_send_window(settings, gateway):
         return Failed(message=f"Outside the sending window ({_window(settings)}): nothing sent; "
                               "run it again inside the window.")

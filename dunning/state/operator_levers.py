@@ -31,23 +31,12 @@ __all__ = [
 ]
 
 
-class OperatorDisputeReason(str, Enum):
-    """The reasons an operator may give; accounting_flag is the nightly run's."""
-
-    pricing = "pricing"
-    delivery = "delivery"
-    quality = "quality"
-    not_received = "not_received"
-    duplicate = "duplicate"
-    other = "other"
-
-
-class OperatorDisputeOutcome(str, Enum):
-    """The outcomes an operator may record; flag_cleared is the nightly run's."""
-
-    credit_note_issued = "credit_note_issued"
-    claim_rejected = "claim_rejected"
-    other = "other"
+# The reasons and outcomes an operator may choose: the domain's, less the two only a run records
+# (a dispute the accounting system flagged, and the flag cleared). One list: dunning.rules.arrangements.
+OperatorDisputeReason = Enum("OperatorDisputeReason", {
+    reason.name: reason.value for reason in DisputeReason if reason is not DisputeReason.accounting_flag}, type=str)
+OperatorDisputeOutcome = Enum("OperatorDisputeOutcome", {
+    outcome.name: outcome.value for outcome in DisputeOutcome if outcome is not DisputeOutcome.flag_cleared}, type=str)
 
 
 class UnknownInvoice(LookupError):
