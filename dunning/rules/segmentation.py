@@ -110,15 +110,26 @@ def segment_debtors(
             lateness = max((item["last_paid_on"] - item["due_date"]).days, 0)
             paid_by_debtor.setdefault(item["debtor_id"], []).append(lateness)
 
+    # One pass over the rows, each debtor's evidence gathered as it goes: filtering the whole frame
+    # once per debtor would be quadratic.
+    first_row: dict[str, dict] = {}
+    for row in invoices[["debtor_id", "strategic", "credit_limit"]].to_dict("records"):
+        if not pd.isna(row["debtor_id"]):
+            first_row.setdefault(row["debtor_id"], row)
+    oldest_by_debtor: dict[str, tuple[int, str]] = {}
+    open_by_debtor: dict[str, Decimal] = {}
+    for item in open_items[["debtor_id", "due_date", "number", "residual", "currency"]].to_dict("records"):
+        debtor_id = item["debtor_id"]
+        overdue = ((as_of - item["due_date"]).days, item["number"])
+        oldest_by_debtor[debtor_id] = max(overdue, oldest_by_debtor.get(debtor_id, overdue))
+        if item["currency"] == company_currency:
+            open_by_debtor[debtor_id] = open_by_debtor.get(debtor_id, ZERO) + item["residual"]
+
     rows = []
-    for debtor_id, own in invoices.groupby("debtor_id", sort=True):
-        first = own.iloc[0]
-        chased = open_items[open_items["debtor_id"] == debtor_id]
-        overdue = [((as_of - r["due_date"]).days, r["number"]) for r in chased.to_dict("records")]
-        max_days, oldest = max(overdue, default=(0, None))
-        open_total = sum(
-            (r for r, c in zip(chased["residual"], chased["currency"]) if c == company_currency), ZERO
-        ) - credit_by_debtor.get(debtor_id, ZERO)
+    for debtor_id in sorted(first_row):
+        first = first_row[debtor_id]
+        max_days, oldest = oldest_by_debtor.get(debtor_id, (0, None))
+        open_total = open_by_debtor.get(debtor_id, ZERO) - credit_by_debtor.get(debtor_id, ZERO)
         latenesses = paid_by_debtor.get(debtor_id, [])
         evidence = _Evidence(
             strategic=bool(first["strategic"]),

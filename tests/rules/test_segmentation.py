@@ -281,6 +281,24 @@ def test_history_of_other_debtors_is_not_mixed_in():
     assert found["C-DUPONT"]["segment"] == Segment.reliable.value
 
 
+def test_interleaved_rows_of_three_debtors_each_give_their_own_evidence():
+    # Rows of one debtor apart from each other, as an accounting query ordered by number returns them.
+    rows = receivables(
+        invoice("I-A-OLD", debtor_id="C-A", due_date=days_before(AS_OF, 120)),
+        not_yet_due("C-B"),
+        invoice("I-C-OLD", debtor_id="C-C", due_date=days_before(AS_OF, 95)),
+        invoice("I-A-NEW", debtor_id="C-A", due_date=days_before(AS_OF, 10)),
+        invoice("I-C-NEW", debtor_id="C-C", due_date=days_before(AS_OF, 100)),
+    )
+
+    found = segment_all(rows)
+
+    assert list(found) == ["C-A", "C-B", "C-C"]
+    assert found["C-A"]["rule"].startswith("invoice F-I-A-OLD is 120 days overdue")
+    assert found["C-C"]["rule"].startswith("invoice F-I-C-NEW is 100 days overdue")
+    assert found["C-B"]["segment"] == Segment.standard.value
+
+
 # -- the risk score ---------------------------------------------------------------------------------
 
 def test_the_score_is_higher_for_a_worse_debtor_and_stays_within_0_and_100():
