@@ -18,7 +18,7 @@ from dunning.sources.receivables import (
     validate_receivables,
 )
 
-from .context import store, trace_for
+from .context import log_rows, store, trace_for
 
 
 @task(name="quarantine_invalid_rows", cache_policy=NO_CACHE)
@@ -35,8 +35,7 @@ def quarantine_invalid_rows(raw_invoices: pd.DataFrame, raw_credits: pd.DataFram
                             ignore_index=True)
     store().record_quarantine(trace_for(run_id), quarantined)
     logger = get_run_logger()
-    for row in quarantined.to_dict("records"):
-        logger.warning("Quarantined %s.", quarantine_note(row))
+    log_rows(logger, [quarantine_note(row) for row in quarantined.to_dict("records")], "Quarantined")
     logger.info("%d invoices valid, %d rows quarantined.", len(invoices.invoices), len(quarantined))
     return ValidatedReceivables(invoices.invoices, quarantined), credits.invoices, history.invoices
 

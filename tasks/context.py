@@ -1,6 +1,10 @@
-"""What every task needs from its surroundings: the state store and who is acting."""
+"""What every task needs from its surroundings: the state store, who is acting, and how a stage logs."""
 
 from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Iterable
 
 from prefect.runtime import flow_run, task_run
 
@@ -29,3 +33,30 @@ def trace_for(run_id: int | None, actor: str = "nightly-run") -> Trace:
 
 def _id(value: object) -> str | None:
     return str(value) if value else None
+
+
+# Prefect's logs get one line per stage with its counts; the per-row detail is in the state database
+# (decisions, quarantine, audit) and its exports. PREFECT_LOGGING_LEVEL=DEBUG logs every row too.
+SHOWN_ROWS = 20
+
+
+def log_decisions(logger: logging.LoggerAdapter, decisions: Iterable, what: str) -> None:
+    """One line counting the decisions by outcome and step; each decision at DEBUG level."""
+    decisions = list(decisions)
+    counts = Counter((d.outcome.value, d.step.value if d.step else "-") for d in decisions)
+    by_kind = ", ".join(f"{n} {outcome} {step}" for (outcome, step), n in sorted(counts.items()))
+    logger.info("%s: %d decision(s)%s.", what, len(decisions), f" ({by_kind})" if by_kind else "")
+    if logger.isEnabledFor(logging.DEBUG):
+        for d in decisions:
+            logger.debug("Invoice %s: %s %s - %s.", d.invoice_number, d.outcome.value, d.step.value if d.step else "",
+                         d.reason)
+
+
+def log_rows(logger: logging.LoggerAdapter, lines: list[str], what: str) -> None:
+    """The first SHOWN_ROWS lines as warnings, then one line with how many more (all at DEBUG level)."""
+    shown = len(lines) if logger.isEnabledFor(logging.DEBUG) else SHOWN_ROWS
+    for line in lines[:shown]:
+        logger.warning("%s %s.", what, line)
+    if len(lines) > shown:
+        logger.warning("%s: %d more row(s), each recorded with its reason in the state database.", what,
+                       len(lines) - shown)

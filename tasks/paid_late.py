@@ -20,7 +20,7 @@ from dunning.sources.accounting import AccountingSource
 from dunning.sources.receivables import paid_late_invoices
 from dunning.state.store import PlannedMessage
 
-from .context import store, trace_for
+from .context import log_decisions, store, trace_for
 from .extract import _IO
 
 
@@ -64,8 +64,7 @@ def plan_penalty_statements(raw: pd.DataFrame, plan: list[Decision], holds: list
                                 legal, contract_rates, address_flags, rates_missing)
     languages = {i.debtor.id: i.debtor.language for i in invoices}
     messages = state.record_plan(trace_for(run_id), as_of, decisions, dry_run, languages)
-    for d in decisions:
-        logger.info("Invoice %s paid late: %s %s - %s.", d.invoice_number, d.outcome.value, d.step.value, d.reason)
+    log_decisions(logger, decisions, "Invoices paid late")
     logger.info("Penalty statements: %d to send, covering %d invoice(s) paid late.", len(messages),
                 sum(1 for d in decisions if d.outcome is Outcome.send))
     return decisions, messages, {i.invoice_id: i for i in invoices}

@@ -16,7 +16,7 @@ from dunning.rules.delivery_events import AddressFlag
 from dunning.rules.planner import Decision, Hold, Outcome, plan_collection
 from dunning.state.store import PlannedMessage
 
-from .context import store, trace_for
+from .context import log_decisions, store, trace_for
 
 
 @task(name="plan_collection_steps", cache_policy=NO_CACHE)
@@ -36,13 +36,10 @@ def plan_collection_steps(invoices: pd.DataFrame, segments: pd.DataFrame, credit
     )
     languages = dict(zip(invoices["debtor_id"], invoices["language"]))
     messages = state.record_plan(trace_for(run_id), as_of, plan, dry_run, languages)
-    logger = get_run_logger()
-    for decision in plan:
-        if decision.outcome is not Outcome.held:
-            logger.info("Invoice %s: %s %s - %s.", decision.invoice_number, decision.outcome.value,
-                        decision.step.value if decision.step else "", decision.reason)
     held = sum(1 for d in plan if d.outcome is Outcome.held)
+    logger = get_run_logger()
     logger.info("Planned %d decisions for %d invoices: %d messages to send, %d invoices held back "
-                "(each reason is in the decisions export).", len(plan), invoices["invoice_id"].nunique(),
+                "(each with its reason in the audit trail: dunning export audit).", len(plan), invoices["invoice_id"].nunique(),
                 len(messages), held)
+    log_decisions(logger, (d for d in plan if d.outcome is not Outcome.held), "Not held back")
     return plan, messages

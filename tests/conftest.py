@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -126,3 +127,14 @@ def sendgrid(sendgrid_server, monkeypatch):
     monkeypatch.setenv("SENDGRID_API_KEY", TEST_API_KEY)
     monkeypatch.setenv("DUNNING_SENDGRID_HOST", sendgrid_server.host)
     return sendgrid_server
+
+
+class KeptRecords(logging.Handler):
+    """A logging handler that keeps every record, for the tests that read what was logged."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

@@ -15,19 +15,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import edit_policy
+from conftest import KeptRecords, edit_policy
 from dunning.rules.calendar import paris_today
 
 AS_OF = date(2026, 3, 18)
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture
@@ -35,7 +26,7 @@ def prefect_logs():
     """Every record Prefect's loggers emit during the test (they do not all propagate to the root)."""
     import flows.levers, flows.nightly  # noqa: E401,F401  (Prefect configures its loggers once, on import)
 
-    handler = _Records()
+    handler = KeptRecords()
     logger = logging.getLogger("prefect")
     logger.addHandler(handler)
     yield handler.records
