@@ -19,7 +19,8 @@ from dunning.rules.legal_queue import (
 )
 from dunning.rules.planner import Channel, LedgerStatus
 from dunning.state.schema import actions, holds, legal_case_events, legal_case_invoices, legal_cases
-from dunning.state.store import StateStore, Trace, insert_unless_present, jsonable
+from dunning.state.store import StateStore, Trace, insert_unless_present
+from dunning.state.types import jsonable
 
 __all__ = ["LegalQueueStore"]
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, bindparam, cast, func, insert, or_, select, update
@@ -30,29 +29,17 @@ from dunning.state.schema import (
     actions, aging_lines, audit_events, debtor_segments, decisions, delivery_events, disputes, holds,
     quarantine, runs,
 )
+from dunning.state.types import jsonable
 
 __all__ = ["Trace", "StateStore", "SentReminder", "REMINDER_STEPS", "dialect_insert", "insert_unless_present",
            "PlannedMessage", "AlreadyHandled", "StateSchemaError", "StateUnavailable", "STATE_URL_ENV",
-           "state_database", "state_url", "state_engine", "upgrade_database", "check_migrated", "jsonable"]
+           "state_database", "state_url", "state_engine", "upgrade_database", "check_migrated"]
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
 
 
 class AlreadyHandled(Exception):
     """Another run claimed or finished these ledger rows first: this run leaves them alone."""
-
-
-def jsonable(value: Any) -> Any:
-    """Decimal and dates as text in JSON columns: exact, and readable by any auditor's tool."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (Decimal, date)):
-        return str(value)
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):
-        return value.value
-    return value
 
 
 @dataclass(frozen=True)
@@ -277,9 +264,10 @@ class StateStore:
                  {"step": d.step, "channel": d.channel, "dry_run": dry_run}) for d in plan])
             messages = self._messages(plan, action_ids)
             # The message key is fixed with the plan, so a later dispatch sends the same grouping.
-            for message in messages:
-                conn.execute(update(actions).where(actions.c.id.in_(message.action_ids)).values(
-                    message_key=message.message_key))
+            keys = [{"row_id": row, "key": message.message_key} for message in messages for row in message.action_ids]
+            set_key = update(actions).where(actions.c.id == bindparam("row_id")).values(message_key=bindparam("key"))
+            for chunk in _chunks(keys, 1000):
+                conn.execute(set_key, list(chunk))
         return messages
 
     @staticmethod
@@ -312,12 +300,17 @@ class StateStore:
             for row in conn.execute(query, {"ids": list(chunk)}):
                 existing[(row.invoice_id, row.step)] = row.id
         ids: dict[tuple[str, str], int] = {}
+        new_rows = []
         for d in acting:
             key = (d.invoice_id, d.step.value)
             values = {"channel": (d.channel or Channel.email).value, "status": self._LEDGER_STATUS[d.outcome].value,
                       "reason": d.reason, "amount": d.residual, "currency": d.currency, "as_of": as_of,
                       "run_id": trace.run_id, "updated_at": now, "language": languages.get(d.debtor_id)}
-            if key in existing:
+            if key not in existing:
+                new_rows.append({"invoice_id": d.invoice_id, "invoice_number": d.invoice_number,
+                                 "debtor_id": d.debtor_id, "step": d.step.value, "attempts": 0, "created_at": now,
+                                 **values})
+            else:
                 # Only a row that was never accepted (failed, or queued by a run that stopped) comes back,
                 # or one stopped before sending (skipped) that the ladder plans again (dunning.rules.ladder).
                 again = [LedgerStatus.failed, LedgerStatus.queued] + (
@@ -327,12 +320,11 @@ class StateStore:
                     actions.c.status.in_([status.value for status in again])).values(**values))
                 if changed.rowcount:   # otherwise another run has just handled it: leave it alone
                     ids[key] = existing[key]
-            else:
-                inserted = conn.execute(insert_unless_present(conn, actions).values(
-                    invoice_id=d.invoice_id, invoice_number=d.invoice_number, debtor_id=d.debtor_id,
-                    step=d.step.value, attempts=0, created_at=now, **values).returning(actions.c.id)).scalar()
-                if inserted is not None:   # otherwise a run of the same night planned it a moment ago
-                    ids[key] = inserted
+        # Multi-row inserts; a row another run of the same night inserted a moment ago stays that run's.
+        inserting = insert_unless_present(conn, actions).returning(actions.c.id, actions.c.invoice_id, actions.c.step)
+        for chunk in _chunks(new_rows, 1000):
+            for row in conn.execute(inserting, list(chunk)):
+                ids[(row.invoice_id, row.step)] = row.id
         return ids
 
     # -- dispatch ----------------------------------------------------------------------------

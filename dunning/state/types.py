@@ -1,16 +1,17 @@
-"""Column types that keep money exact and timestamps UTC-aware on every backend."""
+"""Column types that keep money exact and timestamps UTC-aware on every backend, and JSON values exact."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.types import TypeDecorator
 
 from dunning.rules.money import to_money
 
-__all__ = ["Money", "UTCDateTime"]
+__all__ = ["Money", "UTCDateTime", "jsonable"]
 
 
 class Money(TypeDecorator):
@@ -52,3 +53,16 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def jsonable(value: Any) -> Any:
+    """Decimal and dates as text in JSON columns: exact, and readable by any auditor's tool."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (Decimal, date)):
+        return str(value)
+    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):
+        return value.value
+    return value
