@@ -8,7 +8,7 @@ export PREFECT_HOME ?= $(CURDIR)/var/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: demo test install lock clean
+.PHONY: demo test bench install lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	@mkdir -p var/prefect
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## How the nightly stages scale on this machine (PostgreSQL at 127.0.0.1:5432): one table of
+## seconds per stage, against the COPY floor, and peak memory. Reported, never asserted.
+BENCH_SIZES ?= 10000,200000
+bench: $(STAMP)
+	$(BIN)/python tests/bench.py --sizes $(BENCH_SIZES)
 
 ## Re-resolve exact versions after a change of range in pyproject.toml.
 lock:

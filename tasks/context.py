@@ -53,7 +53,7 @@ def log_decisions(logger: logging.LoggerAdapter, decisions: Iterable, what: str)
 
 
 def log_rows(logger: logging.LoggerAdapter, lines: list[str], what: str) -> None:
-    """The first SHOWN_ROWS lines as warnings, then one line with how many more (all at DEBUG level)."""
+    """The first SHOWN_ROWS lines as warnings, then one line with how many more; every line at DEBUG level."""
     shown = len(lines) if logger.isEnabledFor(logging.DEBUG) else SHOWN_ROWS
     for line in lines[:shown]:
         logger.warning("%s %s.", what, line)
