@@ -52,8 +52,11 @@ class Step(str, Enum):
 
     @property
     def rank(self) -> int:
-        return list(Step).index(self)
+        return _STEP_RANKS[self]
 
+
+# Declaration order is the ladder's order; looked up for every invoice and step of a night, so once.
+_STEP_RANKS = {step: rank for rank, step in enumerate(Step)}
 
 AMICABLE_STEPS = (Step.pre_due, Step.reminder_1, Step.reminder_2, Step.reminder_3)
 # The steps whose message states late-payment penalties to a business: the planner holds them while
