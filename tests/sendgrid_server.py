@@ -224,6 +224,9 @@ class SendGridTestServer:
         self._activity_queries: list[ActivityQuery] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Requests being handled: stop() waits for them, so a hang cut short is recorded before it returns.
+        self._in_flight = 0
+        self._idle = threading.Condition(self._lock)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -249,6 +252,8 @@ class SendGridTestServer:
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=5)
         self._httpd = None
         self._thread = None
 
@@ -498,6 +503,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
     def _handle(self, method: str) -> None:
+        owner = self.server.owner
+        with owner._idle:
+            owner._in_flight += 1
+        try:
+            self._serve(method)
+        finally:
+            with owner._idle:
+                owner._in_flight -= 1
+                owner._idle.notify_all()
+
+    def _serve(self, method: str) -> None:
         owner = self.server.owner
         target = urllib.parse.urlsplit(self.path)
         if target.path == ACTIVITY_PATH:
