@@ -237,6 +237,7 @@ class Renderer:
             "total_due": context.total_due,
             "credits": context.credits,
             "payment_reference": context.payment_reference,
+            "amount_to_pay": context.amount_to_pay,
             "max_days_overdue": context.max_days_overdue,
             "earlier_reminders": context.earlier_reminders,
             "notice": context.notice,

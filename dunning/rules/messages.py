@@ -243,3 +243,16 @@ class MessageContext:
         if self.penalties is None:
             return self.total_due
         return self.total_due + self.penalties.interest + self.penalties.indemnity
+
+    @property
+    def amount_to_pay(self) -> Decimal:
+        """What the payment block asks the debtor to transfer, beside the payment reference: the
+        installment, the formal notice's total (its letter asks for it), a statement's penalties on
+        invoices already paid, or else the open amount."""
+        if self.installment is not None:
+            return self.installment.amount
+        if self.notice is not None:
+            return self.notice.total
+        if self.step == STATEMENT_STEP:
+            return self.total_with_penalties
+        return self.total_due
