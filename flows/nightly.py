@@ -17,6 +17,7 @@ from dunning.law_fr.penalties import contracts_to_fix
 from dunning.law_fr.rate_coverage import missing_rates, upcoming_gap
 from dunning.paths import outbox_dir
 from dunning.rules.calendar import paris_today
+from dunning.rules.frames import records
 from dunning.rules.planner import AWAITING_OPERATOR, Decision, Outcome
 from dunning.sources.accounting import check_source
 from dunning.sources.config_files import load_contract_rates, load_settings
@@ -137,7 +138,7 @@ def _collect(as_of: date, dry_run: bool):
     summary = RunSummary(run_id=run_id, as_of=str(as_of), dry_run=dry_run,
                          invoices_considered=len(invoices), quarantined=len(validated.quarantined),
                          quarantine_reasons=Counter(validated.quarantined["kind"]),
-                         aging=aging_totals(aging, segments).to_dict("records"),
+                         aging=records(aging_totals(aging, segments)),
                          segments=Counter(segments["segment"]),
                          decisions=Counter((d.step.value if d.step else "-", d.outcome.value) for d in plan),
                          prescribed=[d.invoice_number for d in plan if d.reason.startswith("prescribed on")],

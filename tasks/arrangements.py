@@ -15,6 +15,7 @@ from dunning.rules.arrangements import (
     Arrangements, Installment, PaymentPlan, PlanStatus, PromiseStatus, promise_outcome, review_plan,
 )
 from dunning.rules.calendar import BusinessCalendar
+from dunning.rules.frames import records
 from dunning.rules.installments import installment_key, installment_reminders
 from dunning.rules.planner import Channel, Decision, Hold, Outcome
 from dunning.sources.accounting import AccountingSource
@@ -29,7 +30,7 @@ from .context import trace_for
 def _paid_since(payments: pd.DataFrame, invoice_ids: frozenset[str], since: date | None) -> Decimal:
     """What was paid towards these invoices since `since` (payments: typed, from _lettered_payments)."""
     total = Decimal("0.00")
-    for row in payments.to_dict("records"):
+    for row in records(payments):
         if row["invoice_id"] in invoice_ids and (since is None or row["paid_on"] >= since):
             total += row["amount"]
     return total
@@ -44,7 +45,7 @@ def _lettered_payments(invoice_ids: list[str], as_of: date) -> pd.DataFrame:
     if not invoice_ids:
         return pd.DataFrame(columns=PAYMENT_COLUMNS)
     lettered = split_payments(AccountingSource.from_url().invoice_payments(invoice_ids, as_of), invoice_ids)
-    for row in lettered.quarantined.to_dict("records"):
+    for row in records(lettered.quarantined):
         get_run_logger().warning("Payment left out of promises and payment plans: %s.", quarantine_note(row))
     return lettered.invoices
 
@@ -56,7 +57,7 @@ def review_arrangements(invoices: pd.DataFrame, as_of: date, dry_run: bool,
     levers, trace, logger = LeverStore(state_engine()), trace_for(run_id), get_run_logger()
     if not dry_run:
         flagged = {r["invoice_id"]: (r["number"], r["debtor_id"], r["disputed_reason"])
-                   for r in invoices.to_dict("records") if r["disputed"]}
+                   for r in records(invoices) if r["disputed"]}
         opened, closed = levers.sync_accounting_disputes(trace, flagged, as_of)
         if opened or closed:
             logger.info("Disputes from the accounting system: %d opened (%s), %d closed (%s).", len(opened),
@@ -111,7 +112,7 @@ def plan_installment_reminders(invoices: pd.DataFrame, today: date, policy: Poli
     calendar = BusinessCalendar(policy.calendar.subdivision)
     keys = [installment_key(p.id, i.seq) for p in plans for i in p.installments]
     done = levers.steps_done(keys)
-    rows = {r["debtor_id"]: r for r in invoices.to_dict("records")}
+    rows = {r["debtor_id"]: r for r in records(invoices)}
     # An address that hard-bounced or was dropped gets letters here too, until it is corrected.
     bounced = {f.debtor_id for f in DeliveryStore(state_engine()).active_address_flags()
                if f.debtor_id in rows and f.matches(rows[f.debtor_id]["email"])}

@@ -14,6 +14,7 @@ from dunning.documents.rendering import RenderingError
 from dunning.law_fr.penalties import LegalTables
 from dunning.law_fr.procedure import procedure_text, recommended_procedure
 from dunning.paths import TEMPLATES_DIR, legal_dir
+from dunning.rules.frames import records
 from dunning.rules.legal_queue import CaseStatus, cases_to_open
 from dunning.rules.money import to_money
 from dunning.rules.planner import Decision
@@ -31,8 +32,8 @@ def enqueue_legal_handoff(plan: list[Decision], invoices: pd.DataFrame, as_of: d
     """One case per debtor and currency, each with its dossier; returns the case ids opened, extended, and
     those whose dossier waits for `rates_missing` (the penalties to state need the missing rates)."""
     state, trace, logger = legal_queue(), trace_for(run_id), get_run_logger()
-    rows = {row["invoice_id"]: row for row in invoices.to_dict("records")}
-    credit_rows = credits.to_dict("records") if credits is not None else []
+    rows = {row["invoice_id"]: row for row in records(invoices)}
+    credit_rows = records(credits) if credits is not None else []
     contract_rates = load_contract_rates(settings.config_dir)
     opened, extended, held = [], [], []
     touched = []
@@ -80,7 +81,7 @@ def _write_case_dossier(state, case_id: int, rows: dict, settings: Settings, leg
         raise LookupError("none of its invoices is open in the accounting system today")
     ids = [i["invoice_id"] for i in case["invoices"] if i["invoice_id"] in rows]
     lettered = split_payments(AccountingSource.from_url().invoice_payments(ids, as_of), ids)
-    for row in lettered.quarantined.to_dict("records"):
+    for row in records(lettered.quarantined):
         # Left out, interest runs on the smaller balance: a claim may be understated, never inflated.
         get_run_logger().warning("Payment left out of the dossier of legal case %s: %s.", case_id,
                                  quarantine_note(row))
@@ -109,7 +110,7 @@ def close_paid_cases(as_of: date, tolerance, run_id: int) -> list[int]:
     if not candidates:
         return []
     balances = AccountingSource.from_url().invoice_balances(sorted(candidates))
-    paid = {str(r["invoice_id"]) for r in balances.to_dict("records")
+    paid = {str(r["invoice_id"]) for r in records(balances)
             if r["status"] == "posted" and r["kind"] == "invoice" and r["residual"] is not None
             and to_money(r["residual"]) <= tolerance}
     closed = state.close_paid_cases(trace_for(run_id), as_of, paid)

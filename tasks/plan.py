@@ -16,7 +16,7 @@ from dunning.rules.delivery_events import AddressFlag
 from dunning.rules.planner import Decision, Hold, Outcome, plan_collection
 from dunning.state.store import PlannedMessage
 
-from .context import log_decisions, store, trace_for
+from .context import cycle_collector_paused, log_decisions, store, trace_for
 
 
 @task(name="plan_collection_steps", cache_policy=NO_CACHE)
@@ -27,15 +27,16 @@ def plan_collection_steps(invoices: pd.DataFrame, segments: pd.DataFrame, credit
                           ) -> tuple[list[Decision], list[PlannedMessage]]:
     """`rates_missing` (the tables lack tonight's half-year) holds the steps that state a penalty."""
     state = store()
-    plan = plan_collection(
-        invoices, segments, credits,
-        holds=holds, arrangements=arrangements, address_flags=address_flags or (),
-        ledger=state.ledger_for(invoices["invoice_id"].tolist()),
-        as_of=as_of, policy=policy, calendar=BusinessCalendar(policy.calendar.subdivision), legal=legal,
-        company_currency=company_currency, rates_missing=rates_missing,
-    )
-    languages = dict(zip(invoices["debtor_id"], invoices["language"]))
-    messages = state.record_plan(trace_for(run_id), as_of, plan, dry_run, languages)
+    with cycle_collector_paused():
+        plan = plan_collection(
+            invoices, segments, credits,
+            holds=holds, arrangements=arrangements, address_flags=address_flags or (),
+            ledger=state.ledger_for(invoices["invoice_id"].tolist()),
+            as_of=as_of, policy=policy, calendar=BusinessCalendar(policy.calendar.subdivision), legal=legal,
+            company_currency=company_currency, rates_missing=rates_missing,
+        )
+        languages = dict(zip(invoices["debtor_id"], invoices["language"]))
+        messages = state.record_plan(trace_for(run_id), as_of, plan, dry_run, languages)
     held = sum(1 for d in plan if d.outcome is Outcome.held)
     logger = get_run_logger()
     logger.info("Planned %d decisions for %d invoices: %d messages to send, %d invoices held back "

@@ -30,6 +30,7 @@ from dunning.law_fr.penalties import LegalTables, penalty_statement
 from dunning.law_fr.statement import PenaltyStatement
 from dunning.rules.arrangements import Installment, PaymentPlan
 from dunning.rules.compensation import Compensation, debtor_compensation
+from dunning.rules.frames import records
 from dunning.rules.messages import (
     PENALTY_STEPS, Debtor, EarlierReminder, EarlyPaymentDiscount, InstallmentDue, InvoiceLine,
     MessageContext,
@@ -116,13 +117,13 @@ class Dispatcher:
         self.statements = statements or {}
         self.company, self.policy, self.as_of = company, policy, as_of
         self.legal, self.contract_rates = legal, contract_rates
-        self._invoices = {row["invoice_id"]: row for row in invoices.to_dict("records")}
+        self._invoices = {row["invoice_id"]: row for row in records(invoices)}
         # Each debtor's open invoices and credits in one currency: what compensation sets against each other.
         self._of_debtor: dict[tuple[str, str], list[str]] = defaultdict(list)
         for invoice_id, row in self._invoices.items():
             self._of_debtor[(row["debtor_id"], row["currency"])].append(invoice_id)
         self._credits: dict[tuple[str, str], list[dict]] = defaultdict(list)
-        for row in credits.to_dict("records") if credits is not None else []:
+        for row in records(credits) if credits is not None else []:
             self._credits[(row["debtor_id"], row["currency"])].append(row)
 
     def context(self, message: PlannedMessage, fresh: dict[str, Decimal] | None = None) -> MessageContext:
@@ -207,7 +208,7 @@ class Dispatcher:
         if self.source is not None:
             ids = [r["invoice_id"] for r in rows]
             lettered = split_payments(self.source.invoice_payments(ids, self.as_of), ids)
-            for row in lettered.quarantined.to_dict("records"):
+            for row in records(lettered.quarantined):
                 # Left out, interest runs on the smaller balance: a claim may be understated, never inflated.
                 logger.warning("Payment left out of the penalties of invoice(s) %s: %s.",
                                ", ".join(r["number"] for r in rows), quarantine_note(row))
@@ -229,7 +230,7 @@ class Dispatcher:
             disputed = self.store.open_dispute_numbers([d.invoice_id for d in message.decisions])
             return (f"invoice(s) {', '.join(sorted(disputed))} disputed since planning" if disputed else None), {}
         ids = [d.invoice_id for d in message.decisions]
-        now = {str(r["invoice_id"]): r for r in self.source.invoice_balances(ids).to_dict("records")}
+        now = {str(r["invoice_id"]): r for r in records(self.source.invoice_balances(ids))}
         disputed = self.store.open_dispute_numbers(ids)
         fresh: dict[str, Decimal] = {}
         for d in message.decisions:

@@ -12,6 +12,7 @@ import pandas as pd
 from dunning.law_fr.mentions import COMPANY_FILE
 from dunning.rules.aging import BUCKETS
 from dunning.rules.delivery_events import AddressFlag
+from dunning.rules.frames import records
 from dunning.rules.money import ZERO
 from dunning.rules.recovery import Verdict
 
@@ -33,7 +34,7 @@ def with_segments(aging: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
 def aging_totals(aging: pd.DataFrame, segments: pd.DataFrame) -> pd.DataFrame:
     """Totals per segment and currency, then one 'all' line per currency."""
     rows: dict[tuple[str, str], dict] = {}
-    for row in with_segments(aging, segments).to_dict("records"):
+    for row in records(with_segments(aging, segments)):
         for segment in (row["segment"], "all"):
             key = (segment, row["currency"])
             total = rows.setdefault(key, {"segment": segment, "currency": row["currency"], "debtors": 0,

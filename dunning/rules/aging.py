@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from dunning.rules.frames import records
 from dunning.rules.money import ZERO
 
 __all__ = ["BUCKETS", "AGING_COLUMNS", "bucket_for", "chaseable", "compute_aging"]
@@ -47,10 +48,10 @@ def compute_aging(invoices: pd.DataFrame, credits: pd.DataFrame, as_of: date, to
                          **{column: ZERO for column in (*BUCKETS, "unapplied_credit")}}
         return rows[key]
 
-    for invoice in chaseable(invoices, tolerance).to_dict("records"):
+    for invoice in records(chaseable(invoices, tolerance)):
         row = row_for(invoice["debtor_id"], invoice["debtor_name"], invoice["currency"])
         row[bucket_for((as_of - invoice["due_date"]).days)] += invoice["residual"]
-    for credit in credits.to_dict("records"):
+    for credit in records(credits):
         row = row_for(credit["debtor_id"], credit["debtor_name"], credit["currency"])
         row["unapplied_credit"] -= credit["amount"]
 

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from dunning.rules.frames import records
 from dunning.rules.planner import Decision, Outcome
 
 __all__ = ["CaseStatus", "Resolution", "CaseMove", "CASE_MOVES", "OPEN_STATUSES", "SUSPENDABLE", "CaseRequest",
@@ -67,7 +68,7 @@ class CaseRequest:
 
 
 def cases_to_open(plan: Sequence[Decision], invoices: pd.DataFrame) -> list[CaseRequest]:
-    rows = {row["invoice_id"]: row for row in invoices.to_dict("records")}
+    rows = {row["invoice_id"]: row for row in records(invoices)}
     grouped: dict[tuple[str, str], list[Decision]] = {}
     for decision in plan:
         if decision.outcome is Outcome.legal_handoff:

@@ -33,9 +33,10 @@ from dunning.law_fr.penalties import LegalTables, is_prescribed, prescription_ap
 from dunning.rules.arrangements import ESCALATION, Arrangements, HoldKind
 from dunning.rules.calendar import BusinessCalendar
 from dunning.rules.delivery_events import AddressFlag
+from dunning.rules.frames import records
 from dunning.rules.ladder import (
-    MESSAGE_CHANNELS, Channel, LedgerEntry, LedgerStatus, choose_step, finished_steps, gate, spacing,
-    step_dates,
+    MESSAGE_CHANNELS, Channel, LedgerEntry, LedgerStatus, StepChoice, choose_step, finished_steps, gate,
+    spacing, step_dates,
 )
 from dunning.rules.money import ZERO, to_money
 
@@ -107,9 +108,40 @@ class _Planner:
                  rates_missing: str | None = None) -> None:
         self.policy, self.calendar, self.as_of, self.legal = policy, calendar, as_of, legal
         self.company_currency, self.rates_missing = company_currency, rates_missing
+        self.grouped = policy.limits.group_invoices_per_step
         self.address_flags: dict[str, list[AddressFlag]] = defaultdict(list)
         for flag in address_flags:
             self.address_flags[flag.debtor_id].append(flag)
+        # What depends only on the due date (and the ladder, or the kind of debtor) is worked out once
+        # per value: a night's invoices share a few hundred due dates.
+        self._dates: dict[tuple[date, Segment], dict[Step, date]] = {}
+        self._first_choices: dict[tuple[date, Segment], StepChoice] = {}
+        self._prescription: dict[tuple[date, bool], tuple[date, bool, bool]] = {}
+
+    def _step_dates(self, due: date, segment: Segment) -> dict[Step, date]:
+        key = (due, segment)
+        if key not in self._dates:
+            self._dates[key] = step_dates(due, self.policy.ladder.for_segment(segment), self.calendar)
+        return self._dates[key]
+
+    def _choose(self, dates: dict[Step, date], entries: dict[Step, LedgerEntry], due: date,
+                segment: Segment) -> StepChoice:
+        """choose_step, once per due date and ladder for the invoices nothing was recorded for yet."""
+        if entries:
+            return choose_step(dates, entries, self.as_of, due, self.policy.first_contact_step)
+        key = (due, segment)
+        if key not in self._first_choices:
+            self._first_choices[key] = choose_step(dates, entries, self.as_of, due, self.policy.first_contact_step)
+        return self._first_choices[key]
+
+    def _prescription_of(self, due: date, is_consumer: bool) -> tuple[date, bool, bool]:
+        """(prescription date, prescribed, approaching) of a due date for this kind of debtor."""
+        key = (due, is_consumer)
+        if key not in self._prescription:
+            self._prescription[key] = (prescription_date(due, is_consumer, self.legal),
+                                       is_prescribed(due, is_consumer, self.as_of, self.legal),
+                                       prescription_approaching(due, is_consumer, self.as_of, self.legal))
+        return self._prescription[key]
 
     def _flagged(self, invoice: dict) -> AddressFlag | None:
         """Rule 8 also covers an address that hard-bounced or was dropped, until it is corrected."""
@@ -117,11 +149,12 @@ class _Planner:
 
     def invoice(self, invoice: dict, segment: Segment, entries: dict[Step, LedgerEntry],
                 holds: Sequence[Hold], covering_credit: str | None, agreed: Arrangements) -> list[Decision]:
+        prescribed_on, prescribed, approaching = (self._prescription_of(invoice["due_date"], invoice["is_consumer"])
+                                                  if self.legal is not None else (None, False, False))
         base = dict(invoice_id=invoice["invoice_id"], invoice_number=invoice["number"],
                     debtor_id=invoice["debtor_id"], currency=invoice["currency"],
                     residual=invoice["residual"], due_date=invoice["due_date"], segment=segment.value,
-                    prescription_date=prescription_date(invoice["due_date"], invoice["is_consumer"], self.legal)
-                    if self.legal is not None else None)
+                    prescription_date=prescribed_on)
 
         def held(reason: str, step: Step | None = None, step_date: date | None = None) -> list[Decision]:
             return [Decision(**base, outcome=Outcome.held, reason=reason, step=step, step_date=step_date)]
@@ -137,12 +170,10 @@ class _Planner:
             return held(f"collective procedure (procédure collective): no reminder and no legal handoff; declare "
                         f"the claim to the mandataire judiciaire by {holding.claim_deadline} - {holding.reason}")
         if self.legal is not None:
-            prescribed_on = base["prescription_date"]
-            if is_prescribed(invoice["due_date"], invoice["is_consumer"], self.as_of, self.legal):
+            if prescribed:
                 return held(f"prescribed on {prescribed_on}: the claim can no longer be enforced, never dunned again")
             handed_off = entries.get(Step.legal_handoff)
-            if handed_off is None and prescription_approaching(invoice["due_date"], invoice["is_consumer"],
-                                                               self.as_of, self.legal):
+            if handed_off is None and approaching:
                 # Losing the claim outweighs the ladder, disputes and holds: a lawyer decides now,
                 # or for a small claim an operator (rule 13).
                 reason = f"prescription approaching: the claim is prescribed on {prescribed_on}"
@@ -179,10 +210,10 @@ class _Planner:
             segment = Segment(ESCALATION[segment.value])
             base["broken_promise_on"] = broken_on
         ladder = self.policy.ladder.for_segment(segment)
-        dates = step_dates(invoice["due_date"], ladder, self.calendar)
-        return self._ladder(base, invoice, ladder, dates, entries, held)
+        dates = self._step_dates(invoice["due_date"], segment)
+        return self._ladder(base, invoice, segment, ladder, dates, entries, held)
 
-    def _ladder(self, base, invoice, ladder: SegmentLadder, dates: dict[Step, date],
+    def _ladder(self, base, invoice, segment: Segment, ladder: SegmentLadder, dates: dict[Step, date],
                 entries: dict[Step, LedgerEntry], held) -> list[Decision]:
         """Rules 1-5, 9 and 11 (dunning.rules.ladder), then the step's channel (rule 8) and outcome.
 
@@ -193,7 +224,7 @@ class _Planner:
         planned again by the next run.
         """
         as_of, due = self.as_of, invoice["due_date"]
-        choice = choose_step(dates, entries, as_of, due, self.policy.first_contact_step)
+        choice = self._choose(dates, entries, due, segment)
         flag = self._flagged(invoice)
         has_email = invoice["email"] is not None and flag is None
         channel = Channel.email if has_email else Channel.letter   # what a superseded step would have used
@@ -246,7 +277,9 @@ class _Planner:
                                    f"{target.value} states late-payment penalties to a business", target,
                                    dates[target])
         return passed + obsolete + [Decision(**base, outcome=outcome, reason=reason, step=target,
-                                             channel=channel, step_date=dates[target])]
+                                             channel=channel, step_date=dates[target],
+                                             group_key=_group_key(base, target, channel, self.grouped)
+                                             if outcome is Outcome.send else None)]
 
     def _handoff(self, base: dict, invoice: dict, reason: str, step_date: date) -> Decision:
         """Rule 13: the legal queue, unless the sum is small or cannot be compared: then an operator decides."""
@@ -295,11 +328,11 @@ def covering_credits(invoices: pd.DataFrame, credits: pd.DataFrame, as_of: date,
     large invoice not yet due.
     """
     credit: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-    for row in credits.to_dict("records"):
+    for row in records(credits):
         credit[(row["debtor_id"], row["currency"])] += row["amount"]
     overdue: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     open_total: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-    for row in invoices.to_dict("records"):
+    for row in records(invoices):
         if row["status"] == "posted" and row["residual"] > tolerance:
             key = (row["debtor_id"], row["currency"])
             open_total[key] += row["residual"]
@@ -319,30 +352,29 @@ def covering_credits(invoices: pd.DataFrame, credits: pd.DataFrame, as_of: date,
     return covered
 
 
-def _group_messages(decisions: list[Decision], grouped: bool) -> list[Decision]:
-    """The group_key of each send: decisions sharing one make one message.
+def _group_key(base: dict, step: Step, channel: Channel, grouped: bool) -> str:
+    """The group_key of a send: decisions sharing one make one message.
 
     Rule 12, whatever `grouped` says: a debtor's formal notices of one day and currency are one
-    registered letter and one email copy listing every invoice, on one channel (with an email copy
-    if the debtor has email). Otherwise one message per invoice, or per debtor, step, currency and
-    channel when `grouped`.
+    registered letter (and one email copy) listing every invoice. Otherwise one message per invoice,
+    or per debtor, step, currency and channel when `grouped`.
     """
+    if step is Step.formal_notice:
+        return f"{base['debtor_id']}|{step.value}|{base['currency']}"
+    if grouped:
+        return f"{base['debtor_id']}|{step.value}|{base['currency']}|{channel.value}"
+    return f"{base['invoice_id']}|{step.value}"
+
+
+def _one_notice_channel(decisions: list[Decision]) -> list[Decision]:
+    """Rule 12: the formal notices of one letter go on one channel, with an email copy if any has one."""
     with_copy = {(d.debtor_id, d.currency) for d in decisions
                  if d.outcome is Outcome.send and d.step is Step.formal_notice and d.channel is Channel.email_and_letter}
-    result = []
-    for d in decisions:
-        if d.outcome is Outcome.send:
-            if d.step is Step.formal_notice:
-                if (d.debtor_id, d.currency) in with_copy:
-                    d = replace(d, channel=Channel.email_and_letter)
-                key = f"{d.debtor_id}|{d.step.value}|{d.currency}"
-            elif grouped:
-                key = f"{d.debtor_id}|{d.step.value}|{d.currency}|{d.channel.value}"
-            else:
-                key = f"{d.invoice_id}|{d.step.value}"
-            d = replace(d, group_key=key)
-        result.append(d)
-    return result
+    if not with_copy:
+        return decisions
+    return [replace(d, channel=Channel.email_and_letter)
+            if d.outcome is Outcome.send and d.step is Step.formal_notice and d.channel is not Channel.email_and_letter
+            and (d.debtor_id, d.currency) in with_copy else d for d in decisions]
 
 
 def _apply_daily_limit(decisions: list[Decision], ledger: Sequence[LedgerEntry], as_of: date,
@@ -401,7 +433,7 @@ def plan_collection(
     `rates_missing` (why the rate tables do not cover today) holds every message that would state
     penalties to a business; consumers' messages, phone tasks and the legal queue go on.
     """
-    segment_of = {row["debtor_id"]: Segment(row["segment"]) for row in segments.to_dict("records")}
+    segment_of = {row["debtor_id"]: Segment(row["segment"]) for row in records(segments)}
     by_invoice: dict[str, dict[Step, LedgerEntry]] = defaultdict(dict)
     for entry in ledger:
         # A penalty statement (an invoice paid late, reopened since) is not a rung of the ladder.
@@ -414,9 +446,9 @@ def plan_collection(
 
     decisions: list[Decision] = []
     ordered = invoices.sort_values(["debtor_id", "due_date", "number"], kind="stable")
-    for invoice in ordered.to_dict("records"):
+    for invoice in records(ordered):
         segment = segment_of.get(invoice["debtor_id"], Segment.standard)
         decisions += planner.invoice(invoice, segment, by_invoice.get(invoice["invoice_id"], {}), holds,
                                      covered.get((invoice["debtor_id"], invoice["currency"])), agreed)
-    decisions = _group_messages(decisions, grouped)
+    decisions = _one_notice_channel(decisions)
     return _apply_daily_limit(decisions, ledger, as_of, policy.limits.max_messages_per_debtor_per_day, grouped)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from dunning.config import Segment, SegmentRules
 from dunning.rules.aging import chaseable
+from dunning.rules.frames import records
 from dunning.rules.money import ZERO
 
 __all__ = ["SEGMENT_COLUMNS", "segment_debtors", "risk_score"]
@@ -95,7 +96,7 @@ def segment_debtors(
     disputes = disputes or {}
     open_items = chaseable(invoices, tolerance)
     credit_by_debtor: dict[str, Decimal] = {}
-    for credit in credits.to_dict("records"):
+    for credit in records(credits):
         if credit["currency"] == company_currency:
             credit_by_debtor[credit["debtor_id"]] = credit_by_debtor.get(credit["debtor_id"], ZERO) + credit["amount"]
 
@@ -103,7 +104,7 @@ def segment_debtors(
     # a longer history cannot make year-old payments count as evidence.
     since = as_of - timedelta(days=rules.history_days)
     paid_by_debtor: dict[str, list[int]] = {}
-    for item in history.to_dict("records"):
+    for item in records(history):
         if not since < item["last_paid_on"] <= as_of:
             continue
         if item["paid_amount"] >= item["amount_total"] - tolerance:
@@ -113,12 +114,12 @@ def segment_debtors(
     # One pass over the rows, each debtor's evidence gathered as it goes: filtering the whole frame
     # once per debtor would be quadratic.
     first_row: dict[str, dict] = {}
-    for row in invoices[["debtor_id", "strategic", "credit_limit"]].to_dict("records"):
+    for row in records(invoices[["debtor_id", "strategic", "credit_limit"]]):
         if not pd.isna(row["debtor_id"]):
             first_row.setdefault(row["debtor_id"], row)
     oldest_by_debtor: dict[str, tuple[int, str]] = {}
     open_by_debtor: dict[str, Decimal] = {}
-    for item in open_items[["debtor_id", "due_date", "number", "residual", "currency"]].to_dict("records"):
+    for item in records(open_items[["debtor_id", "due_date", "number", "residual", "currency"]]):
         debtor_id = item["debtor_id"]
         overdue = ((as_of - item["due_date"]).days, item["number"])
         oldest_by_debtor[debtor_id] = max(overdue, oldest_by_debtor.get(debtor_id, overdue))

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Collection
+from typing import Callable, Collection
 
 import pandas as pd
 from babel.numbers import list_currencies
 
 from dunning.config import EMAIL_PATTERN
+from dunning.rules.frames import records
 from dunning.rules.messages import Debtor
 from dunning.rules.money import MoneyError, to_money
 from dunning.rules.paid_late import PaidLateInvoice
@@ -139,114 +140,212 @@ def _money(value: object, what: str) -> Decimal:
     return amount
 
 
-def _check_text(row: dict, limits: dict[str, int] = _TEXT_LIMITS) -> None:
-    """Every text column decodable, printable and within its length. The reason names the column and
-    the position, never the text: it may be anything, and it is logged."""
+def _text_of(column: str, limit: int, value: object) -> None:
+    """Raise _Invalid unless a text value is decodable, printable and within its length. The reason
+    names the column and the position, never the text: it may be anything, and it is logged."""
+    if not isinstance(value, str):
+        return
+    bad = _UNPRINTABLE.search(value)
+    if bad is not None:
+        what = "text that is not valid UTF-8" if "\ud800" <= bad.group() <= "\udfff" else "a control character"
+        raise _Invalid("unreadable text", f"{column} holds {what} at position {bad.start() + 1}")
+    if len(value.strip()) > limit:
+        raise _Invalid("text too long", f"{column} has {len(value.strip())} characters, at most {limit}")
+
+
+def _check_text(row: dict, limits: dict[str, int]) -> None:
+    """Every text column of one row checked by _text_of, in the order of `limits`."""
     for column, limit in limits.items():
-        value = row.get(column)
-        if not isinstance(value, str):
+        _text_of(column, limit, row.get(column))
+
+
+def _read_column(values: list, read: Callable[[object], object]) -> list:
+    """`read` of each value, or the _Invalid it raised, worked out once per distinct value: a night's
+    rows share a few hundred dates, a few currencies and statuses, and each customer's texts."""
+    seen: dict = {}
+    typed = []
+    for value in values:
+        key = (value.__class__, value)   # 1, 1.0 and True are equal keys but not the same value
+        try:
+            typed.append(seen[key])
             continue
-        bad = _UNPRINTABLE.search(value)
-        if bad is not None:
-            what = "text that is not valid UTF-8" if "\ud800" <= bad.group() <= "\udfff" else "a control character"
-            raise _Invalid("unreadable text", f"{column} holds {what} at position {bad.start() + 1}")
-        if len(value.strip()) > limit:
-            raise _Invalid("text too long", f"{column} has {len(value.strip())} characters, at most {limit}")
+        except KeyError:
+            pass
+        except TypeError:                # unhashable: read every time
+            key = None
+        try:
+            result = read(value)
+        except _Invalid as reason:
+            result = reason
+        if key is not None:
+            seen[key] = result
+        typed.append(result)
+    return typed
 
 
-def _invoice(row: dict, as_of: date) -> dict:
-    """Type one raw receivable row or raise _Invalid with the first reason it makes no sense."""
-    _check_text(row)
-    if _text(row["kind"]) != "invoice":
-        # The query brings every document but credit notes, so nothing unexpected goes unseen.
-        raise _Invalid("unknown document kind", repr(row["kind"]))
-    issue_date = to_date(row["issue_date"])
-    if issue_date is not None and issue_date > as_of:
-        # Not chased: on its as-of date it did not exist yet (a backfill), or the books hold a
-        # mistyped date (a nightly run). Either way it is counted and audited, not dropped unseen.
-        raise _Invalid("issued after the as-of date", f"issued on {issue_date}, as of {as_of}")
-    if not _present(row["customer_id"]):
-        raise _Invalid("unknown customer", str(row["debtor_id"]))
-    status = _text(row["status"])
+def _kind(value: object) -> None:
+    # The query brings every document but credit notes, so nothing unexpected goes unseen.
+    if _text(value) != "invoice":
+        raise _Invalid("unknown document kind", repr(value))
+
+
+def _status(value: object) -> str:
+    status = _text(value)
     if status not in _STATUSES:
-        raise _Invalid("unknown invoice status", repr(row["status"]))
-    due_date = to_date(row["due_date"])
+        raise _Invalid("unknown invoice status", repr(value))
+    return status
+
+
+def _due_date(value: object) -> date:
+    due_date = to_date(value)
     if due_date is None:
         raise _Invalid("missing due date")
-    currency = (_text(row["currency"]) or "").upper()
+    return due_date
+
+
+def _currency(value: object) -> str:
+    currency = (_text(value) or "").upper()
     if currency not in _currencies():
-        raise _Invalid("unknown currency code", repr(row["currency"]))
-    total = _money(row["amount_total"], "amount total")
+        raise _Invalid("unknown currency code", repr(value))
+    return currency
+
+
+def _total(value: object) -> Decimal:
+    total = _money(value, "amount total")
     if total <= 0:
         raise _Invalid("amount total not positive", str(total))
-    residual = _money(row["residual_now"], "residual") + _money(row["paid_after_as_of"], "later payments")
-    if residual < 0:
-        raise _Invalid("negative residual", str(residual))
-    if residual > total:
-        raise _Invalid("residual above the invoice total", f"{residual} > {total}")
-    email = _text(row["email"])
+    return total
+
+
+def _email(value: object) -> str | None:
+    email = _text(value)
     if email is not None and not _EMAIL.match(email):
-        raise _Invalid("malformed customer email", str(row["debtor_id"]))
-    credit_limit = _money(row["credit_limit"], "credit limit") if _present(row["credit_limit"]) else None
-    language = (_text(row["language"]) or "fr").lower()
-    return {
-        "invoice_id": str(row["invoice_id"]),
-        "number": str(row["number"]),
-        "debtor_id": str(row["debtor_id"]),
-        "debtor_name": _text(row["debtor_name"]) or str(row["debtor_id"]),
-        "email": email,
-        "language": language if language in {"fr", "en"} else "fr",
-        "is_consumer": _flag(row["is_consumer"]),
-        "siren": _text(row["siren"]),
-        "address_line": _text(row["address_line"]),
-        "postal_code": _text(row["postal_code"]),
-        "city": _text(row["city"]),
-        "country": _text(row["country"]) or "FR",
-        "credit_limit": credit_limit,
-        "strategic": _flag(row["strategic"]),
-        "status": status,
-        "issue_date": issue_date,
-        "due_date": due_date,
-        "currency": currency,
-        "amount_total": total,
-        "residual": residual,
-        "disputed": _flag(row["disputed"]),
-        "disputed_reason": _text(row["disputed_reason"]),
-    }
+        raise _Invalid("malformed customer email")
+    return email
+
+
+def _credit_limit(value: object) -> Decimal | None:
+    return _money(value, "credit limit") if _present(value) else None
+
+
+def _language(value: object) -> str:
+    language = (_text(value) or "fr").lower()
+    return language if language in {"fr", "en"} else "fr"
 
 
 def validate_receivables(raw: pd.DataFrame, as_of: date) -> ValidatedReceivables:
-    """The open receivables of sql/open_receivables.sql as of `as_of`, typed, and what makes no sense."""
-    clean, quarantined = [], []
+    """The open receivables of sql/open_receivables.sql as of `as_of`, typed, and what makes no sense.
 
-    def quarantine(row: dict, reason: _Invalid) -> None:
-        quarantined.append({
-            "source": "invoice",
-            "source_id": _shown_id(row["invoice_id"]),
-            "number": _printable(row["number"]),
-            "debtor_id": _printable(row["debtor_id"]),
-            "kind": reason.kind,
-            "reason": str(reason),
-        })
+    Checked column by column, each distinct value once; a row keeps the first reason it fails, in
+    the order of the checks: a shared number, unreadable or overlong text, the document kind, the
+    issue date, the customer, the status, the due date, the currency, the amounts, the email and the
+    credit limit.
+    """
+    columns = {column: raw[column].tolist() for column in raw.columns}
+    count = len(raw)
+    reasons: list[_Invalid | None] = [None] * count
 
-    rows = raw.to_dict("records")
+    def refuse(i: int, reason: _Invalid) -> None:
+        if reasons[i] is None:
+            reasons[i] = reason
+
+    def read(column: str, reader: Callable[[object], object]) -> list:
+        typed = _read_column(columns[column], reader)
+        for i, value in enumerate(typed):
+            if isinstance(value, _Invalid):
+                refuse(i, value)
+        return typed
+
+    ids = [_shown_id(value) for value in columns["invoice_id"]]
+    numbers = [_printable(value) for value in columns["number"]]
+    debtors = columns["debtor_id"]
     # One number, one invoice: an operator names invoices by number, and two would both be chased.
-    ids_of: dict[str, list[str]] = {}
-    for row in rows:
-        if _printable(row["number"]) is not None:
-            ids_of.setdefault(_printable(row["number"]), []).append(_shown_id(row["invoice_id"]))
-    for row in rows:
-        shared = ids_of.get(_printable(row["number"]) or "", [])
+    ids_of: dict[str, list[str]] = defaultdict(list)
+    for i, number in enumerate(numbers):
+        if number is not None:
+            ids_of[number].append(ids[i])
+    for i, number in enumerate(numbers):
+        shared = ids_of.get(number, ()) if number is not None else ()
         if len(shared) > 1:
-            others = ", ".join(i for i in shared if i != _shown_id(row["invoice_id"]))
-            quarantine(row, _Invalid("duplicate invoice number", f"also invoice id {others}"))
-            continue
-        try:
-            clean.append(_invoice(row, as_of))
-        except _Invalid as reason:
-            quarantine(row, reason)
+            others = ", ".join(other for other in shared if other != ids[i])
+            refuse(i, _Invalid("duplicate invoice number", f"also invoice id {others}"))
+    for column, limit in _TEXT_LIMITS.items():
+        if column in columns:
+            read(column, lambda value, column=column, limit=limit: _text_of(column, limit, value))
+    read("kind", _kind)
+    issue_dates = read("issue_date", to_date)
+    for i, issued in enumerate(issue_dates):
+        if isinstance(issued, date) and issued > as_of:
+            # Not chased: on its as-of date it did not exist yet (a backfill), or the books hold a
+            # mistyped date (a nightly run). Either way it is counted and audited, not dropped unseen.
+            refuse(i, _Invalid("issued after the as-of date", f"issued on {issued}, as of {as_of}"))
+    for i, customer in enumerate(columns["customer_id"]):
+        if not _present(customer):
+            refuse(i, _Invalid("unknown customer", str(debtors[i])))
+    statuses = read("status", _status)
+    due_dates = read("due_date", _due_date)
+    currencies = read("currency", _currency)
+    totals = read("amount_total", _total)
+    residuals_now = read("residual_now", lambda value: _money(value, "residual"))
+    paid_later = read("paid_after_as_of", lambda value: _money(value, "later payments"))
+    residuals: list[Decimal | None] = [None] * count
+    for i in range(count):
+        if reasons[i] is None:
+            residual = residuals_now[i] + paid_later[i]
+            if residual < 0:
+                refuse(i, _Invalid("negative residual", str(residual)))
+            elif residual > totals[i]:
+                refuse(i, _Invalid("residual above the invoice total", f"{residual} > {totals[i]}"))
+            residuals[i] = residual
+    emails = _read_column(columns["email"], _email)
+    for i, email in enumerate(emails):
+        if isinstance(email, _Invalid):
+            refuse(i, _Invalid(email.kind, str(debtors[i])))
+    credit_limits = read("credit_limit", _credit_limit)
+
+    kept = [i for i in range(count) if reasons[i] is None]
+
+    def pick(values: list, convert: Callable[[object], object] | None = None) -> list:
+        chosen = [values[i] for i in kept]
+        return _read_column(chosen, convert) if convert is not None else chosen
+
+    texts = {column: pick(columns[column], _text) for column in
+             ("debtor_name", "siren", "address_line", "postal_code", "city", "country", "disputed_reason")}
+    debtor_ids = pick(debtors, str)
+    invoices = pd.DataFrame({
+        "invoice_id": pick(columns["invoice_id"], str),
+        "number": pick(columns["number"], str),
+        "debtor_id": debtor_ids,
+        "debtor_name": [name or debtor for name, debtor in zip(texts["debtor_name"], debtor_ids)],
+        "email": pick(emails),
+        "language": pick(columns["language"], _language),
+        "is_consumer": pick(columns["is_consumer"], _flag),
+        "siren": texts["siren"],
+        "address_line": texts["address_line"],
+        "postal_code": texts["postal_code"],
+        "city": texts["city"],
+        "country": [country or "FR" for country in texts["country"]],
+        "credit_limit": pick(credit_limits),
+        "strategic": pick(columns["strategic"], _flag),
+        "status": pick(statuses),
+        "issue_date": pick(issue_dates),
+        "due_date": pick(due_dates),
+        "currency": pick(currencies),
+        "amount_total": pick(totals),
+        "residual": pick(residuals),
+        "disputed": pick(columns["disputed"], _flag),
+        "disputed_reason": texts["disputed_reason"],
+    }, columns=RECEIVABLE_COLUMNS, dtype=object)
+    quarantined = [{
+        "source": "invoice",
+        "source_id": ids[i],
+        "number": numbers[i],
+        "debtor_id": _printable(debtors[i]),
+        "kind": reason.kind,
+        "reason": str(reason),
+    } for i, reason in enumerate(reasons) if reason is not None]
     return ValidatedReceivables(
-        invoices=pd.DataFrame(clean, columns=RECEIVABLE_COLUMNS, dtype=object),
+        invoices=invoices,
         quarantined=pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS, dtype=object),
     )
 
@@ -287,7 +386,7 @@ def split_payments(raw: pd.DataFrame, invoice_ids: Collection[str]) -> Validated
     history's payments, debtor_id), typed (PAYMENT_COLUMNS) in `.invoices`; the others in `.quarantined`
     (source 'payment', by payment id), so that a caller logs or records each one."""
     clean, quarantined = [], []
-    for row in raw.to_dict("records"):
+    for row in records(raw):
         try:
             clean.append(_lettered_payment(row, invoice_ids))
         except _Invalid as reason:
@@ -305,7 +404,7 @@ def late_payments(payments: pd.DataFrame, invoices: dict[str, dict]) -> dict[str
     """Payments received after each invoice's due date, by invoice number: interest ran on the larger
     balance until each of them (payments: the typed `.invoices` of split_payments)."""
     late: dict[str, list[tuple[date, Decimal]]] = {}
-    for row in payments.to_dict("records"):
+    for row in records(payments):
         invoice = invoices.get(row["invoice_id"])
         if invoice is not None and row["paid_on"] > invoice["due_date"] and row["amount"] > 0:
             late.setdefault(invoice["number"], []).append((row["paid_on"], row["amount"]))
@@ -323,7 +422,7 @@ def normalize_credits(raw: pd.DataFrame, company_currency: str) -> ValidatedRece
     Negative credit notes and non-positive unallocated payments are quarantined, not netted.
     """
     clean, quarantined = [], []
-    for row in raw.to_dict("records"):
+    for row in records(raw):
         try:
             _check_text(row, _CREDIT_TEXT)
             currency = (_text(row["currency"]) or company_currency).upper()
@@ -383,7 +482,7 @@ def split_history(raw: pd.DataFrame) -> ValidatedReceivables:
     """Paid-invoice history (HISTORY_COLUMNS) in `.invoices`; rows that cannot count as evidence of
     how a debtor pays in `.quarantined` (QUARANTINE_COLUMNS, source 'history'), to log and count."""
     rows, excluded = [], []
-    for row in raw.to_dict("records"):
+    for row in records(raw):
         try:
             rows.append(_paid_invoice(row))
         except _Invalid as reason:
@@ -406,7 +505,7 @@ def paid_late_invoices(raw: pd.DataFrame) -> tuple[list[PaidLateInvoice], list[t
     """The invoices of sql/paid_late_payments.sql (one row per payment), and the (invoice id, number,
     debtor id, why) of those whose rows cannot be read: they are not claimed, and the reason says so."""
     rows: dict[str, list[dict]] = defaultdict(list)
-    for row in raw.to_dict("records"):
+    for row in records(raw):
         rows[str(row["invoice_id"])].append(row)
     found, unreadable = [], []
     for invoice_id, payments in rows.items():

@@ -17,6 +17,7 @@ from dunning.config import Step
 from dunning.rules.arrangements import (
     DisputeOutcome, DisputeReason, HoldKind, Installment, claim_declaration_deadline,
 )
+from dunning.rules.frames import records
 from dunning.rules.legal_queue import CaseRequest
 from dunning.rules.money import ZERO, to_money
 from dunning.rules.planner import Channel, Decision, Outcome
@@ -127,7 +128,7 @@ def resolve_invoices(source: AccountingSource, numbers: Sequence[str]) -> list[I
         r["number"]: InvoiceRef(invoice_id=str(r["invoice_id"]), number=r["number"], debtor_id=str(r["customer_id"]),
                                 currency=r["currency"], residual=to_money(r["amount_residual"]), kind=r["kind"],
                                 status=r["status"], due_date=_day(r["due_date"]))
-        for r in rows.to_dict("records")
+        for r in records(rows)
     }
     unknown = [n for n in numbers if n not in found]
     if unknown:
@@ -255,7 +256,7 @@ def hand_over_small_claim(store: LeverStore, source: AccountingSource, trace: Tr
     if invoice.status != "posted" or invoice.residual <= ZERO or invoice.due_date is None:
         raise LeverRefused(f"invoice {invoice.number} has nothing left to claim ({invoice.status}, "
                            f"{invoice.residual} {invoice.currency} open)")
-    [customer] = source.customers_by_id([invoice.debtor_id]).to_dict("records")
+    [customer] = records(source.customers_by_id([invoice.debtor_id]))
     decision = Decision(invoice_id=invoice.invoice_id, invoice_number=invoice.number, debtor_id=invoice.debtor_id,
                         currency=invoice.currency, residual=invoice.residual, due_date=invoice.due_date,
                         outcome=Outcome.legal_handoff, step=Step.legal_handoff, channel=Channel.legal,

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from dunning.config import Step
 from dunning.rules.calendar import utc_now
+from dunning.rules.frames import records
 from dunning.rules.planner import (
     MESSAGE_CHANNELS, Channel, Decision, Hold, LedgerEntry, LedgerStatus, Outcome,
 )
@@ -216,27 +217,27 @@ class StateStore:
 
     # -- what a run found --------------------------------------------------------------------
     def record_segments(self, trace: Trace, segments: pd.DataFrame) -> None:
-        rows = [{"run_id": trace.run_id, **row} for row in segments.to_dict("records")]
+        rows = [{"run_id": trace.run_id, **row} for row in records(segments)]
         with self.engine.begin() as conn:
             for chunk in _chunks(rows, 500):
                 conn.execute(insert(debtor_segments), list(chunk))
 
     def record_aging(self, trace: Trace, aging_with_segments: pd.DataFrame) -> None:
-        rows = [{"run_id": trace.run_id, **row} for row in aging_with_segments.to_dict("records")]
+        rows = [{"run_id": trace.run_id, **row} for row in records(aging_with_segments)]
         with self.engine.begin() as conn:
             for chunk in _chunks(rows, 500):
                 conn.execute(insert(aging_lines), list(chunk))
 
     def record_quarantine(self, trace: Trace, rows: pd.DataFrame) -> None:
-        records = [{"run_id": trace.run_id, **row} for row in rows.to_dict("records")]
-        if not records:
+        quarantined = [{"run_id": trace.run_id, **row} for row in records(rows)]
+        if not quarantined:
             return
         with self.engine.begin() as conn:
-            conn.execute(insert(quarantine), records)
+            conn.execute(insert(quarantine), quarantined)
             self._append_audit(conn, trace, [
                 ("row.quarantined", r["source"], r["source_id"],
                  f"{r['source']} {r['number'] or r['source_id']} quarantined: {r['reason']}.", None)
-                for r in records])
+                for r in quarantined])
 
     # -- the plan ----------------------------------------------------------------------------
     def record_plan(self, trace: Trace, as_of: date, plan: Sequence[Decision], dry_run: bool,

@@ -1,4 +1,5 @@
-"""What a night's stages log (tasks/context.py): one line with counts, the rows themselves at DEBUG.
+"""What a night's stages log (tasks/context.py): one line with counts, the rows themselves at DEBUG;
+and the cycle collector the stages pause.
 
 A 200,000-invoice night must not send a log line per decision through Prefect's API; each decision
 and each quarantined row is recorded in the state database, whose audit export an operator reads.
@@ -6,7 +7,9 @@ and each quarantined row is recorded in the state database, whose audit export a
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 from datetime import date
 from decimal import Decimal
 
@@ -15,7 +18,7 @@ import pytest
 from conftest import KeptRecords
 from dunning.config import Step
 from dunning.rules.planner import Decision, Outcome
-from tasks.context import SHOWN_ROWS, log_decisions, log_rows
+from tasks.context import SHOWN_ROWS, cycle_collector_paused, log_decisions, log_rows
 
 
 @pytest.fixture
@@ -90,3 +93,35 @@ def test_at_debug_level_every_quarantined_row_is_listed(stage_logger):
     log_rows(adapter, rows, "Quarantined")
 
     assert [r.getMessage() for r in records] == [f"Quarantined {row}." for row in rows]
+
+
+def test_the_cycle_collector_resumes_when_the_last_paused_stage_ends_even_on_an_error():
+    assert gc.isenabled()
+    inner_started, inner_may_end = threading.Event(), threading.Event()
+
+    def another_stage():
+        with cycle_collector_paused():
+            inner_started.set()
+            inner_may_end.wait(5)
+
+    other = threading.Thread(target=another_stage)
+    with pytest.raises(ValueError):
+        with cycle_collector_paused():
+            other.start()
+            inner_started.wait(5)
+            assert not gc.isenabled()
+            raise ValueError("a stage fails")
+    assert not gc.isenabled()          # the other stage still runs
+    inner_may_end.set()
+    other.join(5)
+    assert gc.isenabled()
+
+
+def test_a_collector_disabled_before_the_stage_stays_disabled():
+    gc.disable()
+    try:
+        with cycle_collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
