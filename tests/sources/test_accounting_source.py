@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -78,15 +79,30 @@ def books_with_junk(backend):
 
 
 # SQLite has no NUMERIC type: it hands back REAL, which dunning.rules.money reads exactly (next test).
+# PostgreSQL's rows come through COPY as text: NUMERIC is its exact decimal literal, never a float.
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-def test_postgresql_numeric_arrives_as_decimal_never_float(books_with_junk):
+def test_postgresql_numeric_arrives_as_its_exact_decimal_text_never_float(books_with_junk):
     raw = books_with_junk.open_receivables(AS_OF)
     credits = books_with_junk.unapplied_credits(AS_OF)
     history = books_with_junk.payment_history(AS_OF, 365)
 
     for frame, column in [(raw, "amount_total"), (raw, "residual_now"), (raw, "paid_after_as_of"),
                           (credits, "amount"), (history, "amount_total"), (history, "paid_amount")]:
-        assert len(frame) and all(type(value) is Decimal for value in frame[column]), (column, frame[column].tolist())
+        values = frame[column].tolist()
+        assert len(values) and all(type(v) is str and re.fullmatch(r"-?\d+(\.\d{2})?", v) for v in values), (column, values)
+    assert "123456789012.34" in raw["amount_total"].tolist()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgresql_null_and_empty_text_stay_apart(backend):
+    books = backend.accounting
+    books.customer("BLANK", email="")
+    books.invoice("ONE", "BLANK", due=date(2026, 10, 1))
+    [row] = AccountingSource.from_url().open_receivables(AS_OF).to_dict("records")
+
+    # An empty text stays one; NULL (no credit limit, no dispute reason) is None, never "nan".
+    assert (row["email"], row["credit_limit"], row["disputed_reason"]) == ("", None, None)
+    assert (row["number"], row["due_date"], row["disputed"]) == ("FA-ONE", "2026-10-01", "f")
 
 
 def test_a_large_amount_survives_exactly(books_with_junk):
