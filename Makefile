@@ -36,9 +36,11 @@ test: $(STAMP)
 
 ## How the nightly stages scale on this machine (PostgreSQL at 127.0.0.1:5432): one table of
 ## seconds per stage, against the COPY floor, and peak memory. Reported, never asserted.
+## Then a mid-size night end to end (dunning run, sends to a SendGrid test server on 127.0.0.1).
 BENCH_SIZES ?= 10000,200000
+BENCH_NIGHT ?= --night
 bench: $(STAMP)
-	$(BIN)/python tests/bench.py --sizes $(BENCH_SIZES)
+	$(BIN)/python tests/bench.py --sizes $(BENCH_SIZES) $(BENCH_NIGHT)
 
 ## Re-resolve exact versions after a change of range in pyproject.toml.
 lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import date
 
 import pandas as pd
@@ -111,8 +112,13 @@ def send_messages(messages: list[PlannedMessage], settings: Settings, gateway: E
         retry_jitter_factor=policy.dispatch.retry_jitter_factor,
     )
     # A message read back from the queue is claimed under the run that planned it.
+    started = time.perf_counter()
     futures = sender.map(messages, unmapped(dispatcher), [m.run_id or run_id for m in messages])
     wait(futures)
+    if messages:
+        took = time.perf_counter() - started
+        get_run_logger().info("Send fan-out: %d message(s) in %.1f s, %.1f ms per message (%d worker threads).",
+                              len(messages), took, took * 1000 / len(messages), policy.dispatch.max_workers)
     summary.resend_after_minutes = policy.dispatch.resend_interrupted_after_minutes
     for message, future in zip(messages, futures):
         decision = message.decisions[0]

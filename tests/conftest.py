@@ -138,3 +138,15 @@ class KeptRecords(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+@pytest.fixture
+def prefect_logs():
+    """Every record Prefect's loggers emit during the test (they do not all propagate to the root)."""
+    import flows.levers, flows.nightly  # noqa: E401,F401  (Prefect configures its loggers once, on import)
+
+    handler = KeptRecords()
+    logger = logging.getLogger("prefect")
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)

@@ -60,10 +60,14 @@ def office_morning(backend):
     return backend
 
 
-def test_night_sends_the_right_step_to_the_right_invoice(office_morning, sendgrid):
+def test_night_sends_the_right_step_to_the_right_invoice(office_morning, sendgrid, prefect_logs):
     backend = office_morning
     state = run_night(AS_OF)
     assert state.is_completed(), state.message
+    # One line times the whole fan-out (what `make bench` reads).
+    fan_out = [r.getMessage() for r in prefect_logs if r.getMessage().startswith("Send fan-out")]
+    assert len(fan_out) == 1 and re.fullmatch(
+        r"Send fan-out: 3 message\(s\) in [\d.]+ s, [\d.]+ ms per message \(\d+ worker threads\)\.", fan_out[0])
 
     accepted = {m.payload["personalizations"][0]["to"][0]["email"]: m for m in sendgrid.accepted}
     assert set(accepted) == {"compta@std.example.fr", "compta@pre.example.fr"}

@@ -15,22 +15,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import KeptRecords, edit_policy
+from conftest import edit_policy
 from dunning.rules.calendar import paris_today
 
 AS_OF = date(2026, 3, 18)
-
-
-@pytest.fixture
-def prefect_logs():
-    """Every record Prefect's loggers emit during the test (they do not all propagate to the root)."""
-    import flows.levers, flows.nightly  # noqa: E401,F401  (Prefect configures its loggers once, on import)
-
-    handler = KeptRecords()
-    logger = logging.getLogger("prefect")
-    logger.addHandler(handler)
-    yield handler.records
-    logger.removeHandler(handler)
 
 
 def _night(**parameters):
