@@ -13,6 +13,7 @@ from prefect.states import Failed
 from prefect.blocks.system import Secret
 from prefect.futures import wait
 from prefect.tasks import exponential_backoff
+from prefect.utilities.annotations import quote
 
 from dunning.config import ConfigError
 from dunning.delivery.dispatch import Delivery, Dispatcher, PrintQueue
@@ -113,7 +114,8 @@ def send_messages(messages: list[PlannedMessage], settings: Settings, gateway: E
     )
     # A message read back from the queue is claimed under the run that planned it.
     started = time.perf_counter()
-    futures = sender.map(messages, unmapped(dispatcher), [m.run_id or run_id for m in messages])
+    # quote: Prefect need not walk each message's decisions looking for futures (none are there).
+    futures = sender.map([quote(m) for m in messages], unmapped(dispatcher), [m.run_id or run_id for m in messages])
     wait(futures)
     if messages:
         took = time.perf_counter() - started

@@ -9,6 +9,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.runtime import task_run
+from prefect.utilities.annotations import quote
 
 from dunning.config import Policy
 from dunning.delivery.dispatch import Delivery, Dispatcher
@@ -31,6 +32,8 @@ def is_transient_send_error(task, task_run, state) -> bool:
 
 def _run_name() -> str:
     message = task_run.parameters["message"]
+    if isinstance(message, quote):      # the send fan-out quotes its messages (flows.sending)
+        message = message.unquote()
     return f"send-{message.decisions[0].step.value}-{message.message_key}"
 
 

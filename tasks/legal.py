@@ -110,7 +110,7 @@ def close_paid_cases(as_of: date, tolerance, run_id: int) -> list[int]:
     if not candidates:
         return []
     balances = AccountingSource.from_url().invoice_balances(sorted(candidates))
-    paid = {str(r["invoice_id"]) for r in records(balances)
+    paid = {str(r["invoice_id"]) for r in balances
             if r["status"] == "posted" and r["kind"] == "invoice" and r["residual"] is not None
             and to_money(r["residual"]) <= tolerance}
     closed = state.close_paid_cases(trace_for(run_id), as_of, paid)

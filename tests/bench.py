@@ -90,7 +90,9 @@ def generate(size: int, name: str, due_date=_spread_due) -> None:
         for k in range(INVOICES_PER_DEBTOR):
             due = due_date(rng, d, k)
             amount = f"{rng.randint(10_000, 900_000) / 100:.2f}"
-            invoices.write(f"INV-{number:08d}\tFA-{number:08d}\tCUS-{d:07d}\tinvoice\tposted\t{due - timedelta(days=30)}\t"
+            # Issued 30 days before it falls due, and never after the as-of date (it would be quarantined).
+            issued = min(due - timedelta(days=30), AS_OF - timedelta(days=1))
+            invoices.write(f"INV-{number:08d}\tFA-{number:08d}\tCUS-{d:07d}\tinvoice\tposted\t{issued}\t"
                            f"{due}\tEUR\t{amount}\t{amount}\tf\t\n")
             number += 1
         for _ in range(PAID_PER_DEBTOR):

@@ -230,7 +230,7 @@ class Dispatcher:
             disputed = self.store.open_dispute_numbers([d.invoice_id for d in message.decisions])
             return (f"invoice(s) {', '.join(sorted(disputed))} disputed since planning" if disputed else None), {}
         ids = [d.invoice_id for d in message.decisions]
-        now = {str(r["invoice_id"]): r for r in records(self.source.invoice_balances(ids))}
+        now = {str(r["invoice_id"]): r for r in self.source.invoice_balances(ids)}
         disputed = self.store.open_dispute_numbers(ids)
         fresh: dict[str, Decimal] = {}
         for d in message.decisions:
